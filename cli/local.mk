@@ -1,0 +1,1 @@
+# libwinnow/cli: rules come with the component.

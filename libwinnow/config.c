@@ -1,0 +1,4 @@
+/* wn_config_*: pipeline configuration files. */
+#include "build_config.h"
+
+#include "config.h"

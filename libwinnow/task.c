@@ -1,0 +1,339 @@
+/* wn_task_*: tasks, their metadata, payloads and perf records. */
+#include "build_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <winnow/task.h>
+
+struct meta_entry {
+    char *key;
+    char *value;
+};
+
+struct wn_task {
+    char *id;
+    char *dataset;
+    struct meta_entry *meta;
+    size_t n_meta, cap_meta;
+    enum wn_payload_kind kind;
+    union {
+        struct {
+            char **paths;
+            size_t n;
+        } files;
+        struct wn_table table;
+        struct {
+            const struct wn_blob_type *type;
+            void *data;
+            size_t size;
+        } blob;
+    } payload;
+    struct wn_task_perf *perf;
+    size_t n_perf, cap_perf;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+struct wn_task *wn_task_new(const char *id, const char *dataset)
+{
+    struct wn_task *task = calloc(1, sizeof(*task));
+
+    if (task == NULL)
+        return NULL;
+    task->id = strdup(id ? id : "");
+    task->dataset = dup_or_null(dataset);
+    if (task->id == NULL || (dataset != NULL && task->dataset == NULL)) {
+        wn_task_free(task);
+        return NULL;
+    }
+    task->kind = WN_PAYLOAD_EMPTY;
+    return task;
+}
+
+struct wn_task *wn_task_new_child(const struct wn_task *parent, size_t index)
+{
+    struct wn_task *task;
+    size_t len = strlen(parent->id) + 24;
+    char *id = malloc(len);
+
+    if (id == NULL)
+        return NULL;
+    snprintf(id, len, "%s_%zu", parent->id, index);
+    task = wn_task_new(NULL, parent->dataset);
+    if (task == NULL) {
+        free(id);
+        return NULL;
+    }
+    free(task->id);
+    task->id = id;
+    for (size_t i = 0; i < parent->n_meta; i++) {
+        if (wn_task_meta_set(task, parent->meta[i].key, parent->meta[i].value) < 0) {
+            wn_task_free(task);
+            return NULL;
+        }
+    }
+    return task;
+}
+
+void wn_task_clear_payload(struct wn_task *task)
+{
+    switch (task->kind) {
+    case WN_PAYLOAD_FILES:
+        for (size_t i = 0; i < task->payload.files.n; i++)
+            free(task->payload.files.paths[i]);
+        free(task->payload.files.paths);
+        break;
+    case WN_PAYLOAD_TABLE:
+        wn_table_release(&task->payload.table);
+        break;
+    case WN_PAYLOAD_BLOB:
+        if (task->payload.blob.type->destroy != NULL)
+            task->payload.blob.type->destroy(task->payload.blob.data);
+        break;
+    case WN_PAYLOAD_EMPTY:
+        break;
+    }
+    memset(&task->payload, 0, sizeof(task->payload));
+    task->kind = WN_PAYLOAD_EMPTY;
+}
+
+void wn_task_free(struct wn_task *task)
+{
+    if (task == NULL)
+        return;
+    wn_task_clear_payload(task);
+    for (size_t i = 0; i < task->n_meta; i++) {
+        free(task->meta[i].key);
+        free(task->meta[i].value);
+    }
+    free(task->meta);
+    for (size_t i = 0; i < task->n_perf; i++)
+        free((char *)task->perf[i].stage);
+    free(task->perf);
+    free(task->dataset);
+    free(task->id);
+    free(task);
+}
+
+struct wn_task *wn_task_take(struct wn_task **slot)
+{
+    struct wn_task *task = *slot;
+
+    *slot = NULL;
+    return task;
+}
+
+const char *wn_task_id(const struct wn_task *task)
+{
+    return task->id;
+}
+
+const char *wn_task_dataset(const struct wn_task *task)
+{
+    return task->dataset;
+}
+
+int wn_task_meta_set(struct wn_task *task, const char *key, const char *value)
+{
+    char *v;
+
+    if (key == NULL || value == NULL)
+        return WN_EINVAL;
+    v = strdup(value);
+    if (v == NULL)
+        return WN_ENOMEM;
+    for (size_t i = 0; i < task->n_meta; i++) {
+        if (strcmp(task->meta[i].key, key) == 0) {
+            free(task->meta[i].value);
+            task->meta[i].value = v;
+            return 0;
+        }
+    }
+    if (task->n_meta == task->cap_meta) {
+        size_t cap = task->cap_meta ? task->cap_meta * 2 : 4;
+        struct meta_entry *m = realloc(task->meta, cap * sizeof(*m));
+        if (m == NULL) {
+            free(v);
+            return WN_ENOMEM;
+        }
+        task->meta = m;
+        task->cap_meta = cap;
+    }
+    task->meta[task->n_meta].key = strdup(key);
+    if (task->meta[task->n_meta].key == NULL) {
+        free(v);
+        return WN_ENOMEM;
+    }
+    task->meta[task->n_meta].value = v;
+    task->n_meta++;
+    return 0;
+}
+
+const char *wn_task_meta_get(const struct wn_task *task, const char *key)
+{
+    for (size_t i = 0; i < task->n_meta; i++)
+        if (strcmp(task->meta[i].key, key) == 0)
+            return task->meta[i].value;
+    return NULL;
+}
+
+size_t wn_task_meta_count(const struct wn_task *task)
+{
+    return task->n_meta;
+}
+
+void wn_task_meta_at(const struct wn_task *task, size_t i, const char **key, const char **value)
+{
+    *key = i < task->n_meta ? task->meta[i].key : NULL;
+    *value = i < task->n_meta ? task->meta[i].value : NULL;
+}
+
+enum wn_payload_kind wn_task_payload_kind(const struct wn_task *task)
+{
+    return task->kind;
+}
+
+uint64_t wn_task_num_items(const struct wn_task *task)
+{
+    switch (task->kind) {
+    case WN_PAYLOAD_FILES: return task->payload.files.n;
+    case WN_PAYLOAD_TABLE: return (uint64_t)wn_table_num_rows(&task->payload.table);
+    case WN_PAYLOAD_BLOB: return 1;
+    case WN_PAYLOAD_EMPTY: return 0;
+    }
+    return 0;
+}
+
+int wn_task_set_files(struct wn_task *task, const char *const *paths, size_t n)
+{
+    char **copy = calloc(n ? n : 1, sizeof(*copy));
+
+    if (copy == NULL)
+        return WN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = strdup(paths[i]);
+        if (copy[i] == NULL) {
+            while (i-- > 0)
+                free(copy[i]);
+            free(copy);
+            return WN_ENOMEM;
+        }
+    }
+    wn_task_clear_payload(task);
+    task->kind = WN_PAYLOAD_FILES;
+    task->payload.files.paths = copy;
+    task->payload.files.n = n;
+    return 0;
+}
+
+size_t wn_task_file_count(const struct wn_task *task)
+{
+    return task->kind == WN_PAYLOAD_FILES ? task->payload.files.n : 0;
+}
+
+const char *wn_task_file(const struct wn_task *task, size_t i)
+{
+    if (task->kind != WN_PAYLOAD_FILES || i >= task->payload.files.n)
+        return NULL;
+    return task->payload.files.paths[i];
+}
+
+int wn_task_set_table(struct wn_task *task, struct wn_table *table, struct wn_error *err)
+{
+    int rc = wn_table_validate(table, err);
+
+    if (rc < 0) {
+        wn_table_release(table);
+        return wn_error_prefix(err, "task %s", task->id);
+    }
+    wn_task_clear_payload(task);
+    task->kind = WN_PAYLOAD_TABLE;
+    wn_table_move(&task->payload.table, table);
+    return 0;
+}
+
+const struct wn_table *wn_task_table(const struct wn_task *task)
+{
+    return task->kind == WN_PAYLOAD_TABLE ? &task->payload.table : NULL;
+}
+
+int wn_task_take_table(struct wn_task *task, struct wn_table *out)
+{
+    if (task->kind != WN_PAYLOAD_TABLE)
+        return WN_EINVAL;
+    wn_table_move(out, &task->payload.table);
+    memset(&task->payload, 0, sizeof(task->payload));
+    task->kind = WN_PAYLOAD_EMPTY;
+    return 0;
+}
+
+int wn_task_set_blob(struct wn_task *task, const struct wn_blob_type *type, void *data, size_t size)
+{
+    if (type == NULL || type->version < 1 || type->name == NULL) {
+        if (type != NULL && type->destroy != NULL)
+            type->destroy(data);
+        return WN_EINVAL;
+    }
+    wn_task_clear_payload(task);
+    task->kind = WN_PAYLOAD_BLOB;
+    task->payload.blob.type = type;
+    task->payload.blob.data = data;
+    task->payload.blob.size = size;
+    return 0;
+}
+
+const struct wn_blob_type *wn_task_blob_type(const struct wn_task *task)
+{
+    return task->kind == WN_PAYLOAD_BLOB ? task->payload.blob.type : NULL;
+}
+
+void *wn_task_blob_data(const struct wn_task *task, size_t *size)
+{
+    if (task->kind != WN_PAYLOAD_BLOB) {
+        if (size != NULL)
+            *size = 0;
+        return NULL;
+    }
+    if (size != NULL)
+        *size = task->payload.blob.size;
+    return task->payload.blob.data;
+}
+
+int wn_task_perf_add(struct wn_task *task, const char *stage, double process_s, double idle_s,
+                     uint64_t items)
+{
+    char *name;
+
+    if (task->n_perf == task->cap_perf) {
+        size_t cap = task->cap_perf ? task->cap_perf * 2 : 4;
+        struct wn_task_perf *p = realloc(task->perf, cap * sizeof(*p));
+        if (p == NULL)
+            return WN_ENOMEM;
+        task->perf = p;
+        task->cap_perf = cap;
+    }
+    name = strdup(stage ? stage : "");
+    if (name == NULL)
+        return WN_ENOMEM;
+    task->perf[task->n_perf].stage = name;
+    task->perf[task->n_perf].process_s = process_s;
+    task->perf[task->n_perf].idle_s = idle_s;
+    task->perf[task->n_perf].items = items;
+    task->n_perf++;
+    return 0;
+}
+
+size_t wn_task_perf_count(const struct wn_task *task)
+{
+    return task->n_perf;
+}
+
+const struct wn_task_perf *wn_task_perf_at(const struct wn_task *task, size_t i)
+{
+    return i < task->n_perf ? &task->perf[i] : NULL;
+}

@@ -1,0 +1,1 @@
+# plugins/backends/actor_pool: rules come with the component.

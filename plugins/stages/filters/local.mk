@@ -1,0 +1,1 @@
+# plugins/stages/filters: rules come with the component.

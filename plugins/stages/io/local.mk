@@ -1,0 +1,1 @@
+# plugins/stages/io: rules come with the component.

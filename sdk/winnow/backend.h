@@ -1,0 +1,109 @@
+/*
+ * winnow — backends: executors (and, through the same descriptor, comms and
+ * shuffle providers).  For backend authors; stage authors need not include it.
+ *
+ * An executor runs a whole validated pipeline: the host resolves every stage,
+ * validates every parameter and hands the executor a struct wn_run.
+ */
+#ifndef WINNOW_BACKEND_H
+#define WINNOW_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <winnow/error.h>
+#include <winnow/params.h>
+#include <winnow/stage.h>
+#include <winnow/task.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum wn_backend_kind {
+    WN_BACKEND_EXECUTOR = 1, /* ops: struct wn_executor_ops */
+    WN_BACKEND_COMMS = 2,    /* ops: collective communicator provider */
+    WN_BACKEND_SHUFFLE = 3   /* ops: shuffle provider */
+};
+
+struct wn_backend_desc {
+    uint32_t abi_major;   /* WN_ABI_MAJOR */
+    uint32_t abi_minor;   /* WN_ABI_MINOR */
+    uint32_t struct_size; /* sizeof(struct wn_backend_desc) */
+    const char *name;     /* unique per kind: [a-z0-9_]+ */
+    const char *summary;
+    enum wn_backend_kind kind;
+    const struct wn_param_spec *params; /* the backend's config keys; may be NULL */
+    const void *ops;                    /* kind-specific, versioned method table */
+    void *reserved[8];
+};
+
+/* The emitter behind wn_emit(): executors embed one in their own state. */
+struct wn_emitter {
+    int (*emit)(struct wn_emitter *self, struct wn_task *task); /* takes ownership */
+    void *reserved[2];
+};
+
+enum wn_on_error {
+    WN_ON_ERROR_FAIL = 0, /* stop the run */
+    WN_ON_ERROR_RETRY,    /* retry the batch up to max_retries times */
+    WN_ON_ERROR_SKIP      /* record the batch's tasks in the failure manifest and go on */
+};
+
+/* One stage of a run, with every override from the config applied. */
+struct wn_run_stage {
+    uint32_t struct_size;
+    const char *name;                 /* configured name, unique in the pipeline */
+    const struct wn_stage_desc *desc;
+    const struct wn_params *params;   /* validated against desc->params */
+    struct wn_resources resources;    /* effective */
+    uint32_t batch_size;              /* effective, >= 1 */
+    uint32_t actors;                  /* explicit pool size, 0 = sized by the executor */
+    enum wn_on_error on_error;
+    uint32_t max_retries;
+    double timeout_s;                 /* per hook call, 0 = none */
+    const char *comms;                /* comms provider name, or NULL */
+    const char *shuffle;              /* shuffle provider name, or NULL */
+    void *reserved[8];
+};
+
+/* What the executor measured for one stage (the run report). */
+struct wn_stage_stats {
+    uint64_t tasks_in, tasks_out;
+    uint64_t items_in, items_out;
+    uint64_t batches;
+    uint64_t tasks_failed;  /* skipped by on_error: skip */
+    uint32_t actors;
+    double wall_s;          /* first batch start to last batch end */
+    double busy_s;          /* summed over actors: time inside process_batch */
+    void *reserved[4];
+};
+
+struct wn_run {
+    uint32_t struct_size;
+    size_t n_stages;
+    const struct wn_run_stage *stages;
+    const struct wn_params *executor_params; /* validated against the backend's spec */
+    /* Input of the first stage.  The executor takes ownership of every task
+     * (the array itself stays the host's), also when it fails. */
+    struct wn_task **initial_tasks;
+    size_t n_initial_tasks;
+    struct wn_emitter *sink;        /* receives the last stage's outputs; NULL: freed */
+    struct wn_stage_stats *stats;   /* n_stages entries, zeroed by the host */
+    void *reserved[8];
+};
+
+#define WN_EXECUTOR_OPS_VERSION 1
+struct wn_executor_ops {
+    uint32_t version; /* WN_EXECUTOR_OPS_VERSION */
+    /* Runs the pipeline to completion on the calling thread's behalf; returns
+     * 0, or a negative code with a message naming stage, actor and task. */
+    int (*run)(const struct wn_run *run, struct wn_error *err);
+    void *reserved[4];
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WINNOW_BACKEND_H */

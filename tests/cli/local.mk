@@ -1,0 +1,1 @@
+# tests/cli: rules come with the component.

@@ -1,0 +1,1 @@
+# tests/executor: rules come with the component.

@@ -1,0 +1,1 @@
+# tests/libwinnow: rules come with the component.

@@ -1,0 +1,1 @@
+# tests/core: rules come with the component.

@@ -1,0 +1,1 @@
+# tests/sdk: rules come with the component.

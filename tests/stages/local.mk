@@ -1,0 +1,1 @@
+# tests/stages: rules come with the component.
