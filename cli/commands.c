@@ -40,7 +40,7 @@ static int open_registry(const struct wn_cli *cli, struct wn_registry **out)
     }
     for (size_t i = 0; i < wn_registry_failure_count(registry); i++) {
         const struct wn_registry_failure *f = wn_registry_failure_at(registry, i);
-        wn_log(WN_LOG_INFO, "plugins", "%s: %s", f->path, f->message);
+        wn_log(WN_LOG_INFO, "plugins", "%s", f->message);
     }
     *out = registry;
     return WN_EXIT_OK;
@@ -260,7 +260,7 @@ int wn_cli_plugins(const struct wn_cli *cli, int argc, char **argv)
         printf("\nnot loaded:\n");
         for (size_t i = 0; i < wn_registry_failure_count(registry); i++) {
             const struct wn_registry_failure *f = wn_registry_failure_at(registry, i);
-            printf("  %s: %s\n", f->path, f->message);
+            printf("  %s\n", f->message); /* the message names the file */
         }
     }
     wn_registry_free(registry);
