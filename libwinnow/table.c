@@ -1260,20 +1260,43 @@ int wn_table_builder_append_null(struct wn_table_builder *builder, int col)
     return column != NULL ? column_append_null(builder, column) : WN_EINVAL;
 }
 
-/* Appends cell row of view (a column of another table) to column. */
+/* The family of a type: the two utf8 widths, the signed and the unsigned
+ * integers each form one; the others stand alone. */
+static int type_family(enum wn_column_type type)
+{
+    switch (type) {
+    case WN_COLUMN_LARGE_UTF8: return WN_COLUMN_UTF8;
+    case WN_COLUMN_INT32: return WN_COLUMN_INT64;
+    case WN_COLUMN_UINT32: return WN_COLUMN_UINT64;
+    default: return type;
+    }
+}
+
+/* Appends cell row of view (a column of another table) to column; the
+ * families must match even for a null cell, so a mistake shows on any row. */
 static int column_append_view_cell(struct wn_table_builder *builder, struct builder_column *column,
                                    const struct column_view *view, int64_t row)
 {
     const char *s;
     size_t len;
 
+    if (view->type == WN_COLUMN_OTHER)
+        return builder_fail(builder, WN_EUNSUPPORTED,
+                            "column '%s': cannot copy a cell of Arrow format '%s'",
+                            column->name != NULL ? column->name : "",
+                            view->schema->format != NULL ? view->schema->format : "(NULL)");
+    if (type_family(view->type) != type_family(column->type))
+        return wrong_family(builder, column, type_name(view->type));
+    if (view->type == WN_COLUMN_FIXED_LIST_UINT32 && column->list_size != view->list_size)
+        return builder_fail(builder, WN_EINVAL,
+                            "column '%s' holds lists of %" PRId32 " values, the cell has %" PRId32,
+                            column->name != NULL ? column->name : "", column->list_size,
+                            view->list_size);
     if (view_is_null(view, row))
         return column_append_null(builder, column);
     switch (view->type) {
     case WN_COLUMN_UTF8:
     case WN_COLUMN_LARGE_UTF8:
-        if (column->type != WN_COLUMN_UTF8 && column->type != WN_COLUMN_LARGE_UTF8)
-            return wrong_family(builder, column, type_name(view->type));
         s = view_utf8(view, row, &len);
         return column_append_utf8(builder, column, s, len);
     case WN_COLUMN_INT32:
@@ -1283,24 +1306,12 @@ static int column_append_view_cell(struct wn_table_builder *builder, struct buil
     case WN_COLUMN_UINT64:
         return column_append_unsigned(builder, column, view_uint64(view, row));
     case WN_COLUMN_FLOAT64:
-        if (column->type != WN_COLUMN_FLOAT64)
-            return wrong_family(builder, column, "float64");
         return column_append_fixed(builder, column,
                                    &((const double *)view->array->buffers[1])[row + view->base]);
     case WN_COLUMN_BOOL:
-        if (column->type != WN_COLUMN_BOOL)
-            return wrong_family(builder, column, "bool");
         return column_append_bool(builder, column, true, view_bool(view, row));
     case WN_COLUMN_FIXED_LIST_UINT32: {
         const struct ArrowArray *values = view->array->children[0];
-        if (column->type != WN_COLUMN_FIXED_LIST_UINT32)
-            return wrong_family(builder, column, "uint32 list");
-        if (column->list_size != view->list_size)
-            return builder_fail(builder, WN_EINVAL,
-                                "column '%s' holds lists of %" PRId32
-                                " values, the cell has %" PRId32,
-                                column->name != NULL ? column->name : "", column->list_size,
-                                view->list_size);
         /* The builder has no element-level nulls: refuse rather than lose them. */
         if (values->null_count != 0 && values->n_buffers >= 1 && values->buffers[0] != NULL) {
             int64_t first = (row + view->base) * view->list_size + values->offset;
@@ -1315,10 +1326,8 @@ static int column_append_view_cell(struct wn_table_builder *builder, struct buil
     case WN_COLUMN_OTHER:
         break;
     }
-    return builder_fail(builder, WN_EUNSUPPORTED,
-                        "column '%s': cannot copy a cell of Arrow format '%s'",
-                        column->name != NULL ? column->name : "",
-                        view->schema->format != NULL ? view->schema->format : "(NULL)");
+    return builder_fail(builder, WN_EINTERNAL, "column '%s': unhandled column type %d",
+                        column->name != NULL ? column->name : "", (int)view->type);
 }
 
 int wn_table_builder_append_cell(struct wn_table_builder *builder, int col,
