@@ -54,10 +54,14 @@ static void every_type_table(struct wn_table *out)
         const char *name;
         enum wn_column_type type;
     } cols[N_COLS] = {
-        { "utf8", WN_COLUMN_UTF8 },       { "large", WN_COLUMN_LARGE_UTF8 },
-        { "i32", WN_COLUMN_INT32 },       { "i64", WN_COLUMN_INT64 },
-        { "u32", WN_COLUMN_UINT32 },      { "u64", WN_COLUMN_UINT64 },
-        { "f64", WN_COLUMN_FLOAT64 },     { "flag", WN_COLUMN_BOOL },
+        { "utf8", WN_COLUMN_UTF8 },
+        { "large", WN_COLUMN_LARGE_UTF8 },
+        { "i32", WN_COLUMN_INT32 },
+        { "i64", WN_COLUMN_INT64 },
+        { "u32", WN_COLUMN_UINT32 },
+        { "u64", WN_COLUMN_UINT64 },
+        { "f64", WN_COLUMN_FLOAT64 },
+        { "flag", WN_COLUMN_BOOL },
         { "sig", WN_COLUMN_FIXED_LIST_UINT32 },
     };
 
@@ -234,13 +238,13 @@ struct sliced {
 
 /* text: child offset 1 -> physical rows 3..6; 7 physical rows. */
 static const int32_t sliced_text_offsets[] = { 0, 1, 2, 4, 6, 6, 6, 9, 12 };
-static const char sliced_text_data[] = "abbbcc" "fff" "zzz";
+static const char sliced_text_data[] = "abbbccfffzzz";               /* a b bb cc fff zzz */
 static const uint8_t sliced_text_validity[] = { 0xff & ~(1u << 4) }; /* physical 4 null */
 /* num: child offset 0 -> physical rows 2..5. */
 static const int32_t sliced_num[] = { 10, 20, 30, 40, 50, -60 };
 static const uint8_t sliced_num_validity[] = { 0xff & ~(1u << 3) }; /* physical 3 null */
 /* flag: child offset 5 -> physical rows 7..10 (crossing a byte). */
-static const uint8_t sliced_flag_values[] = { 1u << 7, 1u << 2 };      /* 7, 10 true */
+static const uint8_t sliced_flag_values[] = { 1u << 7, 1u << 2 };          /* 7, 10 true */
 static const uint8_t sliced_flag_validity[] = { 0xff, 0xff & ~(1u << 1) }; /* 9 null */
 /* list: list offset 1 -> list indices 3..6; values offset 0. */
 static const uint32_t sliced_list_values[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 };
@@ -552,8 +556,12 @@ static void test_filter_all_and_none(void)
     CU_ASSERT_EQUAL(wn_table_validate(&none, &err), 0);
     CU_ASSERT_EQUAL(wn_table_column_type(&none, C_LIST), WN_COLUMN_FIXED_LIST_UINT32);
     CU_ASSERT_EQUAL(wn_table_column_list_size(&none, C_LIST), LIST_SIZE);
-    /* No mask for a table with rows is an error. */
+    /* No mask for a table with rows, or the input as output, is an error. */
     CU_ASSERT_EQUAL(wn_table_filter(&t, NULL, &all, &err), WN_EINVAL);
+    HAS(err.message, "no keep mask for 23 rows");
+    memset(keep, 1, sizeof(keep));
+    CU_ASSERT_EQUAL(wn_table_filter(&t, keep, &t, &err), WN_EINVAL);
+    CU_ASSERT_TRUE(wn_table_is_live(&t));
     wn_table_release(&none);
     wn_table_release(&all);
     wn_table_release(&t);
@@ -966,7 +974,8 @@ static void test_select_columns_copies_named_columns_in_order(void)
         CU_ASSERT_PTR_NOT_EQUAL(sel.array.children[i]->buffers[0],
                                 t.array.children[from[i]]->buffers[0]);
     }
-    CU_ASSERT_PTR_NOT_EQUAL(sel.array.children[1]->buffers[2], t.array.children[C_UTF8]->buffers[2]);
+    CU_ASSERT_PTR_NOT_EQUAL(sel.array.children[1]->buffers[2],
+                            t.array.children[C_UTF8]->buffers[2]);
     CU_ASSERT_EQUAL(wn_table_select_columns(&t, unknown, 2, &sel, &err), WN_ENOTFOUND);
     HAS(err.message, "no column 'nope'");
     HAS(err.message, "'utf8', 'large', 'i32'");
@@ -1156,6 +1165,13 @@ static void test_validate_rejects_bad_hand_made_arrays(void)
     s.col_schema[1].release = NULL;
     expect_invalid(&t, "column 1 ('num', format 'i'): the schema is released");
     s.col_schema[1].release = hand_schema_release;
+    /* Metadata with a negative pair count. */
+    {
+        static const char bad_metadata[] = { -1, -1, -1, -1 };
+        s.col_schema[2].metadata = bad_metadata;
+        expect_invalid(&t, "column 2 ('flag', format 'b'): metadata has a negative pair count");
+        s.col_schema[2].metadata = NULL;
+    }
     /* Dictionary mismatch. */
     s.col_array[1].dictionary = &s.list_values;
     expect_invalid(&t, "disagree on having a dictionary");
@@ -1221,7 +1237,8 @@ int main(void)
     static const struct wn_test tests[] = {
         { "build and read every type with nulls", test_build_and_read_every_type_with_nulls },
         { "column name, index, type and list size", test_column_metadata_accessors },
-        { "dictionary and unknown formats are OTHER", test_dictionary_and_unknown_formats_are_other },
+        { "dictionary and unknown formats are OTHER",
+          test_dictionary_and_unknown_formats_are_other },
         { "empty table has zero rows and valid buffers",
           test_empty_table_has_zero_rows_and_valid_buffers },
         { "filter keeps exactly the masked rows of every type",
