@@ -655,6 +655,7 @@ static bool view_cell(const struct wn_table *table, int64_t col, int64_t row,
     return view_column(table, col, view) && row >= 0 && row < view->rows;
 }
 
+/* A cell outside the table (bad col or row) reads as null. */
 int wn_table_is_null(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -677,6 +678,7 @@ const char *wn_table_get_utf8(const struct wn_table *table, int64_t col, int64_t
     return view_utf8(&view, row, len);
 }
 
+/* Integer cells widened; a uint64 above INT64_MAX saturates; other types read 0. */
 int64_t wn_table_get_int64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -686,6 +688,7 @@ int64_t wn_table_get_int64(const struct wn_table *table, int64_t col, int64_t ro
     return view_int64(&view, row);
 }
 
+/* Integer cells widened; a negative value saturates at 0; other types read 0. */
 uint64_t wn_table_get_uint64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -695,6 +698,7 @@ uint64_t wn_table_get_uint64(const struct wn_table *table, int64_t col, int64_t 
     return view_uint64(&view, row);
 }
 
+/* FLOAT64 cells, and integer cells converted to double; other types read 0.0. */
 double wn_table_get_float64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
