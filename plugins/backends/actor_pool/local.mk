@@ -9,3 +9,4 @@ plugins_backends_actor_pool_actor_pool_la_SOURCES = \
 plugins_backends_actor_pool_actor_pool_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY)
 plugins_backends_actor_pool_actor_pool_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS)
 plugins_backends_actor_pool_actor_pool_la_LIBADD = $(WN_PLUGIN_LINK_LIBS) $(PTHREAD_LIBS)
+EXTRA_DIST += plugins/backends/actor_pool/README.md

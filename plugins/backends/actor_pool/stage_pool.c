@@ -32,6 +32,11 @@
 
 #define LOG_DOMAIN "actor_pool"
 
+/* Polls before a thread sleeps on its queue or on the free slots: a batch
+ * handed over within a few microseconds then costs no futex wake-up and no
+ * context switch, which otherwise dominate small batches. */
+#define SPIN_POLLS 200
+
 /* Room kept for the first task id of the running batch, for error messages. */
 #define TASK_ID_NOTE 256
 
@@ -64,7 +69,7 @@ struct actor {
     _Alignas(64) struct wn_task **outs; /* outputs of every batch it ran, in the order it ran them */
     size_t n_outs, cap_outs;
     int emit_failed;
-    uint64_t batches;
+    uint64_t batches, items_in, items_out;
     double busy_s, first_start, last_end;
     char first_task_id[TASK_ID_NOTE];
 };
@@ -87,6 +92,15 @@ struct pool {
     int failed;
     struct wn_error error;     /* the first failure, as returned by the run */
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 static double now_s(void)
 {
@@ -161,6 +175,17 @@ static int actor_emit(struct wn_emitter *self, struct wn_task *task)
     return 0;
 }
 
+/* The stage may take (and free) its inputs: notes the batch's first task id
+ * for a message before the call (no printf: this runs for every batch). */
+static void note_task_id(struct actor *a, const struct wn_task *task)
+{
+    const char *id = wn_task_id(task);
+    size_t len = strnlen(id, sizeof(a->first_task_id) - 1);
+
+    memcpy(a->first_task_id, id, len);
+    a->first_task_id[len] = '\0';
+}
+
 /* Runs batch b on actor a; on failure records it and returns its code. */
 static int actor_run_batch(struct actor *a, size_t b)
 {
@@ -176,8 +201,7 @@ static int actor_run_batch(struct actor *a, size_t b)
 
     for (size_t i = 0; i < n_in; i++)
         items += wn_task_num_items(in[i]);
-    /* The stage may take (and free) its inputs: note the id for a message now. */
-    snprintf(a->first_task_id, sizeof(a->first_task_id), "%s", wn_task_id(in[0]));
+    note_task_id(a, in[0]);
 
     start = now_s();
     idle = start - a->last_end;
@@ -195,12 +219,15 @@ static int actor_run_batch(struct actor *a, size_t b)
         a->first_start = start;
     a->busy_s += end - start;
     a->last_end = end;
+    a->items_in += items;
     if (rc >= 0 && a->emit_failed)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the batch's outputs");
-    for (size_t i = first_out; rc >= 0 && i < a->n_outs; i++)
+    for (size_t i = first_out; rc >= 0 && i < a->n_outs; i++) {
+        a->items_out += wn_task_num_items(a->outs[i]);
         if (wn_task_perf_add(a->outs[i], pool->stage->name, end - start, idle, items) < 0)
             rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory adding the perf record of %s",
                               wn_task_id(a->outs[i]));
+    }
     if (rc < 0) {
         if (n_in > 1)
             pool_fail(pool, rc, "stage '%s' actor %u/%u failed on task %s (and %zu more): %s",
@@ -224,6 +251,11 @@ static void actor_loop(struct actor *a)
     for (;;) {
         size_t b;
 
+        for (int spin = 0; spin < SPIN_POLLS; spin++) {
+            if (__atomic_load_n(&a->count, __ATOMIC_ACQUIRE) > 0)
+                break;
+            cpu_relax();
+        }
         pthread_mutex_lock(&a->lock);
         while (a->count == 0 && !a->closed)
             pthread_cond_wait(&a->wake, &a->lock);
@@ -322,6 +354,18 @@ static struct actor *pick_actor(struct pool *pool, uint32_t *next)
     return best;
 }
 
+/* Driver: takes one free queue slot, polling a little before it sleeps. */
+static void wait_free_slot(struct pool *pool)
+{
+    for (int spin = 0; spin < SPIN_POLLS; spin++) {
+        if (sem_trywait(&pool->free_slots) == 0)
+            return;
+        cpu_relax();
+    }
+    while (sem_wait(&pool->free_slots) != 0 && errno == EINTR)
+        ;
+}
+
 /* Driver: hands every batch to an actor, waiting for room; stops on a failure. */
 static void dispatch(struct pool *pool)
 {
@@ -330,8 +374,7 @@ static void dispatch(struct pool *pool)
     for (size_t b = 0; b < pool->n_batches; b++) {
         struct actor *a;
 
-        while (sem_wait(&pool->free_slots) != 0 && errno == EINTR)
-            ;
+        wait_free_slot(pool);
         if (__atomic_load_n(&pool->stop, __ATOMIC_SEQ_CST))
             return;
         a = pick_actor(pool, &next);
@@ -380,25 +423,27 @@ static int collect_outputs(struct pool *pool, struct wn_task ***out, size_t *n_o
     return 0;
 }
 
-static void fill_stats(const struct pool *pool, uint64_t items_in, size_t n_tasks,
-                       const struct wn_task *const *outs, size_t n_outs,
+/* Driver, after the join: the stage's counts.  items_in covers the batches
+ * that ran; the caller adds the items of the tasks no actor got to. */
+static void fill_stats(const struct pool *pool, size_t n_tasks, size_t n_outs,
                        struct wn_stage_stats *stats)
 {
     double first = 0.0, last = 0.0;
     int any = 0;
 
     stats->tasks_in = n_tasks;
-    stats->items_in = items_in;
     stats->tasks_out = n_outs;
+    stats->items_in = 0;
     stats->items_out = 0;
-    for (size_t i = 0; i < n_outs; i++)
-        stats->items_out += wn_task_num_items(outs[i]);
     stats->actors = pool->n_actors;
     stats->batches = 0;
     stats->busy_s = 0.0;
     for (uint32_t i = 0; i < pool->n_actors; i++) {
         const struct actor *a = &pool->actors[i];
 
+        stats->items_in += a->items_in;
+        if (n_outs > 0)
+            stats->items_out += a->items_out;
         if (a->batches == 0)
             continue;
         stats->batches += a->batches;
@@ -453,9 +498,11 @@ static void close_and_join(struct pool *pool)
             pthread_join(pool->actors[i].thread, NULL);
 }
 
-/* Allocates and initialises the actors (no thread yet). */
-static int actors_new(struct pool *pool, struct wn_error *err)
+/* Allocates and initialises the actors (no thread yet); each output list
+ * starts with room for an even share of the input (one output per input). */
+static int actors_new(struct pool *pool, size_t n_tasks, struct wn_error *err)
 {
+    size_t expected_outs = n_tasks / pool->n_actors + 16;
     void *mem;
 
     if (posix_memalign(&mem, 64, pool->n_actors * sizeof(struct actor)) != 0)
@@ -472,7 +519,9 @@ static int actors_new(struct pool *pool, struct wn_error *err)
         pthread_mutex_init(&a->lock, NULL);
         pthread_cond_init(&a->wake, NULL);
         a->ring = malloc(pool->max_inflight * sizeof(*a->ring));
-        if (a->ring == NULL)
+        a->cap_outs = expected_outs;
+        a->outs = malloc(a->cap_outs * sizeof(*a->outs));
+        if (a->ring == NULL || a->outs == NULL)
             return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for %u actors",
                                 pool->stage->name, pool->n_actors);
     }
@@ -505,13 +554,19 @@ int wn_stage_pool_run(const struct wn_run_stage *stage, struct wn_task **tasks, 
     struct wn_batch_range *ranges = NULL;
     struct wn_stage_stats measured;
     struct pool pool;
-    uint64_t items_in = 0;
     size_t n_ranges = 0;
     double started_at = now_s();
     int rc;
 
     *out = NULL;
     *n_out = 0;
+    if (options->actors == 0 || n_tasks == 0) {
+        for (size_t i = 0; i < n_tasks; i++)
+            wn_task_free(tasks[i]);
+        free(tasks);
+        return wn_error_set(err, WN_EINTERNAL, "stage '%s': a pool of %u actors for %zu tasks",
+                            stage->name, options->actors, n_tasks);
+    }
     memset(&pool, 0, sizeof(pool));
     memset(&measured, 0, sizeof(measured));
     pool.stage = stage;
@@ -519,10 +574,7 @@ int wn_stage_pool_run(const struct wn_run_stage *stage, struct wn_task **tasks, 
     pool.tasks = tasks;
     pool.n_actors = options->actors;
     pool.max_inflight = options->max_inflight ? options->max_inflight : 1;
-    for (size_t i = 0; i < n_tasks; i++)
-        items_in += wn_task_num_items(tasks[i]);
     measured.tasks_in = n_tasks;
-    measured.items_in = items_in;
 
     rc = wn_batching_split(n_tasks, stage->batch_size ? stage->batch_size : 1, 0, &ranges,
                            &n_ranges, err);
@@ -549,7 +601,7 @@ int wn_stage_pool_run(const struct wn_run_stage *stage, struct wn_task **tasks, 
     }
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.reported_cv, NULL);
-    rc = actors_new(&pool, err);
+    rc = actors_new(&pool, n_tasks, err);
     if (rc < 0)
         goto out_free_actors;
 
@@ -564,12 +616,12 @@ int wn_stage_pool_run(const struct wn_run_stage *stage, struct wn_task **tasks, 
     } else {
         rc = collect_outputs(&pool, out, n_out, err);
     }
-    fill_stats(&pool, items_in, n_tasks, (const struct wn_task *const *)*out, *n_out, &measured);
+    fill_stats(&pool, n_tasks, *n_out, &measured);
     if (rc == 0)
         wn_log(WN_LOG_INFO, LOG_DOMAIN,
                "stage '%s': %zu tasks (%llu items) in, %zu tasks (%llu items) out, %zu batches "
                "on %u actors in %.3f s (busy %.3f s)",
-               stage->name, n_tasks, (unsigned long long)items_in, *n_out,
+               stage->name, n_tasks, (unsigned long long)measured.items_in, *n_out,
                (unsigned long long)measured.items_out, pool.n_batches, pool.n_actors,
                now_s() - started_at, measured.busy_s);
 
@@ -581,8 +633,13 @@ out_free_actors:
 out_free_batches:
     free(pool.batches);
 out_free_tasks:
-    for (size_t i = 0; i < n_tasks; i++)
+    /* Every slot a batch ran on is NULL already; what is left never ran. */
+    for (size_t i = 0; i < n_tasks; i++) {
+        if (tasks[i] == NULL)
+            continue;
+        measured.items_in += wn_task_num_items(tasks[i]);
         wn_task_free(tasks[i]);
+    }
     free(tasks);
     if (stats != NULL)
         *stats = measured;
