@@ -24,3 +24,11 @@ tests_executor_test_actor_pool_SOURCES = tests/executor/test_actor_pool.c \
 tests_executor_test_actor_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_actor_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
 tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)
+
+# The built shared object, loaded with dlopen (RTLD_NOW).
+check_PROGRAMS += tests/executor/test_actor_pool_so
+TESTS += tests/executor/test_actor_pool_so
+tests_executor_test_actor_pool_so_SOURCES = tests/executor/test_actor_pool_so.c
+tests_executor_test_actor_pool_so_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_executor_test_actor_pool_so_LDADD = $(WN_TEST_LIBS)
+EXTRA_tests_executor_test_actor_pool_so_DEPENDENCIES = plugins/backends/actor_pool/actor_pool.la

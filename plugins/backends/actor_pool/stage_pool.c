@@ -11,7 +11,8 @@
  * Each actor's queue is a ring of max_inflight batch indices under its own
  * mutex.  A semaphore counts the free slots of all queues, so the driver
  * sleeps while every actor is busy and wakes when any of them finishes a
- * batch (or fails).  A failure sets `stop`: no new batch starts, running ones
+ * batch (or fails); both sides poll briefly before they sleep.  (A later
+ * version replaces the mutexes with lock-free rings.)  A failure sets `stop`: no new batch starts, running ones
  * finish, the actors tear down and the driver frees what is left.
  */
 #include "build_config.h"
