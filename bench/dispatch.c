@@ -161,6 +161,8 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     struct counting_sink sink = { { counting_emit, { NULL } }, 0 };
     struct wn_params *params = NULL, *exec_params = NULL;
     struct wn_task **tasks = NULL;
+    const struct wn_run_stage *stage_ptrs[N_STAGES];
+    struct wn_stage_stats *stats_ptrs[N_STAGES];
     struct wn_run run;
     json_t *json;
     double start;
@@ -193,12 +195,16 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     memset(&run, 0, sizeof(run));
     run.struct_size = sizeof(run);
     run.n_stages = N_STAGES;
-    run.stages = stages;
+    for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]); k++) {
+        stage_ptrs[k] = &stages[k];
+        stats_ptrs[k] = &stats[k];
+    }
+    run.stages = stage_ptrs;
     run.executor_params = exec_params;
     run.initial_tasks = tasks;
     run.n_initial_tasks = n;
     run.sink = &sink.emitter;
-    run.stats = stats;
+    run.stats = stats_ptrs;
 
     start = now_s();
     rc = ops->run(&run, err);

@@ -338,6 +338,8 @@ static int run_pipeline(const char *executor_json, const struct stage_spec *spec
                         struct wn_stage_stats *stats, struct wn_error *err)
 {
     struct wn_run_stage stages[8];
+    const struct wn_run_stage *stage_ptrs[8];
+    struct wn_stage_stats *stats_ptrs[8];
     struct wn_params *exec_params = params_from(winnow_plugin_v1()->backends[0]->params,
                                                 executor_json);
     struct wn_task **roots = make_roots(n_roots);
@@ -359,12 +361,16 @@ static int run_pipeline(const char *executor_json, const struct stage_spec *spec
     memset(&run, 0, sizeof(run));
     run.struct_size = sizeof(run);
     run.n_stages = n_stages;
-    run.stages = stages;
+    for (size_t k = 0; k < n_stages; k++) {
+        stage_ptrs[k] = &stages[k];
+        stats_ptrs[k] = stats ? &stats[k] : NULL;
+    }
+    run.stages = stage_ptrs;
     run.executor_params = exec_params;
     run.initial_tasks = roots;
     run.n_initial_tasks = n_roots;
     run.sink = sink ? &sink->emitter : NULL;
-    run.stats = stats;
+    run.stats = stats ? stats_ptrs : NULL;
     rc = executor()->run(&run, err);
 
     for (size_t i = 0; i < n_roots; i++)

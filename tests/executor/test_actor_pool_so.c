@@ -107,6 +107,8 @@ static void test_runs_a_pipeline(void)
     struct wn_task *tasks[10];
     struct ids_sink sink;
     struct wn_error err = WN_ERROR_INIT;
+    const struct wn_run_stage *stage_ptrs[2];
+    struct wn_stage_stats *stats_ptrs[2];
     struct wn_run run;
     char id[16];
 
@@ -129,11 +131,15 @@ static void test_runs_a_pipeline(void)
     memset(&run, 0, sizeof(run));
     run.struct_size = sizeof(run);
     run.n_stages = 2;
-    run.stages = stages;
+    for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]); k++) {
+        stage_ptrs[k] = &stages[k];
+        stats_ptrs[k] = &stats[k];
+    }
+    run.stages = stage_ptrs;
     run.initial_tasks = tasks;  /* no executor params: every default */
     run.n_initial_tasks = 10;
     run.sink = &sink.emitter;
-    run.stats = stats;
+    run.stats = stats_ptrs;
     CU_ASSERT_EQUAL_FATAL(ops->run(&run, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.n, 10);
     for (int i = 0; i < 10; i++) {

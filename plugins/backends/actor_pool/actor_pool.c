@@ -94,13 +94,10 @@ static int read_options(const struct wn_params *params, struct options *opt,
     return 0;
 }
 
-/* Stage i of the run, stepping by the host's struct size so that a newer host
- * (a longer struct wn_run_stage) still indexes right. */
+/* Stage i of the run. */
 static const struct wn_run_stage *run_stage_at(const struct wn_run *run, size_t i)
 {
-    size_t stride = run->stages[0].struct_size;
-
-    return (const struct wn_run_stage *)((const char *)run->stages + i * stride);
+    return run->stages[i];
 }
 
 static const char *on_error_name(enum wn_on_error on_error)
@@ -291,7 +288,7 @@ static int actor_pool_run(const struct wn_run *run, struct wn_error *err)
 
         rc = run_stage(run_stage_at(run, i), &opt, &tasks, &n_tasks, &stats, err);
         if (run->stats != NULL)
-            run->stats[i] = stats;
+            *run->stats[i] = stats;
         if (rc < 0)
             goto out_free_tasks;
     }
