@@ -1,1 +1,19 @@
-# tests/stages: rules come with the component.
+# tests/stages: one program per stage.  Each compiles its plugin's plugin.c (the
+# descriptor) and links the plugin's convenience library, so it runs the very
+# objects io.so / filters.so are made of, without loading a plugin.
+WN_STAGES_TEST_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS) $(ZSTD_CFLAGS)
+WN_IO_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/stages/io \
+	-I$(top_srcdir)/plugins/stages/common
+WN_IO_TEST_LIBS = plugins/stages/io/libio_stages.la $(WN_TEST_LIBS) $(JANSSON_LIBS) $(ZSTD_LIBS)
+WN_FILTERS_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/stages/filters \
+	-I$(top_srcdir)/plugins/stages/common
+WN_FILTERS_TEST_LIBS = plugins/stages/filters/libfilters_stages.la $(WN_TEST_LIBS) $(JANSSON_LIBS)
+EXTRA_DIST += tests/stages/stage_harness.h
+
+check_PROGRAMS += tests/stages/test_file_partitioning
+TESTS += tests/stages/test_file_partitioning
+tests_stages_test_file_partitioning_SOURCES = tests/stages/test_file_partitioning.c \
+	plugins/stages/io/plugin.c
+tests_stages_test_file_partitioning_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
+tests_stages_test_file_partitioning_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_file_partitioning_LDADD = $(WN_IO_TEST_LIBS)
