@@ -17,3 +17,11 @@ tests_stages_test_file_partitioning_SOURCES = tests/stages/test_file_partitionin
 tests_stages_test_file_partitioning_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
 tests_stages_test_file_partitioning_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
 tests_stages_test_file_partitioning_LDADD = $(WN_IO_TEST_LIBS)
+
+check_PROGRAMS += tests/stages/test_jsonl_reader
+TESTS += tests/stages/test_jsonl_reader
+tests_stages_test_jsonl_reader_SOURCES = tests/stages/test_jsonl_reader.c \
+	plugins/stages/io/plugin.c
+tests_stages_test_jsonl_reader_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
+tests_stages_test_jsonl_reader_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_jsonl_reader_LDADD = $(WN_IO_TEST_LIBS)

@@ -258,7 +258,9 @@ static int read_line(struct jsonl_reader *reader, struct read_state *st, const c
     json_t *object;
     int rc;
 
-    object = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    /* JSON_DECODE_ANY: a scalar line gets "expected a JSON object", not a parse error. */
+    object = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
+                        &jerr);
     if (object == NULL) {
         snprintf(st->problem, sizeof(st->problem), "invalid JSON at column %d: %s",
                  jerr.column, jerr.text);
