@@ -25,3 +25,11 @@ tests_stages_test_jsonl_reader_SOURCES = tests/stages/test_jsonl_reader.c \
 tests_stages_test_jsonl_reader_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
 tests_stages_test_jsonl_reader_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
 tests_stages_test_jsonl_reader_LDADD = $(WN_IO_TEST_LIBS)
+
+check_PROGRAMS += tests/stages/test_jsonl_writer
+TESTS += tests/stages/test_jsonl_writer
+tests_stages_test_jsonl_writer_SOURCES = tests/stages/test_jsonl_writer.c \
+	plugins/stages/io/plugin.c
+tests_stages_test_jsonl_writer_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
+tests_stages_test_jsonl_writer_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_jsonl_writer_LDADD = $(WN_IO_TEST_LIBS)

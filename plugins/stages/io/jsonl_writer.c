@@ -469,12 +469,13 @@ static int make_directories(const char *dir, struct wn_error *err)
             struct stat st;
 
             *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            if (stat(path, &st) == 0) {
+                if (!S_ISDIR(st.st_mode))
+                    rc = wn_error_set(err, WN_EIO, "cannot create directory %s: a file of that "
+                                      "name is in the way", path);
+            } else if (mkdir(path, 0777) != 0 && errno != EEXIST) {
                 rc = wn_error_set(err, WN_EIO, "cannot create directory %s: %s", path,
                                   strerror(errno));
-            } else if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                rc = wn_error_set(err, WN_EIO, "cannot create directory %s: %s", path,
-                                  "a file of that name is in the way");
             }
             *p = saved;
         }
