@@ -33,3 +33,19 @@ tests_stages_test_jsonl_writer_SOURCES = tests/stages/test_jsonl_writer.c \
 tests_stages_test_jsonl_writer_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
 tests_stages_test_jsonl_writer_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
 tests_stages_test_jsonl_writer_LDADD = $(WN_IO_TEST_LIBS)
+
+check_PROGRAMS += tests/stages/test_word_count
+TESTS += tests/stages/test_word_count
+tests_stages_test_word_count_SOURCES = tests/stages/test_word_count.c \
+	plugins/stages/filters/plugin.c
+tests_stages_test_word_count_CPPFLAGS = $(WN_FILTERS_TEST_CPPFLAGS)
+tests_stages_test_word_count_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_word_count_LDADD = $(WN_FILTERS_TEST_LIBS)
+
+check_PROGRAMS += tests/stages/test_non_alpha_numeric
+TESTS += tests/stages/test_non_alpha_numeric
+tests_stages_test_non_alpha_numeric_SOURCES = tests/stages/test_non_alpha_numeric.c \
+	plugins/stages/filters/plugin.c
+tests_stages_test_non_alpha_numeric_CPPFLAGS = $(WN_FILTERS_TEST_CPPFLAGS)
+tests_stages_test_non_alpha_numeric_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_non_alpha_numeric_LDADD = $(WN_FILTERS_TEST_LIBS)
