@@ -48,10 +48,9 @@ struct non_alpha_numeric {
     double max_ratio;
 };
 
-int filters_is_alphanumeric(uint32_t cp)
+/* Beyond ASCII: letters of every script except the blocks listed above. */
+static int is_alphanumeric_beyond_ascii(uint32_t cp)
 {
-    if (cp < 0x80)
-        return (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z');
     if (cp <= 0xBF)
         return cp == 0xAA || cp == 0xB5 || cp == 0xBA;
     if (cp == 0xD7 || cp == 0xF7 || cp == 0x1680)
@@ -81,6 +80,27 @@ int filters_is_alphanumeric(uint32_t cp)
     return 1;
 }
 
+int filters_is_alphanumeric(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z');
+    return is_alphanumeric_beyond_ascii(cp);
+}
+
+/* 1 for the ASCII letters and digits. */
+static const uint8_t ascii_alphanumeric[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
 double filters_non_alphanumeric_ratio(const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text;
@@ -88,14 +108,16 @@ double filters_non_alphanumeric_ratio(const char *text, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        uint32_t cp = p[i];
-
-        if (cp < 0x80)
+        if (p[i] < 0x80) {
+            other += !ascii_alphanumeric[p[i]];
             i++;
-        else
+        } else {
+            uint32_t cp;
+
             i += stage_utf8_decode(p + i, len - i, &cp);
+            other += !is_alphanumeric_beyond_ascii(cp);
+        }
         total++;
-        other += !filters_is_alphanumeric(cp);
     }
     return total == 0 ? 1.0 : (double)other / (double)total;
 }

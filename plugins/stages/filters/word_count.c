@@ -21,11 +21,15 @@ struct word_count {
     uint64_t max_words; /* UINT64_MAX: no upper bound */
 };
 
-/* Whitespace of Python's str.isspace(), so counts match str.split(). */
-static int is_space(uint32_t cp)
+/* ASCII whitespace of Python's str.isspace(): \t \n \v \f \r, U+001C-U+001F, space. */
+static const uint8_t ascii_space[128] = {
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
+    [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, [' '] = 1,
+};
+
+/* The rest of Python's str.isspace(), so counts match str.split(). */
+static int is_space_beyond_ascii(uint32_t cp)
 {
-    if (cp < 0x80)
-        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
            cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
@@ -34,22 +38,23 @@ uint64_t filters_count_words(const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text;
     uint64_t words = 0;
-    int in_word = 0;
+    unsigned in_word = 0;
     size_t i = 0;
 
     while (i < len) {
-        uint32_t cp = p[i];
+        unsigned space;
 
-        if (cp < 0x80)
+        if (p[i] < 0x80) {
+            space = ascii_space[p[i]];
             i++;
-        else
+        } else {
+            uint32_t cp;
+
             i += stage_utf8_decode(p + i, len - i, &cp);
-        if (is_space(cp)) {
-            in_word = 0;
-        } else if (!in_word) {
-            in_word = 1;
-            words++;
+            space = (unsigned)is_space_beyond_ascii(cp);
         }
+        words += !space & !in_word; /* a word starts here */
+        in_word = !space;
     }
     return words;
 }
