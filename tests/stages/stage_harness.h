@@ -175,8 +175,7 @@ static inline char *harness_mkdtemp(void)
     return path;
 }
 
-static int harness_remove_entry(const char *path, const struct stat *st, int flag,
-                                struct FTW *ftw)
+static int harness_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)ftw;
@@ -259,8 +258,7 @@ static inline char *harness_read(const char *path, size_t *len)
 }
 
 /* A FILES task with the given id and paths. */
-static inline struct wn_task *harness_files_task(const char *id, const char *const *paths,
-                                                 size_t n)
+static inline struct wn_task *harness_files_task(const char *id, const char *const *paths, size_t n)
 {
     struct wn_task *task = wn_task_new(id, "test");
 
@@ -278,8 +276,8 @@ static inline struct wn_task *harness_files_task(const char *id, const char *con
  * (utf8: texts[i], NULL for a null cell), plus an int64 column "n" when
  * with_n.  NULL on failure.
  */
-static inline struct wn_task *harness_text_task(const char *id, const char *const *texts,
-                                                size_t n, int with_n)
+static inline struct wn_task *harness_text_task(const char *id, const char *const *texts, size_t n,
+                                                int with_n)
 {
     struct wn_table_builder *b = wn_table_builder_new();
     struct wn_error err = WN_ERROR_INIT;

@@ -19,9 +19,15 @@ static int setup_tree(void)
         const char *name;
         size_t size;
     } files[] = {
-        { "a.jsonl", 10 },      { "b.jsonl", 20 },          { "c.jsonl.zst", 30 },
-        { "d.txt", 5 },         { ".hidden.jsonl", 3 },     { "sub/e.jsonl", 40 },
-        { "sub/deeper/f.jsonl", 50 }, { "sub/g.json", 7 },  { ".dot/h.jsonl", 3 },
+        { "a.jsonl", 10 },
+        { "b.jsonl", 20 },
+        { "c.jsonl.zst", 30 },
+        { "d.txt", 5 },
+        { ".hidden.jsonl", 3 },
+        { "sub/e.jsonl", 40 },
+        { "sub/deeper/f.jsonl", 50 },
+        { "sub/g.json", 7 },
+        { ".dot/h.jsonl", 3 },
     };
     char bytes[64];
 
@@ -101,18 +107,18 @@ static int run_groups(const char *params_fmt, char **groups, struct wn_error *er
 }
 
 /* Asserts that params_fmt succeeds and yields exactly `expected`. */
-#define ASSERT_GROUPS(params_fmt, expected)                                                       \
-    do {                                                                                          \
-        struct wn_error err_ = WN_ERROR_INIT;                                                     \
-        char *groups_ = NULL;                                                                     \
-        int rc_ = run_groups(params_fmt, &groups_, &err_);                                        \
-        CU_ASSERT_EQUAL(rc_, 0);                                                                  \
-        if (rc_ != 0)                                                                             \
-            fprintf(stderr, "\n  %s: unexpected error: %s\n", params_fmt, err_.message);          \
-        CU_ASSERT_STRING_EQUAL(groups_, expected);                                                \
-        if (strcmp(groups_, expected) != 0)                                                       \
-            fprintf(stderr, "\n  %s: got %s\n  expected %s\n", params_fmt, groups_, expected);    \
-        free(groups_);                                                                            \
+#define ASSERT_GROUPS(params_fmt, expected)                                                        \
+    do {                                                                                           \
+        struct wn_error err_ = WN_ERROR_INIT;                                                      \
+        char *groups_ = NULL;                                                                      \
+        int rc_ = run_groups(params_fmt, &groups_, &err_);                                         \
+        CU_ASSERT_EQUAL(rc_, 0);                                                                   \
+        if (rc_ != 0)                                                                              \
+            fprintf(stderr, "\n  %s: unexpected error: %s\n", params_fmt, err_.message);           \
+        CU_ASSERT_STRING_EQUAL(groups_, expected);                                                 \
+        if (strcmp(groups_, expected) != 0)                                                        \
+            fprintf(stderr, "\n  %s: got %s\n  expected %s\n", params_fmt, groups_, expected);     \
+        free(groups_);                                                                             \
     } while (0)
 
 static void test_directory_gives_one_file_per_group_sorted(void)
@@ -213,8 +219,8 @@ static void test_no_match_at_all_is_an_error_naming_the_patterns(void)
 {
     struct wn_error err = WN_ERROR_INIT;
     char *groups = NULL, *want;
-    int rc = run_groups("{\"paths\": [\"%R/nothing*.jsonl\", \"%R/missing.jsonl\"]}", &groups,
-                        &err);
+    int rc =
+        run_groups("{\"paths\": [\"%R/nothing*.jsonl\", \"%R/missing.jsonl\"]}", &groups, &err);
 
     CU_ASSERT_EQUAL(rc, WN_ENOTFOUND);
     CU_ASSERT_STRING_EQUAL(groups, "");
@@ -258,9 +264,9 @@ static void test_params_are_checked(void)
     CU_ASSERT_EQUAL(run_groups("{\"files_per_group\": 1}", &groups, &err), WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "params.paths: required"));
     free(groups);
-    CU_ASSERT_EQUAL(run_groups("{\"paths\": [\"%R\"], \"blocksize\": \"12 parsecs\"}", &groups,
-                               &err),
-                    WN_ECONFIG);
+    CU_ASSERT_EQUAL(
+        run_groups("{\"paths\": [\"%R\"], \"blocksize\": \"12 parsecs\"}", &groups, &err),
+        WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "blocksize: \"12 parsecs\" is not a size"));
     free(groups);
 }
@@ -271,9 +277,9 @@ static void test_sizes_parse_with_decimal_and_binary_units(void)
         const char *text;
         uint64_t bytes;
     } good[] = {
-        { "1048576", 1048576 },       { "64MiB", 67108864 },     { "1GB", 1000000000 },
-        { "1gb", 1000000000 },        { "1.5 kB", 1500 },        { "2k", 2000 },
-        { " 3 KiB ", 3072 },          { "1TiB", 1099511627776ull }, { "10B", 10 },
+        { "1048576", 1048576 }, { "64MiB", 67108864 },        { "1GB", 1000000000 },
+        { "1gb", 1000000000 },  { "1.5 kB", 1500 },           { "2k", 2000 },
+        { " 3 KiB ", 3072 },    { "1TiB", 1099511627776ull }, { "10B", 10 },
         { "0.5MiB", 524288 },
     };
     static const char *const bad[] = { "", "MB", "0", "0.4", "-5", "5 XB", "1e400", "5 MB x" };
@@ -324,20 +330,31 @@ static void test_descriptor_declares_params_and_payloads(void)
 int main(void)
 {
     static const struct wn_test tests[] = {
-        { "directory gives one file per group, sorted", test_directory_gives_one_file_per_group_sorted },
+        { "directory gives one file per group, sorted",
+          test_directory_gives_one_file_per_group_sorted },
         { "files_per_group splits the sorted list", test_files_per_group_splits_the_sorted_list },
-        { "blocksize closes a group once its size is reached", test_blocksize_closes_a_group_once_its_size_is_reached },
-        { "recursive false scans only the top directory", test_recursive_false_scans_only_the_top_directory },
-        { "extensions choose the files of directories", test_extensions_choose_the_files_of_directories },
-        { "globs match files whatever their extension", test_globs_match_files_whatever_their_extension },
-        { "named files are taken whatever their extension", test_named_files_are_taken_whatever_their_extension },
+        { "blocksize closes a group once its size is reached",
+          test_blocksize_closes_a_group_once_its_size_is_reached },
+        { "recursive false scans only the top directory",
+          test_recursive_false_scans_only_the_top_directory },
+        { "extensions choose the files of directories",
+          test_extensions_choose_the_files_of_directories },
+        { "globs match files whatever their extension",
+          test_globs_match_files_whatever_their_extension },
+        { "named files are taken whatever their extension",
+          test_named_files_are_taken_whatever_their_extension },
         { "duplicates are listed once", test_duplicates_are_listed_once },
-        { "order does not depend on the order of paths", test_order_does_not_depend_on_the_order_of_paths },
-        { "missing paths are skipped when others match", test_missing_paths_are_skipped_when_others_match },
-        { "no match at all is an error naming the patterns", test_no_match_at_all_is_an_error_naming_the_patterns },
-        { "files_per_group and blocksize together are an error", test_both_files_per_group_and_blocksize_is_an_error },
+        { "order does not depend on the order of paths",
+          test_order_does_not_depend_on_the_order_of_paths },
+        { "missing paths are skipped when others match",
+          test_missing_paths_are_skipped_when_others_match },
+        { "no match at all is an error naming the patterns",
+          test_no_match_at_all_is_an_error_naming_the_patterns },
+        { "files_per_group and blocksize together are an error",
+          test_both_files_per_group_and_blocksize_is_an_error },
         { "params are checked", test_params_are_checked },
-        { "sizes parse with decimal and binary units", test_sizes_parse_with_decimal_and_binary_units },
+        { "sizes parse with decimal and binary units",
+          test_sizes_parse_with_decimal_and_binary_units },
         { "every trigger gets its own groups", test_every_trigger_gets_its_own_groups },
         { "descriptor declares params and payloads", test_descriptor_declares_params_and_payloads },
         { NULL, NULL },

@@ -75,8 +75,8 @@ static void result_clear(struct read_result *r)
 }
 
 /* The utf8 cell as a NUL-terminated string in buf ("<null>" for null). */
-static const char *cell_text(const struct wn_table *t, const char *column, int64_t row,
-                             char *buf, size_t size)
+static const char *cell_text(const struct wn_table *t, const char *column, int64_t row, char *buf,
+                             size_t size)
 {
     int64_t col = wn_table_column_index(t, column);
     size_t len = 0;
@@ -93,10 +93,10 @@ static const char *cell_text(const struct wn_table *t, const char *column, int64
     return buf;
 }
 
-#define ASSERT_CELL(t, column, row, expected)                                                     \
-    do {                                                                                          \
-        char buf_[256];                                                                           \
-        CU_ASSERT_STRING_EQUAL(cell_text(t, column, row, buf_, sizeof(buf_)), expected);          \
+#define ASSERT_CELL(t, column, row, expected)                                                      \
+    do {                                                                                           \
+        char buf_[256];                                                                            \
+        CU_ASSERT_STRING_EQUAL(cell_text(t, column, row, buf_, sizeof(buf_)), expected);           \
     } while (0)
 
 static void assert_columns(const struct wn_table *t, const char *const *names,
@@ -121,13 +121,14 @@ static void test_reads_types_nulls_and_missing_fields(void)
     size_t len = 0;
     const char *s;
 
-    read_text(&r, NULL, "types.jsonl",
-              "{\"id\": 1, \"text\": \"hello\", \"score\": 0.5, \"ok\": true, "
-              "\"meta\": {\"a\": [1, 2], \"b\": \"x y\"}, \"tags\": [\"x\", \"y\"]}\n"
-              "{\"id\": 2, \"text\": null, \"score\": 1, \"ok\": false}\n"
-              "\n"
-              "   \t\r\n"
-              "{\"id\": -3, \"extra\": \"late\", \"text\": \"\\u00e9\\u0000x\", \"score\": -1e300}");
+    read_text(
+        &r, NULL, "types.jsonl",
+        "{\"id\": 1, \"text\": \"hello\", \"score\": 0.5, \"ok\": true, "
+        "\"meta\": {\"a\": [1, 2], \"b\": \"x y\"}, \"tags\": [\"x\", \"y\"]}\n"
+        "{\"id\": 2, \"text\": null, \"score\": 1, \"ok\": false}\n"
+        "\n"
+        "   \t\r\n"
+        "{\"id\": -3, \"extra\": \"late\", \"text\": \"\\u00e9\\u0000x\", \"score\": -1e300}");
     CU_ASSERT_EQUAL_FATAL(r.rc, 0);
     CU_ASSERT_EQUAL_FATAL(r.sink.count, 1);
     CU_ASSERT_STRING_EQUAL(wn_task_id(r.sink.tasks[0]), "in_0");
@@ -165,8 +166,7 @@ static void test_reads_types_nulls_and_missing_fields(void)
 static void test_field_first_seen_as_null_keeps_its_place(void)
 {
     static const char *const names[] = { "x", "y", "never" };
-    static const enum wn_column_type types[] = { WN_COLUMN_INT64, WN_COLUMN_UTF8,
-                                                 WN_COLUMN_UTF8 };
+    static const enum wn_column_type types[] = { WN_COLUMN_INT64, WN_COLUMN_UTF8, WN_COLUMN_UTF8 };
     struct read_result r;
 
     read_text(&r, NULL, "late_type.jsonl",
@@ -189,8 +189,7 @@ static void test_field_first_seen_as_null_keeps_its_place(void)
 static void test_fields_select_and_order_the_columns(void)
 {
     static const char *const names[] = { "text", "id", "absent" };
-    static const enum wn_column_type types[] = { WN_COLUMN_UTF8, WN_COLUMN_INT64,
-                                                 WN_COLUMN_UTF8 };
+    static const enum wn_column_type types[] = { WN_COLUMN_UTF8, WN_COLUMN_INT64, WN_COLUMN_UTF8 };
     struct read_result r;
 
     /* "other" changes type, but it is not read, so that is fine. */
@@ -258,8 +257,7 @@ static void test_each_input_task_gives_one_output_task(void)
     struct wn_task *in[2];
 
     CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "multi_a.jsonl", "{\"v\": 1}\n"), 0);
-    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "multi_b.jsonl", "{\"v\": 2}\n{\"v\": 3}\n"),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "multi_b.jsonl", "{\"v\": 2}\n{\"v\": 3}\n"), 0);
     in[0] = harness_files_task("t_0", (const char *const *)&a, 1);
     in[1] = harness_files_task("t_1", (const char *const *)&b, 1);
     wn_task_meta_set(in[1], "origin", "b");
@@ -288,8 +286,8 @@ static void test_crlf_line_ends_are_accepted(void)
 }
 
 /* Asserts that reading content fails with code and the message "<path>:<where>". */
-static void assert_read_fails(const char *name, const char *content, const char *params,
-                              int code, const char *where)
+static void assert_read_fails(const char *name, const char *content, const char *params, int code,
+                              const char *where)
 {
     struct read_result r;
     char *path = path_of(name), *want = NULL;
@@ -317,8 +315,8 @@ static void test_malformed_line_is_an_error_naming_file_and_line(void)
     assert_read_fails("trailing.jsonl", "{\"a\": 1} x\n", NULL, WN_EDATA, "1: invalid JSON");
     assert_read_fails("dup.jsonl", "{\"a\": 1}\n{\"a\": 1, \"a\": 2}\n", NULL, WN_EDATA,
                       "2: invalid JSON");
-    assert_read_fails("bigint.jsonl", "{\"a\": 123456789012345678901234567890}\n", NULL,
-                      WN_EDATA, "1: invalid JSON");
+    assert_read_fails("bigint.jsonl", "{\"a\": 123456789012345678901234567890}\n", NULL, WN_EDATA,
+                      "1: invalid JSON");
 }
 
 static void test_type_conflict_is_an_error(void)
@@ -329,8 +327,8 @@ static void test_type_conflict_is_an_error(void)
                       "integer");
     assert_read_fails("int_then_real.jsonl", "{\"a\": 1}\n{\"a\": 1.5}\n", NULL, WN_EDATA,
                       "2: type conflict: field \"a\" is a number here");
-    assert_read_fails("string_then_object.jsonl", "{\"a\": \"s\"}\n{\"a\": {}}\n", NULL,
-                      WN_EDATA, "2: type conflict: field \"a\" is an object here");
+    assert_read_fails("string_then_object.jsonl", "{\"a\": \"s\"}\n{\"a\": {}}\n", NULL, WN_EDATA,
+                      "2: type conflict: field \"a\" is an object here");
     assert_read_fails("bool_then_int.jsonl", "{\"a\": true}\n{\"a\": 0}\n", NULL, WN_EDATA,
                       "2: type conflict");
 }
@@ -339,12 +337,14 @@ static void test_integers_go_into_a_float_column(void)
 {
     struct read_result r;
 
-    read_text(&r, NULL, "real_then_int.jsonl", "{\"a\": 1.5}\n{\"a\": 2}\n{\"a\": [1, {}]}\n"
-                                               "{\"a\": -7}\n");
+    read_text(&r, NULL, "real_then_int.jsonl",
+              "{\"a\": 1.5}\n{\"a\": 2}\n{\"a\": [1, {}]}\n"
+              "{\"a\": -7}\n");
     CU_ASSERT_EQUAL(r.rc, WN_EDATA); /* the array conflicts */
     result_clear(&r);
-    read_text(&r, NULL, "real_then_int.jsonl", "{\"a\": 1.5}\n{\"a\": 2}\n{\"a\": -7}\n"
-                                               "{\"b\": [1, {}]}\n{\"b\": {\"k\": null}}\n");
+    read_text(&r, NULL, "real_then_int.jsonl",
+              "{\"a\": 1.5}\n{\"a\": 2}\n{\"a\": -7}\n"
+              "{\"b\": [1, {}]}\n{\"b\": {\"k\": null}}\n");
     CU_ASSERT_EQUAL_FATAL(r.rc, 0);
     CU_ASSERT_EQUAL(wn_table_column_type(r.table, 0), WN_COLUMN_FLOAT64);
     CU_ASSERT_EQUAL(wn_table_get_float64(r.table, 0, 1), 2.0);
@@ -542,18 +542,22 @@ int main(void)
 {
     static const struct wn_test tests[] = {
         { "reads types, nulls and missing fields", test_reads_types_nulls_and_missing_fields },
-        { "field first seen as null keeps its place", test_field_first_seen_as_null_keeps_its_place },
+        { "field first seen as null keeps its place",
+          test_field_first_seen_as_null_keeps_its_place },
         { "fields select and order the columns", test_fields_select_and_order_the_columns },
         { "empty file gives zero rows", test_empty_file_gives_zero_rows },
-        { "files of a task are read in order into one table", test_files_of_a_task_are_read_in_order_into_one_table },
+        { "files of a task are read in order into one table",
+          test_files_of_a_task_are_read_in_order_into_one_table },
         { "each input task gives one output task", test_each_input_task_gives_one_output_task },
         { "CRLF line ends are accepted", test_crlf_line_ends_are_accepted },
-        { "malformed line is an error naming file and line", test_malformed_line_is_an_error_naming_file_and_line },
+        { "malformed line is an error naming file and line",
+          test_malformed_line_is_an_error_naming_file_and_line },
         { "type conflict is an error", test_type_conflict_is_an_error },
         { "integers go into a float column", test_integers_go_into_a_float_column },
         { "skip_bad_lines skips and counts them", test_skip_bad_lines_skips_and_counts_them },
         { "lines over max_line_bytes are malformed", test_lines_over_max_line_bytes_are_malformed },
-        { "long lines and many lines cross buffer boundaries", test_long_lines_and_many_lines_cross_buffer_boundaries },
+        { "long lines and many lines cross buffer boundaries",
+          test_long_lines_and_many_lines_cross_buffer_boundaries },
         { "missing file is an error naming it", test_missing_file_is_an_error_naming_it },
         { "zstd files are decompressed on the fly", test_zstd_files_are_decompressed_on_the_fly },
         { "descriptor declares params and payloads", test_descriptor_declares_params_and_payloads },

@@ -65,8 +65,9 @@ static const char controls[] = "quote\" back\\ nl\n tab\t cr\r ctl\x01\x1f bs\b 
 /* The test table: every column type the writer supports, 7 rows, nulls included. */
 static void build_table(struct wn_table *out, uint64_t big)
 {
-    static const uint32_t sig[4][3] = { { 1, 2, 4294967295u }, { 0, 0, 0 }, { 5, 6, 7 },
-                                        { 8, 9, 10 } };
+    static const uint32_t sig[4][3] = {
+        { 1, 2, 4294967295u }, { 0, 0, 0 }, { 5, 6, 7 }, { 8, 9, 10 }
+    };
     struct wn_table_builder *b = wn_table_builder_new();
     struct wn_error err = WN_ERROR_INIT;
     int id, text, u, i32, x, flag, list, note;
@@ -112,7 +113,8 @@ static void build_table(struct wn_table *out, uint64_t big)
         if (row == 2)
             rc |= wn_table_builder_append_null(b, list);
         else
-            rc |= wn_table_builder_append_uint32_list(b, list, sig[row < 2 ? row : (row == 3 ? 2 : 3)]);
+            rc |= wn_table_builder_append_uint32_list(b, list,
+                                                      sig[row < 2 ? row : (row == 3 ? 2 : 3)]);
         if (row == 0)
             rc |= wn_table_builder_append_null(b, note);
         else if (row == 1)
@@ -238,7 +240,8 @@ static void assert_reads_back(const char *path)
     CU_ASSERT(len == sizeof(controls) - 1 && memcmp(s, controls, len) == 0);
     s = wn_table_get_utf8(t, 1, 2, &len);
     CU_ASSERT(len == 20 &&
-              memcmp(s, "\xef\xbf\xbd ok \xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 20) == 0);
+              memcmp(s, "\xef\xbf\xbd ok \xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 20) ==
+                  0);
     CU_ASSERT_EQUAL(wn_table_get_int64(t, 2, 0), 7);
     CU_ASSERT(wn_table_is_null(t, 2, 2));
     CU_ASSERT_EQUAL(wn_table_get_int64(t, 3, 1), INT32_MAX);
@@ -270,6 +273,48 @@ static void test_output_reads_back_through_jsonl_reader(void)
     CU_ASSERT_EQUAL_FATAL(write_one(params, table_task("rt", &table), &sink, &err), 0);
     assert_reads_back(wn_task_file(sink.tasks[0], 0));
     harness_sink_clear(&sink);
+    free(params);
+    free(out);
+}
+
+static void test_long_cells_with_escapes_read_back_whole(void)
+{
+    static const char pattern[] = "ab\"\n\xc3\xa9\x01\\ \xe4\xb8\xad";
+    const size_t len = 300007;
+    struct harness_sink sink, back;
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_table table;
+    struct wn_table_builder *b = wn_table_builder_new();
+    char *out = subdir("long"), *params = params_with_path(out, NULL);
+    char *text = malloc(len);
+    const char *path, *s;
+    struct wn_task *in[1];
+    size_t got = 0;
+
+    /* Whole patterns only, so that the cell is valid UTF-8. */
+    for (size_t i = 0; i < len; i++)
+        text[i] = pattern[i % (sizeof(pattern) - 1)];
+    wn_table_builder_add_column(b, "t", WN_COLUMN_UTF8, 0);
+    CU_ASSERT_EQUAL_FATAL(
+        wn_table_builder_append_utf8(b, 0, text, len - len % (sizeof(pattern) - 1)), 0);
+    CU_ASSERT_EQUAL_FATAL(wn_table_builder_append_utf8(b, 0, "short", 5), 0);
+    CU_ASSERT_EQUAL_FATAL(wn_table_builder_finish(b, &table, &err), 0);
+    wn_table_builder_free(b);
+    CU_ASSERT_EQUAL_FATAL(write_one(params, table_task("long", &table), &sink, &err), 0);
+
+    path = wn_task_file(sink.tasks[0], 0);
+    in[0] = harness_files_task("back", &path, 1);
+    harness_sink_init(&back);
+    CU_ASSERT_EQUAL_FATAL(harness_run("jsonl_reader", NULL, in, 1, &back, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(wn_table_num_rows(wn_task_table(back.tasks[0])), 2);
+    s = wn_table_get_utf8(wn_task_table(back.tasks[0]), 0, 0, &got);
+    CU_ASSERT_EQUAL(got, len - len % (sizeof(pattern) - 1));
+    CU_ASSERT(s != NULL && memcmp(s, text, got) == 0);
+    s = wn_table_get_utf8(wn_task_table(back.tasks[0]), 0, 1, &got);
+    CU_ASSERT(got == 5 && memcmp(s, "short", 5) == 0);
+    harness_sink_clear(&back);
+    harness_sink_clear(&sink);
+    free(text);
     free(params);
     free(out);
 }
@@ -326,7 +371,8 @@ static void test_zstd_compression_writes_jsonl_zst(void)
         CU_ASSERT(len > 4 && raw[0] == 0x28 && raw[1] == 0xB5 && raw[2] == 0x2F && raw[3] == 0xFD);
         free(raw);
         plain = unzstd(path, &plain_len);
-        CU_ASSERT(plain_len > 0 && strncmp(plain, "{\"id\":1,\"text\":\"plain\",\"u\":7,", 29) == 0);
+        CU_ASSERT(plain_len > 0 &&
+                  strncmp(plain, "{\"id\":1,\"text\":\"plain\",\"u\":7,", 29) == 0);
         CU_ASSERT(plain_len > 0 && plain[plain_len - 1] == '\n');
         free(plain);
         assert_reads_back(path);
@@ -521,11 +567,12 @@ static void test_unsupported_column_is_refused_before_writing(void)
     static const int8_t values[1] = { 3 };
     static const void *child_buffers[2] = { NULL, values };
     static const void *struct_buffers[1] = { NULL };
-    struct ArrowSchema child_schema = { "c", "small", NULL, ARROW_FLAG_NULLABLE, 0, NULL, NULL,
-                                        release_schema, NULL };
+    struct ArrowSchema child_schema = { "c",  "small",        NULL, ARROW_FLAG_NULLABLE, 0, NULL,
+                                        NULL, release_schema, NULL };
     struct ArrowSchema *schema_children[1] = { &child_schema };
-    struct ArrowArray child_array = { 1, 0, 0, 2, 0, child_buffers, NULL, NULL, release_array,
-                                      NULL };
+    struct ArrowArray child_array = {
+        1, 0, 0, 2, 0, child_buffers, NULL, NULL, release_array, NULL
+    };
     struct ArrowArray *array_children[1] = { &child_array };
     struct wn_table table = {
         { "+s", NULL, NULL, 0, 1, schema_children, NULL, release_schema, NULL },
@@ -568,13 +615,18 @@ int main(void)
     static const struct wn_test tests[] = {
         { "every type is written as exact JSON", test_every_type_is_written_as_exact_json },
         { "output reads back through jsonl_reader", test_output_reads_back_through_jsonl_reader },
+        { "long cells with escapes read back whole", test_long_cells_with_escapes_read_back_whole },
         { "zstd compression writes .jsonl.zst", test_zstd_compression_writes_jsonl_zst },
-        { "output directory is created with parents", test_output_directory_is_created_with_parents },
+        { "output directory is created with parents",
+          test_output_directory_is_created_with_parents },
         { "empty table gives an empty file", test_empty_table_gives_an_empty_file },
         { "each input task gets its own file", test_each_input_task_gets_its_own_file },
-        { "unwritable directory fails and leaves nothing", test_unwritable_directory_fails_and_leaves_nothing },
-        { "failing write removes the temporary file", test_failing_write_removes_the_temporary_file },
-        { "unsupported column is refused before writing", test_unsupported_column_is_refused_before_writing },
+        { "unwritable directory fails and leaves nothing",
+          test_unwritable_directory_fails_and_leaves_nothing },
+        { "failing write removes the temporary file",
+          test_failing_write_removes_the_temporary_file },
+        { "unsupported column is refused before writing",
+          test_unsupported_column_is_refused_before_writing },
         { "descriptor declares params and payloads", test_descriptor_declares_params_and_payloads },
         { NULL, NULL },
     };

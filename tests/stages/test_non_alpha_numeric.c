@@ -5,16 +5,16 @@
 #include "stage_harness.h"
 
 static const char *const texts[] = {
-    "abc d",                                      /* 0: 1/5 = 0.2 */
-    "ab c",                                       /* 1: 1/4 = 0.25 */
-    "a b c",                                      /* 2: 2/5 = 0.4 */
-    "",                                           /* 3: empty: 1 */
-    NULL,                                         /* 4: null: 1 */
+    "abc d",                                            /* 0: 1/5 = 0.2 */
+    "ab c",                                             /* 1: 1/4 = 0.25 */
+    "a b c",                                            /* 2: 2/5 = 0.4 */
+    "",                                                 /* 3: empty: 1 */
+    NULL,                                               /* 4: null: 1 */
     "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x80\x82", /* 5: 日本語。 1/4 */
-    "!!!",                                        /* 6: 1 */
-    "hello world",                                /* 7: 1/11 */
-    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80" "ab",      /* 8: 😀😀ab 2/4 */
-    "abc",                                        /* 9: 0 */
+    "!!!",                                              /* 6: 1 */
+    "hello world",                                      /* 7: 1/11 */
+    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\141b",            /* 8: 😀😀ab 2/4 */
+    "abc",                                              /* 9: 0 */
 };
 #define N_ROWS (sizeof(texts) / sizeof(texts[0]))
 
@@ -28,19 +28,19 @@ static void test_ratio_counts_code_points(void)
         { "ab, ", 0.5 },
         { "", 1.0 },
         { "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x80\x82", 0.25 }, /* 日本語。 */
-        { "\xf0\x9f\x98\x80" "a", 0.5 },                            /* 😀a */
-        { "\xc3\xa9", 0.0 },                                        /* é */
-        { "e\xcc\x81", 0.0 },                                       /* e + combining acute */
-        { "\xff" "a", 0.5 },                                        /* invalid byte */
-        { "\xe3\x80" "a", 0.5 },                                    /* truncated sequence */
-        { "\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\x81", 1.0 / 3.0 },      /* ＡＢ！ */
-        { "\xef\xbc\x91\xef\xbc\x92", 0.0 },                        /* １２ */
-        { "\xc2\xab" "x\xc2\xbb", 2.0 / 3.0 },                      /* «x» */
-        { "a\xe2\x80\x94" "b", 1.0 / 3.0 },                         /* em dash */
-        { "\xe2\x82\xac" "5", 0.5 },                                /* €5 */
-        { "\xe3\x80\x87", 0.0 },                                    /* 〇 */
-        { "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", 0.0 }, /* Привет */
-        { "\xef\xbd\xb6", 0.0 },                                    /* halfwidth ｶ */
+        { "\xf0\x9f\x98\x80\141", 0.5 },                              /* 😀a */
+        { "\xc3\xa9", 0.0 },                                          /* é */
+        { "e\xcc\x81", 0.0 },                                         /* e + combining acute */
+        { "\377a", 0.5 },                                             /* invalid byte */
+        { "\343\200a", 0.5 },                                         /* truncated sequence */
+        { "\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\x81", 1.0 / 3.0 },        /* ＡＢ！ */
+        { "\xef\xbc\x91\xef\xbc\x92", 0.0 },                          /* １２ */
+        { "\xc2\xabx\xc2\xbb", 2.0 / 3.0 },                           /* «x» */
+        { "a\xe2\x80\x94\142", 1.0 / 3.0 },                           /* a—b */
+        { "\xe2\x82\xac\065", 0.5 },                                  /* €5 */
+        { "\xe3\x80\x87", 0.0 },                                      /* 〇 */
+        { "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", 0.0 },  /* Привет */
+        { "\xef\xbd\xb6", 0.0 },                                      /* halfwidth ｶ */
         { "a\nb\t", 0.5 },
     };
 
@@ -55,12 +55,13 @@ static void test_ratio_counts_code_points(void)
 
 static void test_alphanumeric_rule_by_code_point(void)
 {
-    static const uint32_t alnum[] = { 'a', 'Z', '0', '9', 0xAA, 0xB5, 0xC0, 0xFF, 0x3B1,
-                                      0x4E2D, 0x3005, 0x3042, 0xAC00, 0xFF21, 0xFF5A,
-                                      0x10000, 0x20000 };
-    static const uint32_t other[] = { ' ', '_', '\n', '-', 0x7F, 0x85, 0xA0, 0xB2, 0xD7,
-                                      0xF7, 0x2014, 0x20AC, 0x2192, 0x3000, 0x3001, 0xE000,
-                                      0xFE0F, 0xFEFF, 0xFF01, 0xFFFD, 0x1F600, 0x10FFFF };
+    static const uint32_t alnum[] = { 'a',    'Z',    '0',    '9',     0xAA,   0xB5,
+                                      0xC0,   0xFF,   0x3B1,  0x4E2D,  0x3005, 0x3042,
+                                      0xAC00, 0xFF21, 0xFF5A, 0x10000, 0x20000 };
+    static const uint32_t other[] = { ' ',    '_',    '\n',    '-',     0x7F,   0x85,
+                                      0xA0,   0xB2,   0xD7,    0xF7,    0x2014, 0x20AC,
+                                      0x2192, 0x3000, 0x3001,  0xE000,  0xFE0F, 0xFEFF,
+                                      0xFF01, 0xFFFD, 0x1F600, 0x10FFFF };
 
     for (size_t i = 0; i < sizeof(alnum) / sizeof(alnum[0]); i++)
         CU_ASSERT_TRUE(filters_is_alphanumeric(alnum[i]));
@@ -91,19 +92,19 @@ static int run_filter(const char *params, char **ids, char **dropped, struct wn_
     return rc;
 }
 
-#define ASSERT_KEPT(params, expected_ids, expected_dropped)                                       \
-    do {                                                                                          \
-        struct wn_error err_ = WN_ERROR_INIT;                                                     \
-        char *ids_, *dropped_;                                                                    \
-        CU_ASSERT_EQUAL(run_filter(params, &ids_, &dropped_, &err_), 0);                          \
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ids_);                                                       \
-        CU_ASSERT_STRING_EQUAL(ids_, expected_ids);                                               \
-        if (strcmp(ids_, expected_ids) != 0)                                                      \
-            fprintf(stderr, "\n  %s kept %s\n", #params, ids_);                                   \
-        CU_ASSERT_PTR_NOT_NULL_FATAL(dropped_);                                                   \
-        CU_ASSERT_STRING_EQUAL(dropped_, expected_dropped);                                       \
-        free(ids_);                                                                               \
-        free(dropped_);                                                                           \
+#define ASSERT_KEPT(params, expected_ids, expected_dropped)                                        \
+    do {                                                                                           \
+        struct wn_error err_ = WN_ERROR_INIT;                                                      \
+        char *ids_, *dropped_;                                                                     \
+        CU_ASSERT_EQUAL(run_filter(params, &ids_, &dropped_, &err_), 0);                           \
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ids_);                                                        \
+        CU_ASSERT_STRING_EQUAL(ids_, expected_ids);                                                \
+        if (strcmp(ids_, expected_ids) != 0)                                                       \
+            fprintf(stderr, "\n  %s kept %s\n", #params, ids_);                                    \
+        CU_ASSERT_PTR_NOT_NULL_FATAL(dropped_);                                                    \
+        CU_ASSERT_STRING_EQUAL(dropped_, expected_dropped);                                        \
+        free(ids_);                                                                                \
+        free(dropped_);                                                                            \
     } while (0)
 
 static void test_keeps_rows_at_or_below_max_ratio(void)
@@ -146,9 +147,8 @@ static void test_large_utf8_text_is_read(void)
     in[0] = wn_task_new("large", NULL);
     CU_ASSERT_EQUAL_FATAL(wn_task_set_table(in[0], &table, &err), 0);
     harness_sink_init(&sink);
-    CU_ASSERT_EQUAL(harness_run("non_alpha_numeric", "{\"text_field\": \"body\"}", in, 1, &sink,
-                                &err),
-                    0);
+    CU_ASSERT_EQUAL(
+        harness_run("non_alpha_numeric", "{\"text_field\": \"body\"}", in, 1, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     ids = harness_ids(sink.tasks[0]);
     CU_ASSERT_STRING_EQUAL(ids, "0,2");
@@ -166,7 +166,8 @@ static void test_missing_text_column_is_an_error_naming_it(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(
         err.message, "non_alpha_numeric: task doc_7: no column \"content\" (columns: id, text)"));
     CU_ASSERT_EQUAL(run_filter("{\"text_field\": \"id\"}", &ids, &dropped, &err), WN_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "column \"id\" has Arrow format \"l\", not a string"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err.message, "column \"id\" has Arrow format \"l\", not a string"));
 }
 
 static void test_params_are_checked(void)
@@ -200,7 +201,8 @@ int main(void)
         { "boundary ratios are kept", test_boundary_ratios_are_kept },
         { "empty and null text have ratio one", test_empty_and_null_text_have_ratio_one },
         { "large_utf8 text is read", test_large_utf8_text_is_read },
-        { "missing text column is an error naming it", test_missing_text_column_is_an_error_naming_it },
+        { "missing text column is an error naming it",
+          test_missing_text_column_is_an_error_naming_it },
         { "params are checked", test_params_are_checked },
         { "descriptor declares params and payloads", test_descriptor_declares_params_and_payloads },
         { NULL, NULL },

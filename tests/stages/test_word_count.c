@@ -6,20 +6,20 @@
 
 /* Rows and their word counts. */
 static const char *const texts[] = {
-    "",                                      /* 0: 0 */
-    NULL,                                    /* 1: 0 (null) */
-    "one",                                   /* 2: 1 */
-    "  two  words ",                         /* 3: 2 */
-    "a\tb\nc",                               /* 4: 3 */
-    "x\xc2\xa0y",                            /* 5: 2 (no-break space) */
-    "x\xe3\x80\x80y\xe2\x80\x83z",           /* 6: 3 (ideographic space, em space) */
-    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",  /* 7: 1 (日本語) */
-    "\xff \xfe",                             /* 8: 2 (invalid bytes are word characters) */
-    "a\x1f" "b\x1c" "c",                     /* 9: 3 (separators split, as in Python) */
-    "x\xe2\x80\x8by",                        /* 10: 1 (zero-width space is not a space) */
-    "one two three four",                    /* 11: 4 */
-    "\xe2\x80\xa8\xc2\x85 lone ",            /* 12: 1 (line separator, next line) */
-    "a\vb\fc\rd",                            /* 13: 4 */
+    "",                                     /* 0: 0 */
+    NULL,                                   /* 1: 0 (null) */
+    "one",                                  /* 2: 1 */
+    "  two  words ",                        /* 3: 2 */
+    "a\tb\nc",                              /* 4: 3 */
+    "x\xc2\xa0y",                           /* 5: 2 (no-break space) */
+    "x\xe3\x80\x80y\xe2\x80\x83z",          /* 6: 3 (ideographic space, em space) */
+    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", /* 7: 1 (日本語) */
+    "\xff \xfe",                            /* 8: 2 (invalid bytes are word characters) */
+    "a\037b\034c",                          /* 9: 3 (separators split, as in Python) */
+    "x\xe2\x80\x8by",                       /* 10: 1 (zero-width space is not a space) */
+    "one two three four",                   /* 11: 4 */
+    "\xe2\x80\xa8\xc2\x85 lone ",           /* 12: 1 (line separator, next line) */
+    "a\vb\fc\rd",                           /* 13: 4 */
 };
 static const uint64_t counts[] = { 0, 0, 1, 2, 3, 2, 3, 1, 2, 3, 1, 4, 1, 4 };
 #define N_ROWS (sizeof(texts) / sizeof(texts[0]))
@@ -66,19 +66,19 @@ static int run_filter(const char *name, const char *params, char **ids, char **d
     return rc;
 }
 
-#define ASSERT_KEPT(params, expected_ids, expected_dropped)                                       \
-    do {                                                                                          \
-        struct wn_error err_ = WN_ERROR_INIT;                                                     \
-        char *ids_, *dropped_;                                                                    \
-        CU_ASSERT_EQUAL(run_filter(NULL, params, &ids_, &dropped_, &err_), 0);                    \
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ids_);                                                       \
-        CU_ASSERT_STRING_EQUAL(ids_, expected_ids);                                               \
-        if (strcmp(ids_, expected_ids) != 0)                                                      \
-            fprintf(stderr, "\n  %s kept %s\n", #params, ids_);                                   \
-        CU_ASSERT_PTR_NOT_NULL_FATAL(dropped_);                                                   \
-        CU_ASSERT_STRING_EQUAL(dropped_, expected_dropped);                                       \
-        free(ids_);                                                                               \
-        free(dropped_);                                                                           \
+#define ASSERT_KEPT(params, expected_ids, expected_dropped)                                        \
+    do {                                                                                           \
+        struct wn_error err_ = WN_ERROR_INIT;                                                      \
+        char *ids_, *dropped_;                                                                     \
+        CU_ASSERT_EQUAL(run_filter(NULL, params, &ids_, &dropped_, &err_), 0);                     \
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ids_);                                                        \
+        CU_ASSERT_STRING_EQUAL(ids_, expected_ids);                                                \
+        if (strcmp(ids_, expected_ids) != 0)                                                       \
+            fprintf(stderr, "\n  %s kept %s\n", #params, ids_);                                    \
+        CU_ASSERT_PTR_NOT_NULL_FATAL(dropped_);                                                    \
+        CU_ASSERT_STRING_EQUAL(dropped_, expected_dropped);                                        \
+        free(ids_);                                                                                \
+        free(dropped_);                                                                            \
     } while (0)
 
 static void test_keeps_rows_between_min_and_max_words(void)
@@ -146,9 +146,9 @@ static void test_missing_text_column_is_an_error_naming_it(void)
                     WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(
         strstr(err.message, "word_count: task t: no column \"body\" (columns: id, text)"));
-    CU_ASSERT_EQUAL(run_filter("wc2", "{\"text_field\": \"id\"}", &ids, &dropped, &err),
-                    WN_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "wc2: task t: column \"id\" has Arrow format \"l\""));
+    CU_ASSERT_EQUAL(run_filter("wc2", "{\"text_field\": \"id\"}", &ids, &dropped, &err), WN_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err.message, "wc2: task t: column \"id\" has Arrow format \"l\""));
 }
 
 static void test_a_failing_task_fails_the_whole_batch(void)
@@ -162,8 +162,7 @@ static void test_a_failing_task_fails_the_whole_batch(void)
 
     wn_task_set_files(in[1], &path, 1);
     harness_sink_init(&sink);
-    CU_ASSERT_EQUAL(harness_run("word_count", "{\"min_words\": 2}", in, 2, &sink, &err),
-                    WN_EINVAL);
+    CU_ASSERT_EQUAL(harness_run("word_count", "{\"min_words\": 2}", in, 2, &sink, &err), WN_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "word_count: task files: expected a TABLE"));
     CU_ASSERT_EQUAL(sink.count, 0);
 
@@ -183,8 +182,7 @@ static void test_params_are_checked(void)
     struct wn_error err = WN_ERROR_INIT;
     char *ids, *dropped;
 
-    CU_ASSERT_EQUAL(run_filter(NULL, "{\"min_words\": 5, \"max_words\": 4}", &ids, &dropped,
-                               &err),
+    CU_ASSERT_EQUAL(run_filter(NULL, "{\"min_words\": 5, \"max_words\": 4}", &ids, &dropped, &err),
                     WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "max_words (4) is below min_words (5)"));
     CU_ASSERT_EQUAL(run_filter(NULL, "{\"max_words\": 0}", &ids, &dropped, &err), WN_ECONFIG);
@@ -210,8 +208,10 @@ int main(void)
         { "bounds are inclusive", test_bounds_are_inclusive },
         { "defaults keep every row", test_defaults_keep_every_row },
         { "other columns follow their rows", test_other_columns_follow_their_rows },
-        { "dropped count is keyed by the configured name", test_dropped_count_is_keyed_by_the_configured_name },
-        { "missing text column is an error naming it", test_missing_text_column_is_an_error_naming_it },
+        { "dropped count is keyed by the configured name",
+          test_dropped_count_is_keyed_by_the_configured_name },
+        { "missing text column is an error naming it",
+          test_missing_text_column_is_an_error_naming_it },
         { "a failing task fails the whole batch", test_a_failing_task_fails_the_whole_batch },
         { "params are checked", test_params_are_checked },
         { "descriptor declares params and payloads", test_descriptor_declares_params_and_payloads },

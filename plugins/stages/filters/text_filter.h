@@ -16,8 +16,8 @@ typedef int (*filters_keep_fn)(const void *config, const char *text, size_t len)
 
 /* The part of a filter's state every filter has. */
 struct filters_common {
-    char *stage_name;        /* the configured name (from setup), or the descriptor's */
-    const char *text_field;  /* from the params: valid for the whole run */
+    char *stage_name;       /* the configured name (from setup), or the descriptor's */
+    const char *text_field; /* from the params: valid for the whole run */
 };
 
 /* Fills common from params ("text_field") and the descriptor name; 0 or WN_ENOMEM. */

@@ -95,8 +95,7 @@ static int word_count_create(const struct wn_params *params, void **state, struc
         if (wc->max_words < wc->min_words) {
             rc = wn_error_set(err, WN_ECONFIG,
                               "max_words (%llu) is below min_words (%llu): no row could pass",
-                              (unsigned long long)wc->max_words,
-                              (unsigned long long)wc->min_words);
+                              (unsigned long long)wc->max_words, (unsigned long long)wc->min_words);
             goto out_destroy;
         }
     }
@@ -115,8 +114,8 @@ static int word_count_setup(void *state, const struct wn_worker *worker, struct 
     return filters_common_setup(&wc->common, worker, err);
 }
 
-static int word_count_process(void *state, struct wn_task **in, size_t n_in,
-                              struct wn_emitter *out, struct wn_error *err)
+static int word_count_process(void *state, struct wn_task **in, size_t n_in, struct wn_emitter *out,
+                              struct wn_error *err)
 {
     struct word_count *wc = state;
 
@@ -125,8 +124,7 @@ static int word_count_process(void *state, struct wn_task **in, size_t n_in,
 
 static const struct wn_param_spec word_count_params[] = {
     { "text_field", WN_PARAM_STRING, 0, "\"text\"", 0, 0, NULL, "the string column to count" },
-    { "min_words", WN_PARAM_INT, WN_PARAM_HAS_MIN, "0", 0, 0, NULL,
-      "fewest words a kept row has" },
+    { "min_words", WN_PARAM_INT, WN_PARAM_HAS_MIN, "0", 0, 0, NULL, "fewest words a kept row has" },
     { "max_words", WN_PARAM_INT, WN_PARAM_HAS_MIN, NULL, 1, 0, NULL,
       "most words a kept row has (default: no limit)" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }

@@ -80,8 +80,8 @@ int64_t io_columns_add(struct io_columns *cols, const char *name, size_t name_le
     memset(col, 0, sizeof(*col));
     col->name = malloc(name_len + 1);
     if (col->name == NULL)
-        return wn_error_set(err, WN_ENOMEM, "out of memory adding field \"%.*s\"",
-                            (int)name_len, name);
+        return wn_error_set(err, WN_ENOMEM, "out of memory adding field \"%.*s\"", (int)name_len,
+                            name);
     memcpy(col->name, name, name_len);
     col->name[name_len] = '\0';
     col->name_len = name_len;
@@ -169,9 +169,7 @@ static int ensure_rows(struct io_column *col, size_t rows)
     if (rc < 0)
         return rc;
     switch (col->kind) {
-    case IO_COLUMN_BOOL:
-        rc = grow_zeroed(&col->values, (old + 7) / 8, (capacity + 7) / 8);
-        break;
+    case IO_COLUMN_BOOL: rc = grow_zeroed(&col->values, (old + 7) / 8, (capacity + 7) / 8); break;
     case IO_COLUMN_STRING:
     case IO_COLUMN_JSON:
         value_size = sizeof(int64_t);
@@ -422,7 +420,7 @@ static int export_column(struct io_column *col, struct child_private *priv,
             priv->owned[2] = col->data;
             array->n_buffers = 3;
         } else {
-            schema->format = col->kind == IO_COLUMN_INT64   ? "l"
+            schema->format = col->kind == IO_COLUMN_INT64     ? "l"
                              : col->kind == IO_COLUMN_FLOAT64 ? "g"
                                                               : "b";
             array->n_buffers = 2;

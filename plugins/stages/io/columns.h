@@ -31,20 +31,20 @@ struct io_column {
     char *name;
     size_t name_len;
     enum io_column_kind kind;
-    int64_t length;       /* rows written, nulls included */
+    int64_t length; /* rows written, nulls included */
     int64_t null_count;
-    size_t row_capacity;  /* rows the buffers below have room for */
-    uint8_t *validity;    /* bit per row, zeroed on growth (null) */
-    void *values;         /* int64 / double per row; bool bits; int64 offsets (row_capacity + 1) */
-    char *data;           /* string bytes */
+    size_t row_capacity; /* rows the buffers below have room for */
+    uint8_t *validity;   /* bit per row, zeroed on growth (null) */
+    void *values;        /* int64 / double per row; bool bits; int64 offsets (row_capacity + 1) */
+    char *data;          /* string bytes */
     size_t data_len, data_capacity;
 };
 
 struct io_columns {
     struct io_column *items;
     size_t count, capacity;
-    int32_t *slots;       /* open-addressing name index: column index or -1 */
-    size_t n_slots;       /* power of two */
+    int32_t *slots; /* open-addressing name index: column index or -1 */
+    size_t n_slots; /* power of two */
 };
 
 /* Frees every column and resets cols to empty (reusable). */

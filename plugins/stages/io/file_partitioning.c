@@ -56,12 +56,23 @@ int io_parse_size(const char *text, uint64_t *bytes, struct wn_error *err)
         const char *unit;
         double factor;
     } units[] = {
-        { "", 1.0 },         { "b", 1.0 },
-        { "k", 1e3 },        { "kb", 1e3 },          { "kib", 1024.0 },
-        { "m", 1e6 },        { "mb", 1e6 },          { "mib", 1048576.0 },
-        { "g", 1e9 },        { "gb", 1e9 },          { "gib", 1073741824.0 },
-        { "t", 1e12 },       { "tb", 1e12 },         { "tib", 1099511627776.0 },
-        { "p", 1e15 },       { "pb", 1e15 },         { "pib", 1125899906842624.0 },
+        { "", 1.0 },
+        { "b", 1.0 },
+        { "k", 1e3 },
+        { "kb", 1e3 },
+        { "kib", 1024.0 },
+        { "m", 1e6 },
+        { "mb", 1e6 },
+        { "mib", 1048576.0 },
+        { "g", 1e9 },
+        { "gb", 1e9 },
+        { "gib", 1073741824.0 },
+        { "t", 1e12 },
+        { "tb", 1e12 },
+        { "tib", 1099511627776.0 },
+        { "p", 1e15 },
+        { "pb", 1e15 },
+        { "pib", 1125899906842624.0 },
     };
     const char *p = text;
     char *end;
@@ -229,8 +240,8 @@ static int scan_directory(const struct file_partitioning *fp, const char *dir,
         entry = readdir(d);
         if (entry == NULL) {
             if (errno != 0)
-                rc = wn_error_set(err, WN_EIO, "cannot read directory %s: %s", dir,
-                                  strerror(errno));
+                rc =
+                    wn_error_set(err, WN_EIO, "cannot read directory %s: %s", dir, strerror(errno));
             break;
         }
         if (entry->d_name[0] == '.')
@@ -277,8 +288,8 @@ static int scan_directory(const struct file_partitioning *fp, const char *dir,
                 continue;
             }
             if (S_ISDIR(st.st_mode)) {
-                wn_log(WN_LOG_DEBUG, STAGE_NAME,
-                       "not following symbolic link to directory %s", path);
+                wn_log(WN_LOG_DEBUG, STAGE_NAME, "not following symbolic link to directory %s",
+                       path);
                 continue;
             }
         }
@@ -309,14 +320,13 @@ static int add_path(const struct file_partitioning *fp, const char *path, struct
     if (S_ISDIR(st.st_mode))
         return scan_directory(fp, path, list, err);
     if (!S_ISREG(st.st_mode))
-        return wn_error_set(err, WN_EINVAL, "%s is neither a regular file nor a directory",
-                            path);
+        return wn_error_set(err, WN_EINVAL, "%s is neither a regular file nor a directory", path);
     return file_list_add(list, path, (uint64_t)st.st_size, err);
 }
 
 static int is_glob_pattern(const char *pattern)
 {
-    return strpbrk(pattern, "*?[{") != NULL;
+    return pattern[0] == '~' || strpbrk(pattern, "*?[{") != NULL;
 }
 
 static int glob_error(const char *path, int error)
@@ -460,8 +470,7 @@ static int file_partitioning_create(const struct wn_params *params, void **state
 
 /* Splits the sorted list into groups and emits one child task of trigger per group. */
 static int emit_groups(const struct file_partitioning *fp, const struct wn_task *trigger,
-                       const struct file_list *list, struct wn_emitter *out,
-                       struct wn_error *err)
+                       const struct file_list *list, struct wn_emitter *out, struct wn_error *err)
 {
     const char **paths;
     size_t start = 0, group = 0;
@@ -509,8 +518,8 @@ static int emit_groups(const struct file_partitioning *fp, const struct wn_task 
         start = end;
     }
     if (rc == 0)
-        wn_log(WN_LOG_INFO, STAGE_NAME, "task %s: %zu file(s) in %zu group(s)",
-               wn_task_id(trigger), list->count, group);
+        wn_log(WN_LOG_INFO, STAGE_NAME, "task %s: %zu file(s) in %zu group(s)", wn_task_id(trigger),
+               list->count, group);
     free(paths);
     return rc;
 }

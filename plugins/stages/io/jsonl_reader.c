@@ -37,19 +37,19 @@
 
 /* One field of the row being read: where it goes and its value (borrowed). */
 struct row_field {
-    int64_t column;     /* -1: a new field, column created when the row is accepted */
+    int64_t column; /* -1: a new field, column created when the row is accepted */
     const char *key;
     json_t *value;
 };
 
 struct jsonl_reader {
     const struct wn_params *params;
-    size_t n_fields;          /* 0: every field */
+    size_t n_fields; /* 0: every field */
     int skip_bad_lines;
     size_t max_line_bytes;
-    struct row_field *row;    /* scratch, reused for every line */
+    struct row_field *row; /* scratch, reused for every line */
     size_t row_capacity;
-    char *text;               /* scratch for objects and arrays as JSON text */
+    char *text; /* scratch for objects and arrays as JSON text */
     size_t text_capacity;
 };
 
@@ -58,7 +58,7 @@ struct read_state {
     struct io_columns columns;
     int64_t rows;
     uint64_t bad_lines;
-    char problem[512];        /* what is wrong with the current line */
+    char problem[512]; /* what is wrong with the current line */
 };
 
 static const char *json_kind_name(const json_t *value)
@@ -177,7 +177,8 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *o
         rc = row_reserve(reader, json_object_size(object));
         if (rc < 0)
             return wn_error_set(err, rc, "out of memory");
-        json_object_foreach(object, key, value) {
+        json_object_foreach(object, key, value)
+        {
             reader->row[n].column = io_columns_find(&st->columns, key, strlen(key));
             reader->row[n].key = key;
             reader->row[n].value = value;
@@ -231,13 +232,9 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *o
         case JSON_INTEGER:
             rc = io_column_append_int64(col, st->rows, (int64_t)json_integer_value(v));
             break;
-        case JSON_REAL:
-            rc = io_column_append_float64(col, st->rows, json_real_value(v));
-            break;
+        case JSON_REAL: rc = io_column_append_float64(col, st->rows, json_real_value(v)); break;
         case JSON_TRUE:
-        case JSON_FALSE:
-            rc = io_column_append_bool(col, st->rows, json_is_true(v));
-            break;
+        case JSON_FALSE: rc = io_column_append_bool(col, st->rows, json_is_true(v)); break;
         case JSON_NULL:
         default:
             rc = 0; /* the column pads itself with nulls */
@@ -259,11 +256,11 @@ static int read_line(struct jsonl_reader *reader, struct read_state *st, const c
     int rc;
 
     /* JSON_DECODE_ANY: a scalar line gets "expected a JSON object", not a parse error. */
-    object = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                        &jerr);
+    object =
+        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (object == NULL) {
-        snprintf(st->problem, sizeof(st->problem), "invalid JSON at column %d: %s",
-                 jerr.column, jerr.text);
+        snprintf(st->problem, sizeof(st->problem), "invalid JSON at column %d: %s", jerr.column,
+                 jerr.text);
         return 1;
     }
     if (!json_is_object(object)) {
@@ -351,8 +348,10 @@ static int read_task(struct jsonl_reader *reader, const struct wn_task *in, stru
             goto out_clear;
     }
     if (st.bad_lines > BAD_LINES_LOGGED)
-        wn_log(WN_LOG_WARN, STAGE_NAME, "task %s: skipped %" PRIu64 " bad lines (the first %d "
-               "are logged above)", wn_task_id(in), st.bad_lines, BAD_LINES_LOGGED);
+        wn_log(WN_LOG_WARN, STAGE_NAME,
+               "task %s: skipped %" PRIu64 " bad lines (the first %d "
+               "are logged above)",
+               wn_task_id(in), st.bad_lines, BAD_LINES_LOGGED);
 
     rc = io_columns_export(&st.columns, st.rows, &table, err);
     if (rc < 0)
@@ -388,8 +387,7 @@ out_clear:
     return rc;
 }
 
-static int jsonl_reader_create(const struct wn_params *params, void **state,
-                               struct wn_error *err)
+static int jsonl_reader_create(const struct wn_params *params, void **state, struct wn_error *err)
 {
     struct jsonl_reader *reader = calloc(1, sizeof(*reader));
 
@@ -442,8 +440,7 @@ static int jsonl_reader_process(void *state, struct wn_task **in, size_t n_in,
         }
         rc = wn_emit(out, outputs[i]);
         if (rc < 0)
-            rc = wn_error_set(err, rc, "cannot emit the table read for task %s",
-                              wn_task_id(in[i]));
+            rc = wn_error_set(err, rc, "cannot emit the table read for task %s", wn_task_id(in[i]));
     }
     free(outputs);
     return rc;

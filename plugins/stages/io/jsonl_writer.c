@@ -11,7 +11,8 @@
  * always valid JSON.  Floats are written with the fewest digits that read
  * back to the same double (at most 17, "%.17g"), with ".0" added to integral
  * values so that they read back as floats; NaN and infinities become null.
- * A '/' in a task id becomes '_' in the file name, and a leading '.' too.
+ * A '/' in a task id becomes '_' in the file name, and a leading '.' too
+ * (an empty id is written as "task").
  */
 #include "build_config.h"
 
@@ -40,9 +41,9 @@
 #define FLUSH_BYTES ((size_t)1 << 20)
 
 struct jsonl_writer {
-    const char *dir;          /* the path param: valid for the whole run */
-    int compress;             /* nonzero: zstd */
-    char *buf;                /* serialized rows not yet written; reused */
+    const char *dir; /* the path param: valid for the whole run */
+    int compress;    /* nonzero: zstd */
+    char *buf;       /* serialized rows not yet written; reused */
     size_t len, capacity;
 #ifdef HAVE_ZSTD
     ZSTD_CCtx *cctx;
@@ -95,25 +96,33 @@ static int append(struct jsonl_writer *w, const void *bytes, size_t n)
     return 0;
 }
 
-/* Appends s as a quoted JSON string. */
+static int is_plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Appends s as a quoted JSON string.  Grows the buffer as it goes (a cell of
+ * any size needs at most a little more than its escaped size). */
 static int append_json_string(struct jsonl_writer *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
-    /* Worst case: every byte becomes \u00XX (6 bytes), plus the quotes. */
-    if (len > (SIZE_MAX - 2) / 6 || reserve(w, len * 6 + 2) < 0)
+    if (append(w, "\"", 1) < 0)
         return WN_ENOMEM;
-    w->buf[w->len++] = '"';
     while (i < len) {
         unsigned char c = p[i];
 
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        /* Room for the longest single step: an escape (6 bytes) or a sequence (4). */
+        if (w->capacity - w->len < 16 && reserve(w, 65536) < 0)
+            return WN_ENOMEM;
+        if (is_plain_ascii(c)) {
+            size_t room = w->capacity - w->len;
+            size_t limit = len - i < room ? len : i + room;
             size_t run = i + 1;
 
-            while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
-                   p[run] != '\\')
+            while (run < limit && is_plain_ascii(p[run]))
                 run++;
             put(w, p + i, run - i);
             i = run;
@@ -151,8 +160,7 @@ static int append_json_string(struct jsonl_writer *w, const char *s, size_t len)
             i += n;
         }
     }
-    w->buf[w->len++] = '"';
-    return 0;
+    return append(w, "\"", 1);
 }
 
 static int append_int64(struct jsonl_writer *w, int64_t value)
@@ -227,8 +235,8 @@ static int flush(struct jsonl_writer *w, const struct output_file *file, int end
         do {
             ZSTD_outBuffer out = { w->zout, w->zout_capacity, 0 };
 
-            remaining = ZSTD_compressStream2(w->cctx, &out, &in,
-                                             end ? ZSTD_e_end : ZSTD_e_continue);
+            remaining =
+                ZSTD_compressStream2(w->cctx, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
             if (ZSTD_isError(remaining))
                 return wn_error_set(err, WN_EIO, "cannot compress %s: %s", file->temp_path,
                                     ZSTD_getErrorName(remaining));
@@ -280,9 +288,7 @@ static int write_rows(struct jsonl_writer *w, const struct wn_table *table,
                 break;
             }
             case WN_COLUMN_INT32:
-            case WN_COLUMN_INT64:
-                rc = append_int64(w, wn_table_get_int64(table, col, row));
-                break;
+            case WN_COLUMN_INT64: rc = append_int64(w, wn_table_get_int64(table, col, row)); break;
             case WN_COLUMN_UINT32:
             case WN_COLUMN_UINT64:
                 rc = append_uint64(w, wn_table_get_uint64(table, col, row));
@@ -348,8 +354,13 @@ static int check_columns(const struct wn_table *table, const char *task_id, stru
 static char *file_name(const char *task_id, int compress)
 {
     const char *ext = compress ? ".jsonl.zst" : ".jsonl";
-    size_t len = strlen(task_id);
-    char *name = malloc(len + strlen(ext) + 1);
+    size_t len;
+    char *name;
+
+    if (task_id[0] == '\0')
+        task_id = "task";
+    len = strlen(task_id);
+    name = malloc(len + strlen(ext) + 1);
 
     if (name == NULL)
         return NULL;
@@ -471,8 +482,10 @@ static int make_directories(const char *dir, struct wn_error *err)
             *p = '\0';
             if (stat(path, &st) == 0) {
                 if (!S_ISDIR(st.st_mode))
-                    rc = wn_error_set(err, WN_EIO, "cannot create directory %s: a file of that "
-                                      "name is in the way", path);
+                    rc = wn_error_set(err, WN_EIO,
+                                      "cannot create directory %s: a file of that "
+                                      "name is in the way",
+                                      path);
             } else if (mkdir(path, 0777) != 0 && errno != EEXIST) {
                 rc = wn_error_set(err, WN_EIO, "cannot create directory %s: %s", path,
                                   strerror(errno));
@@ -500,8 +513,7 @@ static void jsonl_writer_destroy(void *state)
     free(w);
 }
 
-static int jsonl_writer_create(const struct wn_params *params, void **state,
-                               struct wn_error *err)
+static int jsonl_writer_create(const struct wn_params *params, void **state, struct wn_error *err)
 {
     struct jsonl_writer *w;
     const char *compression = wn_params_get_string(params, "compression");

@@ -78,8 +78,8 @@ int io_line_reader_open(struct io_line_reader **out, const char *path, size_t ma
     }
     reader->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (reader->fd < 0) {
-        rc = wn_error_set(err, errno == ENOENT ? WN_ENOTFOUND : WN_EIO, "cannot open %s: %s",
-                          path, strerror(errno));
+        rc = wn_error_set(err, errno == ENOENT ? WN_ENOTFOUND : WN_EIO, "cannot open %s: %s", path,
+                          strerror(errno));
         goto out_close;
     }
 #ifdef POSIX_FADV_SEQUENTIAL
@@ -171,8 +171,10 @@ static ssize_t fill_zstd(struct io_line_reader *r, char *dst, size_t size, struc
             return (ssize_t)zout.pos;
         if (r->zin_buf.pos == r->zin_buf.size && r->zin_eof) {
             if (zrc != 0)
-                return wn_error_set(err, WN_EDATA, "%s: truncated zstd data (the file ends "
-                                    "inside a frame)", r->path);
+                return wn_error_set(err, WN_EDATA,
+                                    "%s: truncated zstd data (the file ends "
+                                    "inside a frame)",
+                                    r->path);
             return 0;
         }
     }

@@ -17,14 +17,8 @@ static const struct wn_stage_desc *const io_stages[] = {
 };
 
 static const struct wn_plugin io_plugin = {
-    WN_PLUGIN_HEADER,
-    "io",
-    PACKAGE_VERSION,
-    "MIT",
-    "file listing and JSON Lines input and output",
-    io_stages,
-    NULL,
-    { NULL },
+    WN_PLUGIN_HEADER, "io", PACKAGE_VERSION, "MIT", "file listing and JSON Lines input and output",
+    io_stages,        NULL, { NULL },
 };
 
 WN_PLUGIN_DEFINE(&io_plugin)
