@@ -49,3 +49,11 @@ tests_stages_test_non_alpha_numeric_SOURCES = tests/stages/test_non_alpha_numeri
 tests_stages_test_non_alpha_numeric_CPPFLAGS = $(WN_FILTERS_TEST_CPPFLAGS)
 tests_stages_test_non_alpha_numeric_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
 tests_stages_test_non_alpha_numeric_LDADD = $(WN_FILTERS_TEST_LIBS)
+
+# columns.c compiled again with a 16-byte utf8 limit, to reach large_utf8 cheaply.
+check_PROGRAMS += tests/stages/test_columns
+TESTS += tests/stages/test_columns
+tests_stages_test_columns_SOURCES = tests/stages/test_columns.c plugins/stages/io/columns.c
+tests_stages_test_columns_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS) -DIO_UTF8_MAX_BYTES=16
+tests_stages_test_columns_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_stages_test_columns_LDADD = $(WN_TEST_LIBS)

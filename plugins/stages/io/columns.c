@@ -8,6 +8,12 @@
 
 #define IO_MIN_ROWS 1024
 
+/* Most bytes a utf8 column (int32 offsets) holds; larger columns become
+ * large_utf8.  A test build lowers it to reach the large case cheaply. */
+#ifndef IO_UTF8_MAX_BYTES
+#define IO_UTF8_MAX_BYTES INT32_MAX
+#endif
+
 /* ---- the name index ------------------------------------------------------- */
 
 static uint64_t hash_name(const char *name, size_t len)
@@ -400,7 +406,7 @@ static int export_column(struct io_column *col, struct child_private *priv,
                 if (col->data == NULL)
                     return WN_ENOMEM;
             }
-            if (col->data_len <= INT32_MAX) {
+            if (col->data_len <= (size_t)IO_UTF8_MAX_BYTES) {
                 /* Narrow the offsets in place: entry i is read before anything
                  * past byte 4*i+3 is written, and 4*i+3 < 8*i + 8. */
                 unsigned char *bytes = col->values;
