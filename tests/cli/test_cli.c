@@ -36,16 +36,21 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void write_file(const char *name, const char *text)
+/* Writes tmpdir/name; returns 0, or -1 (usable from the suite's init, where
+ * CUnit assertions are not allowed). */
+static int write_file(const char *name, const char *text)
 {
     char path[4096];
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
     f = fopen(path, "w");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
     fputs(text, f);
-    fclose(f);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 /* Runs `winnow ARGS` (a shell fragment) and keeps stdout, stderr and the exit status. */
@@ -129,8 +134,8 @@ static int setup_suite(void)
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/corpus", tmpdir);
     mkdir(dir, 0755);
-    write_file("corpus/part-0.jsonl", corpus);
-    write_file("pipeline.json", pipeline);
+    if (write_file("corpus/part-0.jsonl", corpus) < 0 || write_file("pipeline.json", pipeline) < 0)
+        return -1;
     return 0;
 }
 
