@@ -7,7 +7,8 @@ noinst_PROGRAMS += bench/dispatch
 # The actor_pool executor compiled in, driven through its entry point.
 bench_dispatch_SOURCES = bench/dispatch.c \
 	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
-	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c \
+	plugins/backends/actor_pool/shuffle_stage.c
 bench_dispatch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
 bench_dispatch_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_dispatch_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(PTHREAD_LIBS)

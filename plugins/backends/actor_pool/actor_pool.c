@@ -26,6 +26,7 @@
 #include <winnow/plugin.h>
 
 #include "pool.h"
+#include "shuffle_stage.h"
 #include "stage_pool.h"
 
 #define LOG_DOMAIN "actor_pool"
@@ -128,11 +129,13 @@ static int check_stage(const struct wn_run_stage *stage, size_t i, const struct 
     if (desc->ops == NULL || desc->ops->version < 1 || desc->ops->process_batch == NULL)
         return wn_error_set(err, WN_EPLUGIN, "stage '%s' (%s) has no process_batch hook",
                             stage->name, desc->name ? desc->name : "?");
-    if (desc->kind != WN_STAGE_PLAIN)
+    if (desc->kind == WN_STAGE_COMMS)
         return wn_error_set(err, WN_EUNSUPPORTED,
-                            "stage '%s' is a %s stage: actor_pool runs only plain stages for now "
-                            "(communicator and shuffle stages come in a later version)",
-                            stage->name, desc->kind == WN_STAGE_COMMS ? "COMMS" : "SHUFFLE");
+                            "stage '%s' is a COMMS stage: actor_pool runs only plain and shuffle "
+                            "stages for now (communicator stages come in a later version)",
+                            stage->name);
+    if (desc->kind == WN_STAGE_SHUFFLE && wn_shuffle_stage_check(stage, err) < 0)
+        return err != NULL ? err->code : WN_EINVAL;
     if (stage->on_error != WN_ON_ERROR_FAIL)
         return wn_error_set(err, WN_EUNSUPPORTED,
                             "stage '%s' asks on_error \"%s\": actor_pool supports only \"fail\" "
@@ -217,6 +220,8 @@ static int run_stage(const struct wn_run_stage *stage, const struct options *opt
     pool_options.max_inflight = opt->max_inflight;
     *tasks = NULL;
     *n_tasks = 0;
+    if (stage->desc->kind == WN_STAGE_SHUFFLE)
+        return wn_shuffle_stage_run(stage, in, n_in, &pool_options, tasks, n_tasks, stats, err);
     return wn_stage_pool_run(stage, in, n_in, &pool_options, tasks, n_tasks, stats, err);
 }
 

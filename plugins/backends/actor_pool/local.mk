@@ -5,7 +5,8 @@ plugins_backends_actor_pool_actor_pool_la_SOURCES = \
 	plugins/backends/actor_pool/actor_pool.c \
 	plugins/backends/actor_pool/stage_pool.c plugins/backends/actor_pool/stage_pool.h \
 	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/pool.h \
-	plugins/backends/actor_pool/batching.c plugins/backends/actor_pool/batching.h
+	plugins/backends/actor_pool/batching.c plugins/backends/actor_pool/batching.h \
+	plugins/backends/actor_pool/shuffle_stage.c plugins/backends/actor_pool/shuffle_stage.h
 plugins_backends_actor_pool_actor_pool_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY)
 plugins_backends_actor_pool_actor_pool_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS)
 plugins_backends_actor_pool_actor_pool_la_LIBADD = $(WN_PLUGIN_LINK_LIBS) $(PTHREAD_LIBS)

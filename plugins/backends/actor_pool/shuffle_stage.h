@@ -1,0 +1,41 @@
+/*
+ * actor_pool — SHUFFLE stages (RapidsMPF's shuffle actors, in the seed).
+ *
+ * A SHUFFLE stage runs on N shuffle actors (N sized as for any stage), one
+ * rank each of a group made by the stage's shuffle provider, P partitions
+ * (the stage's param, else its rule: wn_shuffle_num_partitions):
+ *   1. every actor: create, setup (actor_index = rank), then the provider's
+ *      open (the ranks wire up together);
+ *   2. insert: the stage's batches, unordered over the actors (each takes the
+ *      next batch when it is free), through the stage's insert hook;
+ *   3. insert_finished on every rank (it returns once the rank's partitions
+ *      are complete, so it is the barrier between the phases);
+ *   4. extract on every rank in parallel: each owned partition (p % N) goes
+ *      to the stage's extract hook;
+ *   5. close, teardown and destroy on every actor, on every path.
+ * The outputs come out in partition order (so the same for any N).  The
+ * first failure aborts the provider's group with a reason naming the stage,
+ * the rank, the phase and the task or partition, so that no rank waits for
+ * a dead one; every provider wait also has its own timeout.
+ */
+#ifndef WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H
+#define WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H
+
+#include <stddef.h>
+
+#include <winnow/backend.h>
+
+#include "stage_pool.h"
+
+/* Checks, before anything runs, that a SHUFFLE stage has its hooks and a
+ * usable shuffle provider resolved by the host. */
+int wn_shuffle_stage_check(const struct wn_run_stage *stage, struct wn_error *err);
+
+/* Runs a SHUFFLE stage as wn_stage_pool_run runs a plain one (same
+ * ownership of tasks and outputs, same stats); options->actors is the
+ * number of ranks.  Driver thread only. */
+int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **tasks, size_t n_tasks,
+                         const struct wn_stage_pool_options *options, struct wn_task ***out,
+                         size_t *n_out, struct wn_stage_stats *stats, struct wn_error *err);
+
+#endif /* WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H */
