@@ -55,5 +55,5 @@ wn_build() {
 # Plugin directories of a build tree, for WINNOW_PLUGIN_PATH.
 wn_build_plugin_path() {
     local dir=$1
-    echo "$dir/plugins/backends/actor_pool/.libs:$dir/plugins/stages/io/.libs:$dir/plugins/stages/filters/.libs"
+    echo "$dir/plugins/backends/actor_pool/.libs:$dir/plugins/stages/io/.libs:$dir/plugins/stages/filters/.libs:$dir/plugins/backends/ucx/.libs:$dir/plugins/stages/dedup/.libs"
 }

@@ -48,3 +48,25 @@ tests_shuffle_test_exact_dedup_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS) \
 	-I$(top_srcdir)/plugins/stages/dedup -I$(top_srcdir)/tests/stages
 tests_shuffle_test_exact_dedup_LDADD = plugins/stages/dedup/libdedup_stages.la \
 	$(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)
+
+# SHUFFLE stages on the actor_pool executor: its shuffle_stage.c compiled in,
+# over the ucx provider, with exact_dedup and an in-test failing stage.
+check_PROGRAMS += tests/shuffle/test_shuffle_stage
+TESTS += tests/shuffle/test_shuffle_stage
+tests_shuffle_test_shuffle_stage_SOURCES = tests/shuffle/test_shuffle_stage.c
+if HAVE_UCX
+tests_shuffle_test_shuffle_stage_SOURCES += plugins/backends/actor_pool/shuffle_stage.c \
+	plugins/backends/actor_pool/batching.c
+endif
+tests_shuffle_test_shuffle_stage_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/plugins/backends/actor_pool -I$(top_srcdir)/plugins/stages/dedup
+tests_shuffle_test_shuffle_stage_LDADD = plugins/stages/dedup/libdedup_stages.la \
+	$(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)
+
+# examples/pipelines/exact-dedup.json through the winnow command and the
+# build tree's plugins.
+check_PROGRAMS += tests/shuffle/test_dedup_pipeline
+TESTS += tests/shuffle/test_dedup_pipeline
+tests_shuffle_test_dedup_pipeline_SOURCES = tests/shuffle/test_dedup_pipeline.c
+tests_shuffle_test_dedup_pipeline_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_shuffle_test_dedup_pipeline_LDADD = $(CUNIT_LIBS)

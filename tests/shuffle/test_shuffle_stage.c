@@ -1,0 +1,531 @@
+/*
+ * SHUFFLE stages on the actor_pool executor (plugins/backends/actor_pool/
+ * shuffle_stage.c, compiled into this program) over the ucx provider:
+ * exact_dedup on 1, 2, 4 and 8 ranks, and a stage or provider failing on one
+ * rank in every phase (the run fails naming stage, rank, phase and cause;
+ * nothing hangs; nothing is left in the spill directory).
+ */
+#include "build_config.h"
+
+#include <stdio.h>
+
+#include "cu.h"
+
+#ifndef HAVE_UCX
+int main(void)
+{
+    puts("SKIP: built without UCX");
+    return 77;
+}
+#else
+
+#include <dirent.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <winnow/plugin.h>
+#include <winnow/shuffle.h>
+
+#include "exact_dedup.h"
+#include "params_internal.h"
+#include "shuffle_provider.h"
+#include "shuffle_stage.h"
+
+static char *spill_root;
+
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- a stage that fails where it is told -------------------------------------- */
+
+static const char *const phases[] = { "none", "create", "setup", "insert", "extract", NULL };
+
+static const struct wn_param_spec faulty_params[] = {
+    { "fail_phase", WN_PARAM_STRING, 0, "\"none\"", 0, 0, phases, "where to fail" },
+    { "fail_rank", WN_PARAM_INT, 0, "1", 0, 0, NULL, "which rank fails" },
+    { "hang_s", WN_PARAM_DOUBLE, 0, "0", 0, 0, NULL, "insert of hang_task sleeps this long" },
+    { "hang_task", WN_PARAM_STRING, 0, "\"in_0\"", 0, 0, NULL, "the task whose insert hangs" },
+    { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
+};
+
+struct faulty {
+    const char *phase;
+    int64_t fail_rank;
+    double hang_s;
+    const char *hang_task;
+    uint32_t rank;
+};
+
+static int faulty_create(const struct wn_params *params, void **state, struct wn_error *err)
+{
+    struct faulty *f = calloc(1, sizeof(*f));
+
+    f->phase = wn_params_get_string(params, "fail_phase");
+    f->fail_rank = wn_params_get_int(params, "fail_rank");
+    f->hang_s = wn_params_get_double(params, "hang_s");
+    f->hang_task = wn_params_get_string(params, "hang_task");
+    /* create runs before the rank is known: it fails on every rank. */
+    if (strcmp(f->phase, "create") == 0) {
+        free(f);
+        return wn_error_set(err, WN_EIO, "injected create failure");
+    }
+    *state = f;
+    return 0;
+}
+
+static int faulty_setup(void *state, const struct wn_worker *worker, struct wn_error *err)
+{
+    struct faulty *f = state;
+
+    f->rank = worker->actor_index;
+    if (strcmp(f->phase, "setup") == 0 && f->rank == (uint32_t)f->fail_rank)
+        return wn_error_set(err, WN_EIO, "injected setup failure");
+    return 0;
+}
+
+static int faulty_process(void *state, struct wn_task **in, size_t n_in, struct wn_emitter *out,
+                          struct wn_error *err)
+{
+    (void)state, (void)in, (void)n_in, (void)out;
+    return wn_error_set(err, WN_EUNSUPPORTED, "not a plain stage");
+}
+
+static void faulty_destroy(void *state)
+{
+    free(state);
+}
+
+static int faulty_insert(void *state, struct wn_task **in, size_t n_in,
+                         struct wn_shuffle_sink *sink, struct wn_error *err)
+{
+    struct faulty *f = state;
+
+    for (size_t i = 0; i < n_in && f->hang_s > 0; i++)
+        if (strcmp(wn_task_id(in[i]), f->hang_task) == 0)
+            usleep((useconds_t)(f->hang_s * 1e6));
+    if (strcmp(f->phase, "insert") == 0 && f->rank == (uint32_t)f->fail_rank)
+        return wn_error_set(err, WN_EDATA, "injected insert failure");
+    for (size_t i = 0; i < n_in; i++) {
+        const struct wn_table *t = wn_task_table(in[i]);
+        int64_t rows = wn_table_num_rows(t);
+        uint32_t *parts = malloc((size_t)rows * sizeof(*parts) + 1);
+        int rc;
+
+        for (int64_t r = 0; r < rows; r++)
+            parts[r] = (uint32_t)(wn_table_get_uint64(t, 0, r) % sink->num_partitions);
+        rc = wn_shuffle_insert(sink, t, parts, err);
+        free(parts);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int faulty_extract(void *state, const struct wn_shuffle_partition *partition,
+                          struct wn_table *rows, struct wn_emitter *out, struct wn_error *err)
+{
+    struct faulty *f = state;
+    struct wn_task *task;
+    char id[64];
+
+    if (strcmp(f->phase, "extract") == 0 && f->rank == (uint32_t)f->fail_rank)
+        return wn_error_set(err, WN_EDATA, "injected extract failure");
+    snprintf(id, sizeof(id), "%s_%u", partition->stage_name, partition->index);
+    task = wn_task_new(id, partition->dataset);
+    if (wn_table_num_rows(rows) > 0 && wn_task_set_table(task, rows, err) < 0) {
+        wn_task_free(task);
+        return err->code;
+    }
+    return wn_emit(out, task);
+}
+
+static const struct wn_stage_ops faulty_ops = { WN_STAGE_OPS_VERSION, NULL,           faulty_create,
+                                                faulty_setup,         faulty_process, NULL,
+                                                faulty_destroy,       { NULL } };
+static const struct wn_shuffle_stage_ops faulty_hooks = { WN_SHUFFLE_STAGE_OPS_VERSION,
+                                                          WN_SHUFFLE_PARTITIONS_PER_TASK,
+                                                          NULL,
+                                                          faulty_insert,
+                                                          faulty_extract,
+                                                          { NULL } };
+static const struct wn_stage_desc faulty_stage = { WN_STAGE_HEADER,
+                                                   "faulty",
+                                                   "fails on demand",
+                                                   faulty_params,
+                                                   { 0, 0, 0, 0 },
+                                                   1,
+                                                   WN_STAGE_SHUFFLE,
+                                                   WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+                                                   WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+                                                   NULL,
+                                                   &faulty_ops,
+                                                   &faulty_hooks,
+                                                   { NULL } };
+
+/* ---- a provider that fails where it is told (the ucx provider underneath) ------ */
+
+static struct {
+    const char *phase; /* "open", "insert_finished" or NULL */
+    uint32_t rank;
+} provider_fault;
+
+/* Which rank a handle is: opened handles are kept per rank by the wrapper. */
+static struct wn_shuffle *handles[16];
+
+static int wrap_open(struct wn_shuffle_group *group, uint32_t rank, struct wn_shuffle **out,
+                     struct wn_error *err)
+{
+    if (provider_fault.phase != NULL && strcmp(provider_fault.phase, "open") == 0 &&
+        rank == provider_fault.rank) {
+        *out = NULL;
+        return wn_error_set(err, WN_EIO, "injected provider failure in open");
+    }
+    if (wn_ucx_shuffle_ops.open(group, rank, out, err) < 0)
+        return err->code;
+    handles[rank] = *out;
+    return 0;
+}
+
+static int wrap_insert_finished(struct wn_shuffle *sh, struct wn_error *err)
+{
+    if (provider_fault.phase != NULL && strcmp(provider_fault.phase, "insert_finished") == 0 &&
+        sh == handles[provider_fault.rank])
+        return wn_error_set(err, WN_EIO, "injected provider failure in insert_finished");
+    return wn_ucx_shuffle_ops.insert_finished(sh, err);
+}
+
+static struct wn_shuffle_provider_ops wrapped_ops;
+
+static const struct wn_backend_desc ucx_backend = {
+    WN_BACKEND_HEADER,   "ucx",   "the ucx provider", WN_BACKEND_SHUFFLE, wn_ucx_shuffle_params,
+    &wn_ucx_shuffle_ops, { NULL }
+};
+static const struct wn_backend_desc wrapped_backend = { WN_BACKEND_HEADER,
+                                                        "ucx_faulty",
+                                                        "the ucx provider, failing on demand",
+                                                        WN_BACKEND_SHUFFLE,
+                                                        wn_ucx_shuffle_params,
+                                                        &wrapped_ops,
+                                                        { NULL } };
+
+/* ---- running a stage ------------------------------------------------------------ */
+
+static struct wn_params *params_from(const struct wn_param_spec *spec, const char *json_text)
+{
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_params *params = NULL;
+    json_error_t jerr;
+    json_t *json = json_loads(json_text ? json_text : "{}", 0, &jerr);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    if (wn_params_new(spec, json, "params", &params, &err) < 0)
+        fprintf(stderr, "params: %s\n", err.message);
+    json_decref(json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(params);
+    return params;
+}
+
+#define TASKS 8
+#define DOCS_PER_TASK 150
+
+/* Task k holds docs k, k + TASKS, ...: duplicates span tasks. */
+static struct wn_task **corpus(void)
+{
+    struct wn_task **tasks = malloc(TASKS * sizeof(*tasks));
+
+    for (size_t k = 0; k < TASKS; k++) {
+        struct wn_error err = WN_ERROR_INIT;
+        struct wn_table_builder *b = wn_table_builder_new();
+        struct wn_table table;
+        char name[32];
+
+        snprintf(name, sizeof(name), "in_%zu", k);
+        tasks[k] = wn_task_new(name, "corpus");
+        wn_table_builder_add_column(b, "key", WN_COLUMN_UINT64, 0);
+        wn_table_builder_add_column(b, "id", WN_COLUMN_UTF8, 0);
+        wn_table_builder_add_column(b, "text", WN_COLUMN_UTF8, 0);
+        for (size_t j = 0; j < DOCS_PER_TASK; j++) {
+            size_t i = j * TASKS + k;
+            char id[32], text[96];
+
+            snprintf(id, sizeof(id), "doc%05zu", i);
+            if (i % 4 == 3)
+                snprintf(text, sizeof(text), "a unique text, number %zu", i);
+            else
+                snprintf(text, sizeof(text), "a text shared by group %zu", i / 4);
+            wn_table_builder_append_uint64(b, 0, i);
+            wn_table_builder_append_utf8(b, 1, id, strlen(id));
+            wn_table_builder_append_utf8(b, 2, text, strlen(text));
+        }
+        CU_ASSERT_EQUAL_FATAL(wn_table_builder_finish(b, &table, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(wn_task_set_table(tasks[k], &table, &err), 0);
+        wn_table_builder_free(b);
+    }
+    return tasks;
+}
+
+struct stage_result {
+    int rc;
+    struct wn_error err;
+    struct wn_task **out;
+    size_t n_out;
+    struct wn_stage_stats stats;
+};
+
+static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
+                      const struct wn_backend_desc *backend, const char *shuffle_json,
+                      uint32_t ranks, struct wn_task **tasks, size_t n_tasks,
+                      struct stage_result *res)
+{
+    struct wn_run_stage stage;
+    struct wn_stage_pool_options options = { ranks, 2 };
+    struct wn_params *params = params_from(desc->params, params_json);
+    struct wn_params *sparams;
+    char with_dir[512];
+
+    snprintf(with_dir, sizeof(with_dir), "{\"spill_dir\": \"%s\"%s%s}", spill_root,
+             shuffle_json ? ", " : "", shuffle_json ? shuffle_json : "");
+    sparams = params_from(wn_ucx_shuffle_params, with_dir);
+    memset(&stage, 0, sizeof(stage));
+    stage.struct_size = sizeof(stage);
+    stage.name = desc->name;
+    stage.desc = desc;
+    stage.params = params;
+    stage.batch_size = 1;
+    stage.shuffle = backend->name;
+    stage.shuffle_backend = backend;
+    stage.shuffle_params = sparams;
+    memset(res, 0, sizeof(*res));
+    CU_ASSERT_EQUAL(wn_shuffle_stage_check(&stage, &res->err), 0);
+    res->rc = wn_shuffle_stage_run(&stage, tasks, n_tasks, &options, &res->out, &res->n_out,
+                                   &res->stats, &res->err);
+    wn_params_free(params);
+    wn_params_free(sparams);
+    /* Nothing left behind in the spill directory, whatever happened. */
+    CU_ASSERT_EQUAL(dir_entries(spill_root), 0);
+}
+
+static void result_free(struct stage_result *res)
+{
+    for (size_t i = 0; i < res->n_out; i++)
+        wn_task_free(res->out[i]);
+    free(res->out);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void test_exact_dedup_gives_the_same_survivors_in_the_same_order_on_1_2_4_8_ranks(void)
+{
+    static const uint32_t ranks[] = { 1, 2, 4, 8 };
+    char *first = NULL;
+    size_t total = TASKS * DOCS_PER_TASK, expected = 0;
+
+    /* Docs 4g..4g+2 share a text (smallest id 4g survives); 4g+3 are unique. */
+    for (size_t i = 0; i < total; i++)
+        expected += i % 4 == 0 || i % 4 == 3;
+    for (size_t k = 0; k < sizeof(ranks) / sizeof(ranks[0]); k++) {
+        struct stage_result res;
+        size_t rows = 0, len = 0, cap = 1 << 16;
+        char *listing = malloc(cap);
+        int ok = 1;
+
+        run_stage(&dedup_exact_dedup_stage, NULL, &ucx_backend, "\"chunk_bytes\": 4096", ranks[k],
+                  corpus(), TASKS, &res);
+        CU_ASSERT_EQUAL(res.rc, 0);
+        if (res.rc != 0)
+            fprintf(stderr, "%u ranks: %s\n", ranks[k], res.err.message);
+        listing[0] = '\0';
+        for (size_t o = 0; o < res.n_out; o++) {
+            const struct wn_table *t = wn_task_table(res.out[o]);
+
+            CU_ASSERT_EQUAL(wn_task_perf_count(res.out[o]), 1);
+            CU_ASSERT_STRING_EQUAL(wn_task_dataset(res.out[o]), "corpus");
+            for (int64_t r = 0; r < wn_table_num_rows(t); r++) {
+                size_t n;
+                const char *id = wn_table_get_utf8(t, 1, r, &n);
+                size_t i = strtoul(id + 3, NULL, 10);
+
+                if (!(i % 4 == 0 || i % 4 == 3))
+                    ok = 0;
+                if (len + n + 2 < cap) {
+                    memcpy(listing + len, id, n);
+                    len += n;
+                    listing[len++] = ' ';
+                    listing[len] = '\0';
+                }
+                rows++;
+            }
+        }
+        CU_ASSERT(ok);
+        CU_ASSERT_EQUAL(rows, expected);
+        CU_ASSERT_EQUAL(res.stats.tasks_in, TASKS);
+        CU_ASSERT_EQUAL(res.stats.items_in, total);
+        CU_ASSERT_EQUAL(res.stats.items_out, expected);
+        CU_ASSERT_EQUAL(res.stats.actors, ranks[k]);
+        CU_ASSERT_EQUAL(res.stats.batches, TASKS);
+        if (first == NULL)
+            first = listing;
+        else {
+            CU_ASSERT_STRING_EQUAL(listing, first);
+            free(listing);
+        }
+        result_free(&res);
+    }
+    free(first);
+}
+
+static void expect_failure(const char *params_json, const struct wn_backend_desc *backend,
+                           const char *shuffle_json, const char *says, const char *also_says)
+{
+    struct stage_result res;
+
+    run_stage(&faulty_stage, params_json, backend, shuffle_json, 4, corpus(), TASKS, &res);
+    CU_ASSERT(res.rc < 0);
+    CU_ASSERT_EQUAL(res.n_out, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.err.message, says));
+    if (also_says != NULL)
+        CU_ASSERT_PTR_NOT_NULL(strstr(res.err.message, also_says));
+    if (strstr(res.err.message, says) == NULL ||
+        (also_says != NULL && strstr(res.err.message, also_says) == NULL))
+        fprintf(stderr, "got: %s\n", res.err.message);
+    result_free(&res);
+}
+
+static void test_a_stage_failing_in_create_fails_the_run_naming_it(void)
+{
+    expect_failure("{\"fail_phase\": \"create\"}", &ucx_backend, NULL, "stage 'faulty' actor ",
+                   "failed in create: injected create failure");
+}
+
+static void test_a_stage_failing_in_setup_on_one_rank_fails_the_run_naming_it(void)
+{
+    expect_failure("{\"fail_phase\": \"setup\", \"fail_rank\": 1}", &ucx_backend, NULL,
+                   "stage 'faulty' actor 1/4 failed in setup: injected setup failure", NULL);
+}
+
+static void test_a_stage_failing_in_insert_on_one_rank_fails_the_run_naming_it(void)
+{
+    expect_failure("{\"fail_phase\": \"insert\", \"fail_rank\": 2}", &ucx_backend, NULL,
+                   "stage 'faulty' actor 2/4 failed in insert: task in_",
+                   "injected insert failure");
+}
+
+static void test_a_stage_failing_in_extract_on_one_rank_fails_the_run_naming_it(void)
+{
+    expect_failure("{\"fail_phase\": \"extract\", \"fail_rank\": 3}", &ucx_backend, NULL,
+                   "stage 'faulty' actor 3/4 failed in extract: partition 3",
+                   "injected extract failure");
+}
+
+static void test_a_provider_failing_in_open_on_one_rank_fails_the_run_naming_it(void)
+{
+    provider_fault.phase = "open";
+    provider_fault.rank = 2;
+    expect_failure(NULL, &wrapped_backend, NULL,
+                   "stage 'faulty' actor 2/4 failed in open: injected provider failure in open",
+                   NULL);
+    provider_fault.phase = NULL;
+}
+
+static void test_a_provider_failing_in_insert_finished_on_one_rank_fails_the_run_naming_it(void)
+{
+    provider_fault.phase = "insert_finished";
+    provider_fault.rank = 1;
+    expect_failure(NULL, &wrapped_backend, NULL,
+                   "stage 'faulty' actor 1/4 failed in insert_finished: injected provider "
+                   "failure in insert_finished",
+                   NULL);
+    provider_fault.phase = NULL;
+}
+
+static void test_a_rank_stuck_in_insert_times_the_others_out_naming_it(void)
+{
+    double start = 0;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    start = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    /* Whichever rank takes task in_0 sleeps 1.5 s in its insert hook. */
+    expect_failure("{\"hang_s\": 1.5}", &ucx_backend, "\"timeout_s\": 0.4",
+                   "insert_finished timed out after 0.4 s waiting for: rank ",
+                   " (no end of data yet");
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    CU_ASSERT((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - start < 10.0);
+}
+
+static void test_a_stage_without_a_resolved_provider_is_refused_before_running(void)
+{
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_run_stage stage;
+
+    memset(&stage, 0, sizeof(stage));
+    stage.struct_size = sizeof(stage);
+    stage.name = "dedup";
+    stage.desc = &dedup_exact_dedup_stage;
+    stage.shuffle = "ucx";
+    CU_ASSERT_EQUAL(wn_shuffle_stage_check(&stage, &err), WN_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.message, "stage 'dedup' is a SHUFFLE stage, but the host resolved "
+                                        "no shuffle provider for it (\"shuffle\": \"ucx\")");
+}
+
+static int suite_init(void)
+{
+    wrapped_ops = wn_ucx_shuffle_ops;
+    wrapped_ops.open = wrap_open;
+    wrapped_ops.insert_finished = wrap_insert_finished;
+    spill_root = strdup("/tmp/wn-test-shuffle-stage-XXXXXX");
+    if (mkdtemp(spill_root) == NULL)
+        return 1;
+    alarm(120); /* a hang is a failure */
+    return 0;
+}
+
+static int suite_cleanup(void)
+{
+    rmdir(spill_root);
+    free(spill_root);
+    return 0;
+}
+
+int main(void)
+{
+    static const struct wn_test tests[] = {
+        { "exact_dedup gives the same survivors in the same order on 1, 2, 4, 8 ranks",
+          test_exact_dedup_gives_the_same_survivors_in_the_same_order_on_1_2_4_8_ranks },
+        { "a stage failing in create fails the run naming it",
+          test_a_stage_failing_in_create_fails_the_run_naming_it },
+        { "a stage failing in setup on one rank fails the run naming it",
+          test_a_stage_failing_in_setup_on_one_rank_fails_the_run_naming_it },
+        { "a stage failing in insert on one rank fails the run naming it",
+          test_a_stage_failing_in_insert_on_one_rank_fails_the_run_naming_it },
+        { "a stage failing in extract on one rank fails the run naming it",
+          test_a_stage_failing_in_extract_on_one_rank_fails_the_run_naming_it },
+        { "a provider failing in open on one rank fails the run naming it",
+          test_a_provider_failing_in_open_on_one_rank_fails_the_run_naming_it },
+        { "a provider failing in insert_finished on one rank fails the run naming it",
+          test_a_provider_failing_in_insert_finished_on_one_rank_fails_the_run_naming_it },
+        { "a rank stuck in insert times the others out naming it",
+          test_a_rank_stuck_in_insert_times_the_others_out_naming_it },
+        { "a stage without a resolved provider is refused before running",
+          test_a_stage_without_a_resolved_provider_is_refused_before_running },
+        { NULL, NULL }
+    };
+
+    return wn_test_run_suite("shuffle stages on actor_pool", tests, suite_init, suite_cleanup);
+}
+#endif
