@@ -134,8 +134,12 @@ static int check_stage(const struct wn_run_stage *stage, size_t i, const struct 
                             "stage '%s' is a COMMS stage: actor_pool runs only plain and shuffle "
                             "stages for now (communicator stages come in a later version)",
                             stage->name);
-    if (desc->kind == WN_STAGE_SHUFFLE && wn_shuffle_stage_check(stage, err) < 0)
-        return err != NULL ? err->code : WN_EINVAL;
+    if (desc->kind == WN_STAGE_SHUFFLE) {
+        int rc = wn_shuffle_stage_check(stage, err);
+
+        if (rc < 0)
+            return rc;
+    }
     if (stage->on_error != WN_ON_ERROR_FAIL)
         return wn_error_set(err, WN_EUNSUPPORTED,
                             "stage '%s' asks on_error \"%s\": actor_pool supports only \"fail\" "
