@@ -450,7 +450,12 @@ static void test_a_corpus_with_known_duplicates_keeps_exactly_the_expected_survi
 
         for (int64_t r = 0; r < wn_table_num_rows(t); r++) {
             const char *id = wn_table_get_utf8(t, 0, r, &len);
-            size_t i = (size_t)strtoul(id + 3, NULL, 10);
+            char digits[16] = { 0 };
+            size_t i;
+
+            /* Cells are not NUL-terminated: copy the digits out first. */
+            memcpy(digits, id + 3, len > 3 && len - 3 < sizeof(digits) ? len - 3 : 0);
+            i = (size_t)strtoul(digits, NULL, 10);
 
             if (i >= n_docs || seen[i] || !expect_kept[i])
                 ok = 0;
