@@ -135,7 +135,6 @@ struct wn_shuffle {
 
     /* The communication thread's own. */
     struct wn_ucx_worker worker;
-    int transports_final; /* read again once a send to the next rank completed */
     struct send_op *posted;
     struct recv_op *receiving;
 };
@@ -327,6 +326,21 @@ static void recycle_locked(struct wn_shuffle *sh, struct send_op *op)
     free(op);
 }
 
+/* Reads which transports carry data to the next rank: at wire-up, and again
+ * once the end-of-data message to it is sent (some lanes connect only after
+ * the first messages, so the later reading is the one that counts). */
+static void refresh_transports(struct wn_shuffle *sh)
+{
+    char text[sizeof(sh->transports)];
+
+    if (sh->size < 2 ||
+        wn_ucx_worker_transports(&sh->worker, (sh->rank + 1) % sh->size, text, sizeof(text)) < 0)
+        return;
+    pthread_mutex_lock(&sh->mutex);
+    memcpy(sh->transports, text, sizeof(text));
+    pthread_mutex_unlock(&sh->mutex);
+}
+
 /* Posts every send handed over.  Returns 1 when it did anything. */
 static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
 {
@@ -359,6 +373,9 @@ static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
         /* Sent at once, failed, or handed over while the rank was closing
          * after an abort (no endpoints left): done with it. */
         if (op->req == NULL) {
+            if (sh->worker.eps != NULL && TAG_KIND(op->tag) == TAG_END &&
+                op->dest == (sh->rank + 1) % sh->size)
+                refresh_transports(sh);
             done_bytes += op->len;
             op->next = done;
             done = op;
@@ -382,21 +399,6 @@ static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
     return rc < 0 ? rc : 1;
 }
 
-/* Reads which transports carry data to the next rank.  Right after wire-up
- * some lanes may not be connected yet; once a send completed they are. */
-static void refresh_transports(struct wn_shuffle *sh)
-{
-    char text[sizeof(sh->transports)];
-
-    if (sh->size < 2 ||
-        wn_ucx_worker_transports(&sh->worker, (sh->rank + 1) % sh->size, text, sizeof(text)) < 0)
-        return;
-    pthread_mutex_lock(&sh->mutex);
-    memcpy(sh->transports, text, sizeof(text));
-    pthread_mutex_unlock(&sh->mutex);
-    sh->transports_final = 1;
-}
-
 /* Releases the sends UCX has completed.  Returns 1 when any completed. */
 static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
 {
@@ -418,7 +420,7 @@ static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
         ucp_request_free(op->req);
         *link = op->next;
         done_bytes += op->len;
-        if (!sh->transports_final && op->dest == (sh->rank + 1) % sh->size)
+        if (TAG_KIND(op->tag) == TAG_END && op->dest == (sh->rank + 1) % sh->size)
             refresh_transports(sh);
         op->next = done;
         done = op;
@@ -635,7 +637,6 @@ static void *comm_main(void *arg)
         rc = wn_ucx_worker_connect(&sh->worker, sh->bs, group->timeout_s, 0, &err);
     if (rc == 0)
         refresh_transports(sh);
-    sh->transports_final = 0;
     pthread_mutex_lock(&sh->mutex);
     sh->comm_state = rc == 0 ? COMM_WIRED : COMM_FAILED;
     if (rc < 0)
