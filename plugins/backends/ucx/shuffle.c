@@ -751,15 +751,15 @@ static void rank_free(struct wn_shuffle *sh)
     free(sh);
 }
 
-/* Stops the communication thread: disconnect (flush) first unless skipped. */
-static void comm_stop(struct wn_shuffle *sh, int disconnect_first, int barrier_between)
+/* Stops the communication thread, closing its endpoints (a flush) first
+ * unless disconnect is 0. */
+static void comm_stop(struct wn_shuffle *sh, int disconnect)
 {
-    struct wn_error err = WN_ERROR_INIT;
     double deadline = wn_ucx_now() + sh->group->timeout_s + 2.0;
 
     if (!sh->comm_started)
         return;
-    if (disconnect_first) {
+    if (disconnect) {
         pthread_mutex_lock(&sh->mutex);
         sh->command = CMD_DISCONNECT;
         pthread_mutex_unlock(&sh->mutex);
@@ -768,10 +768,6 @@ static void comm_stop(struct wn_shuffle *sh, int disconnect_first, int barrier_b
         while (!sh->disconnected && wait_until(sh, deadline) == 0)
             ;
         pthread_mutex_unlock(&sh->mutex);
-        /* No rank destroys its worker while a peer may still flush toward it. */
-        if (barrier_between && !group_aborted(sh->group, NULL, 0) &&
-            wn_ucx_bootstrap_barrier(sh->bs, sh->group->timeout_s, &err) < 0)
-            wn_log(WN_LOG_WARN, LOG_DOMAIN, "%s", err.message);
     }
     pthread_mutex_lock(&sh->mutex);
     sh->command = CMD_EXIT;
@@ -876,7 +872,7 @@ out_stop:
     pthread_mutex_lock(&group->mutex);
     group->ranks[rank] = NULL;
     pthread_mutex_unlock(&group->mutex);
-    comm_stop(sh, 0, 0);
+    comm_stop(sh, 0);
 out_free:
     rank_failed(group, rank, "open", rc, err);
     rank_free(sh);
@@ -1156,6 +1152,10 @@ static int finish_inserts(struct wn_shuffle *sh, struct wn_error *err)
     pthread_mutex_unlock(&sh->mutex);
     if (rc == 0)
         rc = wait_stop(sh, "insert_finished", err);
+    /* Every rank holds all its rows only once every rank got here: from then
+     * on no message travels, and each rank may extract and close alone. */
+    if (rc == 0)
+        rc = wn_ucx_bootstrap_barrier(sh->bs, group->timeout_s, err);
     if (rc == 0)
         sh->finished = 1;
     return rc;
@@ -1189,18 +1189,14 @@ static int shuffle_extract(struct wn_shuffle *sh, uint32_t partition, struct wn_
 static void shuffle_close(struct wn_shuffle *sh)
 {
     struct wn_shuffle_group *group;
-    struct wn_error err = WN_ERROR_INIT;
-    int clean;
 
     if (sh == NULL)
         return;
     group = sh->group;
-    /* Peers may still be receiving from this rank: meet them first. */
-    clean = !group_aborted(group, NULL, 0) &&
-            wn_ucx_bootstrap_barrier(sh->bs, group->timeout_s, &err) == 0;
-    if (!clean && err.code != 0 && err.code != WN_ECANCELED)
-        wn_log(WN_LOG_WARN, LOG_DOMAIN, "%s", err.message);
-    comm_stop(sh, 1, clean);
+    /* No barrier here: after insert_finished's, no message is on its way to
+     * or from this rank, and a rank that closes early must not wait for the
+     * others' extracts (which may take longer than any timeout). */
+    comm_stop(sh, 1);
     pthread_mutex_lock(&group->mutex);
     group->ranks[sh->rank] = NULL;
     pthread_mutex_unlock(&group->mutex);

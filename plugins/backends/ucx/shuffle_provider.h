@@ -9,7 +9,9 @@
  * hands a buffer over once it reaches chunk_bytes; rows for its own
  * partitions go straight into its store.  At insert_finished each rank sends
  * every other rank an end-of-data message carrying how many chunks it sent
- * there, and waits until it has them all.
+ * there, waits until it has them all, then meets the other ranks: from then
+ * on nothing travels, so close needs no barrier (a rank done early does not
+ * wait for the others' extracts).
  *
  * Memory: received partitions are held up to memory_limit bytes per rank and
  * spilled past it (shuffle_store.h); besides that, a rank holds at most one
