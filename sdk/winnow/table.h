@@ -175,6 +175,10 @@ int wn_table_builder_append_cell(struct wn_table_builder *builder, int col,
 int wn_table_builder_finish(struct wn_table_builder *builder, struct wn_table *out,
                             struct wn_error *err);
 
+/* The message of the builder's most recent failed call ("" when none has failed):
+ * the append calls return only a code, this says why.  Owned by the builder. */
+const char *wn_table_builder_last_error(const struct wn_table_builder *builder);
+
 #ifdef __cplusplus
 }
 #endif
