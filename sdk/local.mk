@@ -9,6 +9,7 @@ winnowinclude_HEADERS = \
 	sdk/winnow/params.h \
 	sdk/winnow/backend.h \
 	sdk/winnow/comms.h \
+	sdk/winnow/shuffle.h \
 	sdk/winnow/error.h \
 	sdk/winnow/log.h
 nodist_winnowinclude_HEADERS = sdk/winnow/version.h
