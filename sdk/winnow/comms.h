@@ -281,7 +281,7 @@ static inline void *wn_comms_native_handle(struct wn_comms *comms, const char *n
  * wait may take) are the stage's "comms_params" from the config.  The
  * executor drives it in the RAFT adapter's order:
  *
- *   driver:            group_new(params, size)
+ *   driver:            group_new(name, params, size)
  *   rank 0's thread:   unique_id()                      the root makes the id
  *   every rank:        rank_init(id, rank, device)      concurrently; returns
  *                                                       once all ranks joined
@@ -306,9 +306,10 @@ struct wn_comms_group;
 #define WN_COMMS_PROVIDER_OPS_VERSION 1
 struct wn_comms_provider_ops {
     uint32_t version; /* WN_COMMS_PROVIDER_OPS_VERSION */
-    /* Driver thread: a group of size ranks (size >= 1).  params are validated
+    /* Driver thread: a group of size ranks (size >= 1).  name (the stage's
+     * configured name) labels the group in messages; params are validated
      * against the backend's spec, or NULL for every default. */
-    int (*group_new)(const struct wn_params *params, uint32_t size,
+    int (*group_new)(const char *name, const struct wn_params *params, uint32_t size,
                      struct wn_comms_group **group, struct wn_error *err);
     /* Rank 0's thread, once, before any rank_init: makes the group's id. */
     int (*unique_id)(struct wn_comms_group *group, struct wn_comms_unique_id *id,

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ const struct wn_param_spec wn_nccl_params[] = {
 };
 
 struct wn_comms_group {
+    char name[128]; /* the stage's name, for messages */
     uint32_t size;
     double timeout_s;
     atomic_int aborted;
@@ -63,13 +65,13 @@ struct wn_comms_group {
 };
 
 struct nccl_rank {
-    struct wn_comms comms;  /* comms.impl points back here */
+    struct wn_comms comms; /* comms.impl points back here */
     struct wn_comms_group *group;
-    ncclComm_t comm;        /* NULL once aborted */
+    ncclComm_t comm; /* NULL once aborted */
     cudaStream_t stream;
     int device;
-    int failed;             /* a call failed: the communicator was aborted */
-    void *scratch;          /* device staging for host buffers */
+    int failed;    /* a call failed: the communicator was aborted */
+    void *scratch; /* device staging for host buffers */
     size_t scratch_bytes;
 };
 
@@ -119,21 +121,29 @@ static void rank_abort_comm(struct nccl_rank *r)
     }
 }
 
+static void nccl_group_abort(struct wn_comms_group *group, const char *reason);
+
 static int rank_fail(struct nccl_rank *r, struct wn_error *err, int code, const char *fmt, ...)
     WN_PRINTF(4, 5);
 
-/* Records a failure of rank r: aborts its communicator and sets *err
- * ("nccl rank R/N: <message>").  Returns code. */
+/* Records a failure of rank r: aborts its communicator, aborts the group (so
+ * that the other ranks stop waiting for this one now rather than at their
+ * timeout) and sets *err ("nccl comms 'stage' rank R/N: <message>").
+ * Returns code. */
 static int rank_fail(struct nccl_rank *r, struct wn_error *err, int code, const char *fmt, ...)
 {
-    char message[WN_ERROR_MESSAGE_MAX];
+    char message[WN_ERROR_MESSAGE_MAX / 2], full[WN_ERROR_MESSAGE_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     rank_abort_comm(r);
-    return wn_error_set(err, code, "nccl rank %u/%u: %s", r->comms.rank, r->comms.size, message);
+    snprintf(full, sizeof(full), "nccl comms '%s' rank %u/%u: %s", r->group->name, r->comms.rank,
+             r->comms.size, message);
+    if (code != WN_ECANCELED)
+        nccl_group_abort(r->group, full);
+    return wn_error_set(err, code, "%s", full);
 }
 
 static int abort_error(struct nccl_rank *r, const char *what, struct wn_error *err)
@@ -144,8 +154,7 @@ static int abort_error(struct nccl_rank *r, const char *what, struct wn_error *e
     return rank_fail(r, err, WN_ECANCELED, "%s: group aborted: %s", what, reason);
 }
 
-static int nccl_error(struct nccl_rank *r, const char *what, ncclResult_t st,
-                      struct wn_error *err)
+static int nccl_error(struct nccl_rank *r, const char *what, ncclResult_t st, struct wn_error *err)
 {
     const char *last = ncclGetLastError(r->comm);
 
@@ -206,8 +215,7 @@ static int wait_comm_ready(struct nccl_rank *r, const char *what, double deadlin
 }
 
 /* Waits until everything queued on the rank's stream ran. */
-static int wait_stream(struct nccl_rank *r, const char *what, double deadline,
-                       struct wn_error *err)
+static int wait_stream(struct nccl_rank *r, const char *what, double deadline, struct wn_error *err)
 {
     double started = now_s();
     cudaError_t ce;
@@ -252,10 +260,10 @@ static int enter(struct nccl_rank *r, const char *what, struct wn_error *err)
     cudaError_t ce;
 
     if (r->comm == NULL)
-        return wn_error_set(err, WN_ECANCELED,
-                            "nccl rank %u/%u: %s: the communicator was aborted after an earlier "
-                            "failure",
-                            r->comms.rank, r->comms.size, what);
+        return rank_fail(r, err, WN_ECANCELED,
+                         "%s: the communicator was aborted after an earlier "
+                         "failure",
+                         what);
     if (group_aborted(r->group))
         return abort_error(r, what, err);
     ce = cudaSetDevice(r->device);
@@ -291,24 +299,19 @@ static int to_nccl_op(enum wn_comms_op op, ncclRedOp_t *out)
 /* Checks dtype (and op, when op_needed), memory and count; gives the NCCL
  * type and op and count * element size in *bytes. */
 static int check_args(struct nccl_rank *r, const char *what, enum wn_comms_dtype dtype,
-                      int op_needed, enum wn_comms_op op, enum wn_comms_memory memory,
-                      size_t count, ncclDataType_t *type, ncclRedOp_t *nop, size_t *bytes,
-                      struct wn_error *err)
+                      int op_needed, enum wn_comms_op op, enum wn_comms_memory memory, size_t count,
+                      ncclDataType_t *type, ncclRedOp_t *nop, size_t *bytes, struct wn_error *err)
 {
     size_t es = wn_comms_dtype_size(dtype);
 
     if (es == 0 || to_nccl_type(dtype, type) < 0)
-        return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: unknown dtype %d",
-                            r->comms.rank, r->comms.size, what, (int)dtype);
+        return rank_fail(r, err, WN_EINVAL, "%s: unknown dtype %d", what, (int)dtype);
     if (op_needed && to_nccl_op(op, nop) < 0)
-        return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: unknown op %d", r->comms.rank,
-                            r->comms.size, what, (int)op);
+        return rank_fail(r, err, WN_EINVAL, "%s: unknown op %d", what, (int)op);
     if (memory != WN_COMMS_HOST && memory != WN_COMMS_DEVICE)
-        return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: unknown memory type %d",
-                            r->comms.rank, r->comms.size, what, (int)memory);
+        return rank_fail(r, err, WN_EINVAL, "%s: unknown memory type %d", what, (int)memory);
     if (count > SIZE_MAX / es / (r->comms.size ? r->comms.size : 1))
-        return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: count %zu is too large",
-                            r->comms.rank, r->comms.size, what, count);
+        return rank_fail(r, err, WN_EINVAL, "%s: count %zu is too large", what, count);
     *bytes = count * es;
     return 0;
 }
@@ -318,8 +321,7 @@ static int check_rank_arg(struct nccl_rank *r, const char *what, const char *nam
 {
     if (v < r->comms.size)
         return 0;
-    return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: %s %u is not a rank of the group",
-                        r->comms.rank, r->comms.size, what, name, v);
+    return rank_fail(r, err, WN_EINVAL, "%s: %s %u is not a rank of the group", what, name, v);
 }
 
 static size_t align_up(size_t n)
@@ -417,8 +419,7 @@ static int nccl_bcast(struct wn_comms *comms, void *buf, size_t count, enum wn_c
 
     if ((rc = check_args(r, what, dtype, 0, WN_COMMS_SUM, memory, count, &type, NULL, &bytes,
                          err)) < 0 ||
-        (rc = check_rank_arg(r, what, "root", root, err)) < 0 ||
-        (rc = enter(r, what, err)) < 0)
+        (rc = check_rank_arg(r, what, "root", root, err)) < 0 || (rc = enter(r, what, err)) < 0)
         return rc;
     if (memory == WN_COMMS_HOST) {
         if ((rc = scratch_reserve(r, what, bytes, &s, err)) < 0)
@@ -453,8 +454,7 @@ static int nccl_reduce(struct wn_comms *comms, const void *sendbuf, void *recvbu
     int rc;
 
     if ((rc = check_args(r, what, dtype, 1, op, memory, count, &type, &nop, &bytes, err)) < 0 ||
-        (rc = check_rank_arg(r, what, "root", root, err)) < 0 ||
-        (rc = enter(r, what, err)) < 0)
+        (rc = check_rank_arg(r, what, "root", root, err)) < 0 || (rc = enter(r, what, err)) < 0)
         return rc;
     if (memory == WN_COMMS_HOST) {
         if ((rc = scratch_reserve(r, what, align_up(bytes) + bytes, &s, err)) < 0 ||
@@ -463,8 +463,7 @@ static int nccl_reduce(struct wn_comms *comms, const void *sendbuf, void *recvbu
         send = s;
         recv = s + align_up(bytes);
     }
-    rc = launched(r, what,
-                  ncclReduce(send, recv, count, type, nop, (int)root, r->comm, r->stream),
+    rc = launched(r, what, ncclReduce(send, recv, count, type, nop, (int)root, r->comm, r->stream),
                   deadline, err);
     if (rc == 0 && memory == WN_COMMS_HOST && comms->rank == root)
         rc = copy_async(r, what, recvbuf, recv, bytes, cudaMemcpyDeviceToHost, err);
@@ -474,8 +473,8 @@ static int nccl_reduce(struct wn_comms *comms, const void *sendbuf, void *recvbu
 }
 
 static int nccl_allgather(struct wn_comms *comms, const void *sendbuf, void *recvbuf,
-                          size_t sendcount, enum wn_comms_dtype dtype,
-                          enum wn_comms_memory memory, struct wn_error *err)
+                          size_t sendcount, enum wn_comms_dtype dtype, enum wn_comms_memory memory,
+                          struct wn_error *err)
 {
     static const char what[] = "allgather";
     struct nccl_rank *r = rank_of(comms);
@@ -499,8 +498,8 @@ static int nccl_allgather(struct wn_comms *comms, const void *sendbuf, void *rec
         send = s;
         recv = s + align_up(bytes);
     }
-    rc = launched(r, what, ncclAllGather(send, recv, sendcount, type, r->comm, r->stream),
-                  deadline, err);
+    rc = launched(r, what, ncclAllGather(send, recv, sendcount, type, r->comm, r->stream), deadline,
+                  err);
     if (rc == 0 && memory == WN_COMMS_HOST)
         rc = copy_async(r, what, recvbuf, recv, total, cudaMemcpyDeviceToHost, err);
     if (rc == 0)
@@ -526,12 +525,13 @@ static int nccl_allgatherv(struct wn_comms *comms, const void *sendbuf, void *re
     int rc;
 
     if (recvcounts == NULL || displs == NULL)
-        return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: recvcounts and displs are "
-                            "required", comms->rank, comms->size, what);
+        return rank_fail(rank_of(comms), err, WN_EINVAL,
+                         "%s: recvcounts and displs are "
+                         "required",
+                         what);
     for (uint32_t i = 0; i < comms->size; i++) {
         if (es == 0 || displs[i] > SIZE_MAX / es - recvcounts[i])
-            return wn_error_set(err, WN_EINVAL, "nccl rank %u/%u: %s: bad dtype or counts",
-                                comms->rank, comms->size, what);
+            return rank_fail(rank_of(comms), err, WN_EINVAL, "%s: bad dtype or counts", what);
         if (displs[i] + recvcounts[i] > extent)
             extent = displs[i] + recvcounts[i];
     }
@@ -578,8 +578,7 @@ static int nccl_reduce_scatter(struct wn_comms *comms, const void *sendbuf, void
     char *s;
     int rc;
 
-    if ((rc = check_args(r, what, dtype, 1, op, memory, recvcount, &type, &nop, &bytes, err)) <
-            0 ||
+    if ((rc = check_args(r, what, dtype, 1, op, memory, recvcount, &type, &nop, &bytes, err)) < 0 ||
         (rc = enter(r, what, err)) < 0)
         return rc;
     total = bytes * comms->size;
@@ -590,8 +589,7 @@ static int nccl_reduce_scatter(struct wn_comms *comms, const void *sendbuf, void
         send = s;
         recv = s + align_up(total);
     }
-    rc = launched(r, what,
-                  ncclReduceScatter(send, recv, recvcount, type, nop, r->comm, r->stream),
+    rc = launched(r, what, ncclReduceScatter(send, recv, recvcount, type, nop, r->comm, r->stream),
                   deadline, err);
     if (rc == 0 && memory == WN_COMMS_HOST)
         rc = copy_async(r, what, recvbuf, recv, bytes, cudaMemcpyDeviceToHost, err);
@@ -602,8 +600,8 @@ static int nccl_reduce_scatter(struct wn_comms *comms, const void *sendbuf, void
 
 /* send, recv and sendrecv: one NCCL group with the parts that apply. */
 static int point_to_point(struct nccl_rank *r, const char *what, const void *sendbuf,
-                          size_t sendcount, int dest, void *recvbuf, size_t recvcount,
-                          int source, enum wn_comms_dtype dtype, enum wn_comms_memory memory,
+                          size_t sendcount, int dest, void *recvbuf, size_t recvcount, int source,
+                          enum wn_comms_dtype dtype, enum wn_comms_memory memory,
                           struct wn_error *err)
 {
     double deadline = now_s() + r->group->timeout_s;
@@ -656,8 +654,8 @@ static int nccl_send(struct wn_comms *comms, const void *buf, size_t count,
 {
     if (peer > INT_MAX)
         peer = comms->size; /* refused by the rank check */
-    return point_to_point(rank_of(comms), "send", buf, count, (int)peer, NULL, 0, -1, dtype,
-                          memory, err);
+    return point_to_point(rank_of(comms), "send", buf, count, (int)peer, NULL, 0, -1, dtype, memory,
+                          err);
 }
 
 static int nccl_recv(struct wn_comms *comms, void *buf, size_t count, enum wn_comms_dtype dtype,
@@ -665,8 +663,8 @@ static int nccl_recv(struct wn_comms *comms, void *buf, size_t count, enum wn_co
 {
     if (peer > INT_MAX)
         peer = comms->size;
-    return point_to_point(rank_of(comms), "recv", NULL, 0, -1, buf, count, (int)peer, dtype,
-                          memory, err);
+    return point_to_point(rank_of(comms), "recv", NULL, 0, -1, buf, count, (int)peer, dtype, memory,
+                          err);
 }
 
 static int nccl_sendrecv(struct wn_comms *comms, const void *sendbuf, size_t sendcount,
@@ -694,8 +692,8 @@ static int nccl_barrier(struct wn_comms *comms, struct wn_error *err)
     if ((rc = enter(r, what, err)) < 0 ||
         (rc = scratch_reserve(r, what, sizeof(int32_t), &s, err)) < 0)
         return rc;
-    rc = launched(r, what, ncclAllReduce(s, s, 1, ncclInt32, ncclSum, r->comm, r->stream),
-                  deadline, err);
+    rc = launched(r, what, ncclAllReduce(s, s, 1, ncclInt32, ncclSum, r->comm, r->stream), deadline,
+                  err);
     if (rc == 0)
         rc = wait_stream(r, what, deadline, err);
     return rc;
@@ -718,17 +716,19 @@ static void *nccl_native_handle(struct wn_comms *comms, const char *name)
 
 /* ---- the provider ops -------------------------------------------------------- */
 
-static int nccl_group_new(const struct wn_params *params, uint32_t size,
+static int nccl_group_new(const char *name, const struct wn_params *params, uint32_t size,
                           struct wn_comms_group **out, struct wn_error *err)
 {
     struct wn_comms_group *group;
 
     *out = NULL;
     if (size < 1 || size > INT_MAX)
-        return wn_error_set(err, WN_EINVAL, "nccl: a group of %u ranks is not possible", size);
+        return wn_error_set(err, WN_EINVAL, "nccl comms '%s': a group of %u ranks is not possible",
+                            name ? name : "?", size);
     group = calloc(1, sizeof(*group));
     if (group == NULL)
         return wn_error_set(err, WN_ENOMEM, "nccl: out of memory making a group");
+    snprintf(group->name, sizeof(group->name), "%s", name ? name : "?");
     group->size = size;
     group->timeout_s = wn_params_has(params, "timeout_s")
                            ? wn_params_get_double(params, "timeout_s")
@@ -792,9 +792,28 @@ static void rank_free(struct nccl_rank *r)
     free(r);
 }
 
+static int init_fail(struct wn_comms_group *group, uint32_t rank, struct wn_error *err, int code,
+                     const char *fmt, ...) WN_PRINTF(5, 6);
+
+/* A rank that cannot join: aborts the group (the others stop waiting for it)
+ * and sets *err.  Returns code. */
+static int init_fail(struct wn_comms_group *group, uint32_t rank, struct wn_error *err, int code,
+                     const char *fmt, ...)
+{
+    char message[WN_ERROR_MESSAGE_MAX / 2], full[WN_ERROR_MESSAGE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof(full), "nccl comms '%s' rank %u/%u: %s", group->name, rank, group->size,
+             message);
+    nccl_group_abort(group, full);
+    return wn_error_set(err, code, "%s", full);
+}
+
 static int nccl_rank_init(struct wn_comms_group *group, const struct wn_comms_unique_id *id,
-                          uint32_t rank, int device_id, struct wn_comms **out,
-                          struct wn_error *err)
+                          uint32_t rank, int device_id, struct wn_comms **out, struct wn_error *err)
 {
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     ncclUniqueId uid;
@@ -807,33 +826,31 @@ static int nccl_rank_init(struct wn_comms_group *group, const struct wn_comms_un
 
     *out = NULL;
     if (rank >= group->size)
-        return wn_error_set(err, WN_EINVAL, "nccl: rank %u is not in a group of %u", rank,
-                            group->size);
+        return init_fail(group, rank, err, WN_EINVAL, "rank %u is not in a group of %u", rank,
+                         group->size);
     if (id == NULL || id->size != sizeof(uid))
-        return wn_error_set(err, WN_EINVAL,
-                            "nccl rank %u/%u: the unique id has %u bytes, not the %zu of an "
-                            "ncclUniqueId (was it made by the nccl provider's root?)",
-                            rank, group->size, id ? id->size : 0, sizeof(uid));
+        return init_fail(group, rank, err, WN_EINVAL,
+                         "the unique id has %u bytes, not the %zu of an ncclUniqueId (was it "
+                         "made by the nccl provider's root?)",
+                         id ? id->size : 0, sizeof(uid));
     ce = cudaGetDeviceCount(&devices);
     if (ce != cudaSuccess || devices <= 0)
-        return wn_error_set(err, WN_ERESOURCE,
-                            "nccl rank %u/%u: no usable CUDA device (cudaGetDeviceCount: %s): "
-                            "the nccl comms provider needs one GPU per rank; on a machine "
-                            "without GPUs use \"comms\": \"ucx\"",
-                            rank, group->size,
-                            ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
+        return init_fail(group, rank, err, WN_ERESOURCE,
+                         "no usable CUDA device (cudaGetDeviceCount: %s): the nccl comms "
+                         "provider needs one GPU per rank; on a machine without GPUs use "
+                         "\"comms\": \"ucx\"",
+                         ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
     if (device_id < 0)
         device_id = (int)rank; /* no device assigned: one device per rank, in rank order */
     if (device_id >= devices)
-        return wn_error_set(err, WN_ERESOURCE,
-                            "nccl rank %u/%u: needs CUDA device %d but %d device%s visible: "
-                            "NCCL needs one device per rank (run at most %d ranks, with "
-                            "\"actors\", or make more devices visible)",
-                            rank, group->size, device_id, devices, devices == 1 ? " is" : "s are",
-                            devices);
+        return init_fail(group, rank, err, WN_ERESOURCE,
+                         "needs CUDA device %d but %d device%s visible: NCCL needs one device "
+                         "per rank (run at most %d ranks, with \"actors\", or make more "
+                         "devices visible)",
+                         device_id, devices, devices == 1 ? " is" : "s are", devices);
     r = calloc(1, sizeof(*r));
     if (r == NULL)
-        return wn_error_set(err, WN_ENOMEM, "nccl rank %u/%u: out of memory", rank, group->size);
+        return init_fail(group, rank, err, WN_ENOMEM, "out of memory");
     r->group = group;
     r->device = device_id;
     fill_table(r, rank, group->size);
@@ -901,8 +918,7 @@ static void nccl_rank_destroy(struct wn_comms_group *group, struct wn_comms *com
     } else if (r->comm != NULL) {
         /* Clean: flush, then free.  A finalize that does not finish in time aborts. */
         st = ncclCommFinalize(r->comm);
-        if (launched(r, "finalizing the communicator", st, now_s() + r->group->timeout_s,
-                     &err) < 0)
+        if (launched(r, "finalizing the communicator", st, now_s() + r->group->timeout_s, &err) < 0)
             wn_log(WN_LOG_WARN, LOG_DOMAIN, "%s", err.message);
         if (r->comm != NULL) {
             ncclCommDestroy(r->comm);
@@ -920,13 +936,11 @@ static void nccl_group_free(struct wn_comms_group *group)
     free(group);
 }
 
-const struct wn_comms_provider_ops wn_nccl_provider_ops = {
-    WN_COMMS_PROVIDER_OPS_VERSION,
-    nccl_group_new,
-    nccl_unique_id,
-    nccl_rank_init,
-    nccl_group_abort,
-    nccl_rank_destroy,
-    nccl_group_free,
-    { NULL }
-};
+const struct wn_comms_provider_ops wn_nccl_provider_ops = { WN_COMMS_PROVIDER_OPS_VERSION,
+                                                            nccl_group_new,
+                                                            nccl_unique_id,
+                                                            nccl_rank_init,
+                                                            nccl_group_abort,
+                                                            nccl_rank_destroy,
+                                                            nccl_group_free,
+                                                            { NULL } };

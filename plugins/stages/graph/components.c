@@ -165,13 +165,12 @@ static int exchange(struct wn_comms *comms, struct pairs *send, struct pairs *re
 
         if (step == 0) {
             if (n_send > 0)
-                memcpy(recv->v + recv_offsets[me], sorted + offsets[me],
-                       n_send * sizeof(*sorted));
+                memcpy(recv->v + recv_offsets[me], sorted + offsets[me], n_send * sizeof(*sorted));
             continue;
         }
         rc = wn_comms_sendrecv(comms, sorted + offsets[dest], 2 * n_send, dest,
-                               recv->v + recv_offsets[source], 2 * n_recv, source,
-                               WN_COMMS_UINT64, WN_COMMS_HOST, err);
+                               recv->v + recv_offsets[source], 2 * n_recv, source, WN_COMMS_UINT64,
+                               WN_COMMS_HOST, err);
         if (rc < 0)
             goto out_free;
     }

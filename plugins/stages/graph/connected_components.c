@@ -116,16 +116,15 @@ static int read_id(const struct wn_table *t, int64_t col, int64_t row, uint64_t 
 }
 
 static int find_column(const struct cc_state *s, const struct wn_task *task,
-                       const struct wn_table *t, const char *name, const char *param,
-                       int64_t *col, struct wn_error *err)
+                       const struct wn_table *t, const char *name, const char *param, int64_t *col,
+                       struct wn_error *err)
 {
     *col = wn_table_column_index(t, name);
     if (*col < 0)
         return wn_error_set(err, WN_ENOTFOUND,
                             "stage '%s', task %s: no column \"%s\" (params.%s); the table has "
                             "%" PRId64 " columns",
-                            s->stage_name, wn_task_id(task), name, param,
-                            wn_table_num_columns(t));
+                            s->stage_name, wn_task_id(task), name, param, wn_table_num_columns(t));
     if (!is_integer_column(wn_table_column_type(t, *col)))
         return wn_error_set(err, WN_EDATA,
                             "stage '%s', task %s: column \"%s\" is not an integer column "
@@ -135,8 +134,8 @@ static int find_column(const struct cc_state *s, const struct wn_task *task,
 }
 
 /* Collects this rank's edges and lone vertices from its input tables. */
-static int read_edges(const struct cc_state *s, struct wn_task **in, size_t n_in,
-                      struct ids *edges, struct ids *vertices, struct wn_error *err)
+static int read_edges(const struct cc_state *s, struct wn_task **in, size_t n_in, struct ids *edges,
+                      struct ids *vertices, struct wn_error *err)
 {
     for (size_t i = 0; i < n_in; i++) {
         const struct wn_table *t = wn_task_table(in[i]);
