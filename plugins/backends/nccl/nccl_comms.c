@@ -936,11 +936,12 @@ static void nccl_group_free(struct wn_comms_group *group)
     free(group);
 }
 
-const struct wn_comms_provider_ops wn_nccl_provider_ops = { WN_COMMS_PROVIDER_OPS_VERSION,
-                                                            nccl_group_new,
-                                                            nccl_unique_id,
-                                                            nccl_rank_init,
-                                                            nccl_group_abort,
-                                                            nccl_rank_destroy,
-                                                            nccl_group_free,
-                                                            { NULL } };
+const struct wn_comms_provider_ops wn_nccl_provider_ops = {
+    .version = WN_COMMS_PROVIDER_OPS_VERSION,
+    .group_new = nccl_group_new,
+    .unique_id = nccl_unique_id,
+    .rank_init = nccl_rank_init,
+    .group_abort = nccl_group_abort,
+    .rank_destroy = nccl_rank_destroy,
+    .group_free = nccl_group_free,
+};
