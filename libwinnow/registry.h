@@ -27,10 +27,15 @@ struct wn_registry_plugin {
     const struct wn_plugin *plugin;
 };
 
-/* One file that failed to load, or one name that was shadowed. */
+/* One file that failed to load, or one name that was shadowed.  Strings are
+ * owned by the registry and live until wn_registry_free(). */
 struct wn_registry_failure {
     const char *path;
-    const char *message;          /* the real reason (dlerror's words, ABI found/expected, ...) */
+    const char *message;          /* the real reason (dlerror's words, ABI found/expected, ...);
+                                   * complete on its own: it names the file too */
+    int code;                     /* WN_EPLUGIN, WN_EABI, WN_EIO, ... */
+    const char *shadowed_by;      /* for a shadowed stage or backend: the path of the plugin
+                                   * that provides the name; NULL for a failed file */
 };
 
 struct wn_registry *wn_registry_new(void);
@@ -42,14 +47,17 @@ void wn_registry_free(struct wn_registry *registry);
 int wn_registry_add_path(struct wn_registry *registry, const char *path);
 
 /* Whether WINNOW_PLUGIN_PATH and the compiled-in directory are searched (default 1).
- * Tests turn this off so that they never load installed plugins. */
+ * Tests turn this off so that they never load installed plugins.  The compiled-in
+ * directory is also skipped when WINNOW_NO_DEFAULT_PLUGIN_DIR is set non-empty. */
 void wn_registry_set_default_paths(struct wn_registry *registry, int enabled);
 
 /*
  * Discovers and loads every plugin.  A plugin that fails to load is recorded
  * (wn_registry_failure_at) and skipped; this returns an error only when the
  * loader itself cannot work, or when a path given with wn_registry_add_path()
- * does not exist.
+ * does not exist (WN_ENOTFOUND, nothing loaded).  A directory contributes its
+ * regular files named *.so (not dot files), in strcmp order; a file reached
+ * twice loads once.  Call it once per registry, on one thread.
  */
 int wn_registry_load(struct wn_registry *registry, struct wn_error *err);
 

@@ -269,15 +269,15 @@ static int validate_array_common(const struct ArrowArray *array, const char *wha
     if (array->n_buffers < 0 || array->n_children < 0)
         return wn_error_set(err, WN_EDATA, "%s: negative n_buffers or n_children", what);
     if (array->n_buffers > 0 && array->buffers == NULL)
-        return wn_error_set(err, WN_EDATA, "%s: n_buffers is %" PRId64 " but buffers is NULL",
-                            what, array->n_buffers);
+        return wn_error_set(err, WN_EDATA, "%s: n_buffers is %" PRId64 " but buffers is NULL", what,
+                            array->n_buffers);
     if (array->n_children > 0 && array->children == NULL)
         return wn_error_set(err, WN_EDATA, "%s: n_children is %" PRId64 " but children is NULL",
                             what, array->n_children);
     if (array->null_count < -1 || array->null_count > array->length)
         return wn_error_set(err, WN_EDATA,
-                            "%s: null_count %" PRId64 " is outside -1..length (%" PRId64 ")",
-                            what, array->null_count, array->length);
+                            "%s: null_count %" PRId64 " is outside -1..length (%" PRId64 ")", what,
+                            array->null_count, array->length);
     if (array->n_buffers >= 1) {
         const uint8_t *validity = array->buffers[0];
         if (validity == NULL && array->null_count > 0)
@@ -296,13 +296,37 @@ static int validate_array_common(const struct ArrowArray *array, const char *wha
     return 0;
 }
 
+/* Checks what can be checked of a metadata blob without its size: a
+ * non-negative pair count and non-negative key and value lengths. */
+static int validate_metadata(const char *metadata, const char *what, struct wn_error *err)
+{
+    int32_t n_pairs, len;
+    size_t pos = sizeof(int32_t);
+
+    if (metadata == NULL)
+        return 0;
+    memcpy(&n_pairs, metadata, sizeof(n_pairs));
+    if (n_pairs < 0)
+        return wn_error_set(err, WN_EDATA, "%s: metadata has a negative pair count (%" PRId32 ")",
+                            what, n_pairs);
+    for (int64_t i = 0; i < 2 * (int64_t)n_pairs; i++) {
+        memcpy(&len, metadata + pos, sizeof(len));
+        if (len < 0)
+            return wn_error_set(err, WN_EDATA,
+                                "%s: metadata %s %" PRId64 " has a negative length (%" PRId32 ")",
+                                what, i % 2 == 0 ? "key" : "value", i / 2, len);
+        pos += sizeof(len) + (size_t)len;
+    }
+    return 0;
+}
+
 static int validate_buffer_count(const struct ArrowArray *array, int64_t n_buffers,
                                  int64_t n_children, const char *what, struct wn_error *err)
 {
     if (array->n_buffers != n_buffers || array->n_children != n_children)
         return wn_error_set(err, WN_EDATA,
-                            "%s: has %" PRId64 " buffers and %" PRId64 " children, expected %" PRId64
-                            " and %" PRId64,
+                            "%s: has %" PRId64 " buffers and %" PRId64
+                            " children, expected %" PRId64 " and %" PRId64,
                             what, array->n_buffers, array->n_children, n_buffers, n_children);
     return 0;
 }
@@ -326,8 +350,9 @@ static int validate_utf8(const struct ArrowArray *array, bool large, const char 
             cur = ((const int32_t *)array->buffers[1])[i];
         }
         if (cur < 0)
-            return wn_error_set(err, WN_EDATA, "%s: offset %" PRId64 " of row %" PRId64 " is negative",
-                                what, cur, i - first);
+            return wn_error_set(err, WN_EDATA,
+                                "%s: offset %" PRId64 " of row %" PRId64 " is negative", what, cur,
+                                i - first);
         if (i > first && cur < prev)
             return wn_error_set(err, WN_EDATA,
                                 "%s: offsets are not monotonic at row %" PRId64 " (%" PRId64
@@ -371,8 +396,8 @@ static int validate_fixed_list(const struct ArrowArray *array, const struct Arro
     /* Cell i of the list is values[(offset + i) * list_size ...] (plus the values' offset). */
     if (array->offset + array->length > values->length / list_size)
         return wn_error_set(err, WN_EDATA,
-                            "%s: %" PRId64 " list values for %" PRId64
-                            " lists (offset %" PRId64 ") of %" PRId32 " values each",
+                            "%s: %" PRId64 " list values for %" PRId64 " lists (offset %" PRId64
+                            ") of %" PRId32 " values each",
                             what, values->length, array->length, array->offset, list_size);
     if (values->buffers[1] == NULL && values->length > 0)
         return wn_error_set(err, WN_EDATA, "%s: the values buffer is NULL", child_what);
@@ -393,25 +418,29 @@ static int validate_column(const struct wn_table *table, int64_t col, struct wn_
     if (schema == NULL)
         return wn_error_set(err, WN_EDATA, "column %" PRId64 ": the schema is NULL", col);
     snprintf(what, sizeof(what), "column %" PRId64 " ('%s', format '%s')", col,
-             schema->name != NULL ? schema->name : "", schema->format != NULL ? schema->format : "");
+             schema->name != NULL ? schema->name : "",
+             schema->format != NULL ? schema->format : "");
     if (schema->release == NULL)
         return wn_error_set(err, WN_EDATA, "%s: the schema is released (moved out?)", what);
     if (schema->format == NULL)
         return wn_error_set(err, WN_EDATA, "%s: the schema has no format", what);
     if (schema->n_children < 0 || (schema->n_children > 0 && schema->children == NULL))
         return wn_error_set(err, WN_EDATA, "%s: the schema's children are malformed", what);
+    rc = validate_metadata(schema->metadata, what, err);
+    if (rc < 0)
+        return rc;
     if (array == NULL)
         return wn_error_set(err, WN_EDATA, "%s: the array is NULL", what);
     if ((schema->dictionary == NULL) != (array->dictionary == NULL))
-        return wn_error_set(err, WN_EDATA,
-                            "%s: schema and array disagree on having a dictionary", what);
+        return wn_error_set(err, WN_EDATA, "%s: schema and array disagree on having a dictionary",
+                            what);
     rc = validate_array_common(array, what, err);
     if (rc < 0)
         return rc;
     if (array->length < table->array.offset + table->array.length)
         return wn_error_set(err, WN_EDATA,
-                            "%s: has %" PRId64 " rows, the table needs %" PRId64
-                            " (offset %" PRId64 " + length %" PRId64 ")",
+                            "%s: has %" PRId64 " rows, the table needs %" PRId64 " (offset %" PRId64
+                            " + length %" PRId64 ")",
                             what, array->length, table->array.offset + table->array.length,
                             table->array.offset, table->array.length);
     type = schema_type(schema, &list_size);
@@ -463,9 +492,10 @@ int wn_table_validate(const struct wn_table *table, struct wn_error *err)
     schema = &table->schema;
     array = &table->array;
     if (schema->format == NULL || strcmp(schema->format, "+s") != 0)
-        return wn_error_set(err, WN_EDATA,
-                            "the table's schema has format '%s', a record batch is a struct (\"+s\")",
-                            schema->format != NULL ? schema->format : "(NULL)");
+        return wn_error_set(
+            err, WN_EDATA,
+            "the table's schema has format '%s', a record batch is a struct (\"+s\")",
+            schema->format != NULL ? schema->format : "(NULL)");
     if (schema->n_children < 0 || (schema->n_children > 0 && schema->children == NULL))
         return wn_error_set(err, WN_EDATA, "the table's schema has malformed children");
     if (array->n_children != schema->n_children)
@@ -473,6 +503,9 @@ int wn_table_validate(const struct wn_table *table, struct wn_error *err)
                             "the table's schema has %" PRId64 " columns but its array has %" PRId64
                             " children",
                             schema->n_children, array->n_children);
+    rc = validate_metadata(schema->metadata, "the table's schema", err);
+    if (rc < 0)
+        return rc;
     rc = validate_array_common(array, "the table's struct array", err);
     if (rc < 0)
         return rc;
@@ -598,9 +631,7 @@ static uint64_t view_uint64(const struct column_view *view, int64_t row)
     case WN_COLUMN_UINT32: return ((const uint32_t *)values)[i];
     case WN_COLUMN_UINT64: return ((const uint64_t *)values)[i];
     case WN_COLUMN_INT32:
-    case WN_COLUMN_INT64:
-        s = view_int64(view, row);
-        return s < 0 ? 0 : (uint64_t)s;
+    case WN_COLUMN_INT64: s = view_int64(view, row); return s < 0 ? 0 : (uint64_t)s;
     default: return 0;
     }
 }
@@ -624,6 +655,7 @@ static bool view_cell(const struct wn_table *table, int64_t col, int64_t row,
     return view_column(table, col, view) && row >= 0 && row < view->rows;
 }
 
+/* A cell outside the table (bad col or row) reads as null. */
 int wn_table_is_null(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -646,6 +678,7 @@ const char *wn_table_get_utf8(const struct wn_table *table, int64_t col, int64_t
     return view_utf8(&view, row, len);
 }
 
+/* Integer cells widened; a uint64 above INT64_MAX saturates; other types read 0. */
 int64_t wn_table_get_int64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -655,6 +688,7 @@ int64_t wn_table_get_int64(const struct wn_table *table, int64_t col, int64_t ro
     return view_int64(&view, row);
 }
 
+/* Integer cells widened; a negative value saturates at 0; other types read 0. */
 uint64_t wn_table_get_uint64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -664,6 +698,7 @@ uint64_t wn_table_get_uint64(const struct wn_table *table, int64_t col, int64_t 
     return view_uint64(&view, row);
 }
 
+/* FLOAT64 cells, and integer cells converted to double; other types read 0.0. */
 double wn_table_get_float64(const struct wn_table *table, int64_t col, int64_t row)
 {
     struct column_view view;
@@ -671,16 +706,12 @@ double wn_table_get_float64(const struct wn_table *table, int64_t col, int64_t r
     if (!view_cell(table, col, row, &view) || view_is_null(&view, row))
         return 0.0;
     switch (view.type) {
-    case WN_COLUMN_FLOAT64:
-        return ((const double *)view.array->buffers[1])[row + view.base];
+    case WN_COLUMN_FLOAT64: return ((const double *)view.array->buffers[1])[row + view.base];
     case WN_COLUMN_INT32:
-    case WN_COLUMN_INT64:
-        return (double)view_int64(&view, row);
+    case WN_COLUMN_INT64: return (double)view_int64(&view, row);
     case WN_COLUMN_UINT32:
-    case WN_COLUMN_UINT64:
-        return (double)view_uint64(&view, row);
-    default:
-        return 0.0;
+    case WN_COLUMN_UINT64: return (double)view_uint64(&view, row);
+    default: return 0.0;
     }
 }
 
@@ -930,8 +961,8 @@ const char *wn_table_builder_last_error(const struct wn_table_builder *builder)
 
 /* Adds a column; unique asks for a name no other column has (the public
  * call), the copying helpers pass false to keep an input's duplicate names. */
-static int builder_add(struct wn_table_builder *builder, const char *name,
-                       enum wn_column_type type, int32_t list_size, bool unique)
+static int builder_add(struct wn_table_builder *builder, const char *name, enum wn_column_type type,
+                       int32_t list_size, bool unique)
 {
     struct builder_column *column;
 
@@ -1260,47 +1291,55 @@ int wn_table_builder_append_null(struct wn_table_builder *builder, int col)
     return column != NULL ? column_append_null(builder, column) : WN_EINVAL;
 }
 
-/* Appends cell row of view (a column of another table) to column. */
+/* The family of a type: the two utf8 widths, the signed and the unsigned
+ * integers each form one; the others stand alone. */
+static int type_family(enum wn_column_type type)
+{
+    switch (type) {
+    case WN_COLUMN_LARGE_UTF8: return WN_COLUMN_UTF8;
+    case WN_COLUMN_INT32: return WN_COLUMN_INT64;
+    case WN_COLUMN_UINT32: return WN_COLUMN_UINT64;
+    default: return type;
+    }
+}
+
+/* Appends cell row of view (a column of another table) to column; the
+ * families must match even for a null cell, so a mistake shows on any row. */
 static int column_append_view_cell(struct wn_table_builder *builder, struct builder_column *column,
                                    const struct column_view *view, int64_t row)
 {
     const char *s;
     size_t len;
 
+    if (view->type == WN_COLUMN_OTHER)
+        return builder_fail(builder, WN_EUNSUPPORTED,
+                            "column '%s': cannot copy a cell of Arrow format '%s'",
+                            column->name != NULL ? column->name : "",
+                            view->schema->format != NULL ? view->schema->format : "(NULL)");
+    if (type_family(view->type) != type_family(column->type))
+        return wrong_family(builder, column, type_name(view->type));
+    if (view->type == WN_COLUMN_FIXED_LIST_UINT32 && column->list_size != view->list_size)
+        return builder_fail(builder, WN_EINVAL,
+                            "column '%s' holds lists of %" PRId32 " values, the cell has %" PRId32,
+                            column->name != NULL ? column->name : "", column->list_size,
+                            view->list_size);
     if (view_is_null(view, row))
         return column_append_null(builder, column);
     switch (view->type) {
     case WN_COLUMN_UTF8:
     case WN_COLUMN_LARGE_UTF8:
-        if (column->type != WN_COLUMN_UTF8 && column->type != WN_COLUMN_LARGE_UTF8)
-            return wrong_family(builder, column, type_name(view->type));
         s = view_utf8(view, row, &len);
         return column_append_utf8(builder, column, s, len);
     case WN_COLUMN_INT32:
-    case WN_COLUMN_INT64:
-        return column_append_signed(builder, column, view_int64(view, row));
+    case WN_COLUMN_INT64: return column_append_signed(builder, column, view_int64(view, row));
     case WN_COLUMN_UINT32:
-    case WN_COLUMN_UINT64:
-        return column_append_unsigned(builder, column, view_uint64(view, row));
+    case WN_COLUMN_UINT64: return column_append_unsigned(builder, column, view_uint64(view, row));
     case WN_COLUMN_FLOAT64:
-        if (column->type != WN_COLUMN_FLOAT64)
-            return wrong_family(builder, column, "float64");
         return column_append_fixed(builder, column,
                                    &((const double *)view->array->buffers[1])[row + view->base]);
-    case WN_COLUMN_BOOL:
-        if (column->type != WN_COLUMN_BOOL)
-            return wrong_family(builder, column, "bool");
-        return column_append_bool(builder, column, true, view_bool(view, row));
+    case WN_COLUMN_BOOL: return column_append_bool(builder, column, true, view_bool(view, row));
     case WN_COLUMN_FIXED_LIST_UINT32: {
         const struct ArrowArray *values = view->array->children[0];
-        if (column->type != WN_COLUMN_FIXED_LIST_UINT32)
-            return wrong_family(builder, column, "uint32 list");
-        if (column->list_size != view->list_size)
-            return builder_fail(builder, WN_EINVAL,
-                                "column '%s' holds lists of %" PRId32
-                                " values, the cell has %" PRId32,
-                                column->name != NULL ? column->name : "", column->list_size,
-                                view->list_size);
         /* The builder has no element-level nulls: refuse rather than lose them. */
         if (values->null_count != 0 && values->n_buffers >= 1 && values->buffers[0] != NULL) {
             int64_t first = (row + view->base) * view->list_size + values->offset;
@@ -1312,13 +1351,10 @@ static int column_append_view_cell(struct wn_table_builder *builder, struct buil
         }
         return column_append_fixed(builder, column, view_uint32_list(view, row));
     }
-    case WN_COLUMN_OTHER:
-        break;
+    case WN_COLUMN_OTHER: break;
     }
-    return builder_fail(builder, WN_EUNSUPPORTED,
-                        "column '%s': cannot copy a cell of Arrow format '%s'",
-                        column->name != NULL ? column->name : "",
-                        view->schema->format != NULL ? view->schema->format : "(NULL)");
+    return builder_fail(builder, WN_EINTERNAL, "column '%s': unhandled column type %d",
+                        column->name != NULL ? column->name : "", (int)view->type);
 }
 
 int wn_table_builder_append_cell(struct wn_table_builder *builder, int col,
@@ -1333,8 +1369,7 @@ int wn_table_builder_append_cell(struct wn_table_builder *builder, int col,
     if (column == NULL)
         return WN_EINVAL;
     if (!view_column(in, in_col, &view))
-        return builder_fail(builder, WN_EINVAL, "the source table has no column %" PRId64,
-                            in_col);
+        return builder_fail(builder, WN_EINVAL, "the source table has no column %" PRId64, in_col);
     if (row < 0 || row >= view.rows)
         return builder_fail(builder, WN_EINVAL,
                             "row %" PRId64 " is outside the source table's %" PRId64 " rows", row,
@@ -1350,12 +1385,15 @@ static int column_reserve_rows(struct builder_column *column, int64_t rows)
 
     if (rc == 0) {
         switch (column->type) {
-        case WN_COLUMN_UTF8: rc = growbuf_reserve(&column->values, (n + 1) * sizeof(int32_t)); break;
+        case WN_COLUMN_UTF8:
+            rc = growbuf_reserve(&column->values, (n + 1) * sizeof(int32_t));
+            break;
         case WN_COLUMN_LARGE_UTF8:
             rc = growbuf_reserve(&column->values, (n + 1) * sizeof(int64_t));
             break;
         case WN_COLUMN_BOOL: rc = growbuf_reserve(&column->values, n / 8 + 1); break;
-        default: rc = growbuf_reserve(&column->values, n * value_width(column->type, column->list_size));
+        default:
+            rc = growbuf_reserve(&column->values, n * value_width(column->type, column->list_size));
         }
     }
     return rc;
@@ -1375,8 +1413,14 @@ static int column_export(struct builder_column *column, const struct ArrowSchema
     int rc;
 
     switch (column->type) {
-    case WN_COLUMN_UTF8: format = "u"; n_buffers = 3; break;
-    case WN_COLUMN_LARGE_UTF8: format = "U"; n_buffers = 3; break;
+    case WN_COLUMN_UTF8:
+        format = "u";
+        n_buffers = 3;
+        break;
+    case WN_COLUMN_LARGE_UTF8:
+        format = "U";
+        n_buffers = 3;
+        break;
     case WN_COLUMN_INT32: format = "i"; break;
     case WN_COLUMN_INT64: format = "l"; break;
     case WN_COLUMN_UINT32: format = "I"; break;
@@ -1411,12 +1455,11 @@ static int column_export(struct builder_column *column, const struct ArrowSchema
     if (n_children == 1) {
         const struct ArrowSchema *template_child =
             template != NULL && template->n_children == 1 ? template->children[0] : NULL;
-        rc = schema_init(schema->children[0], "I",
-                         template_child != NULL && template_child->name != NULL
-                             ? template_child->name
-                             : "item",
-                         template_child != NULL ? template_child->metadata : NULL,
-                         template_child != NULL ? template_child->flags : ARROW_FLAG_NULLABLE, 0);
+        rc = schema_init(
+            schema->children[0], "I",
+            template_child != NULL && template_child->name != NULL ? template_child->name : "item",
+            template_child != NULL ? template_child->metadata : NULL,
+            template_child != NULL ? template_child->flags : ARROW_FLAG_NULLABLE, 0);
         if (rc < 0)
             goto out_release_array;
         rc = array_init(array->children[0], 2, 0);
@@ -1468,12 +1511,12 @@ static int builder_finish(struct wn_table_builder *builder, const struct ArrowSc
 
     for (size_t i = 1; i < builder->n_columns; i++) {
         if (builder->columns[i].length != rows) {
-            rc = builder_fail(builder, WN_EINVAL,
-                              "columns have different lengths: '%s' has %" PRId64
-                              " rows, '%s' has %" PRId64,
-                              builder->columns[0].name != NULL ? builder->columns[0].name : "",
-                              rows, builder->columns[i].name != NULL ? builder->columns[i].name : "",
-                              builder->columns[i].length);
+            rc = builder_fail(
+                builder, WN_EINVAL,
+                "columns have different lengths: '%s' has %" PRId64 " rows, '%s' has %" PRId64,
+                builder->columns[0].name != NULL ? builder->columns[0].name : "", rows,
+                builder->columns[i].name != NULL ? builder->columns[i].name : "",
+                builder->columns[i].length);
             return wn_error_set(err, rc, "%s", builder->last_error.message);
         }
     }
@@ -1512,8 +1555,9 @@ out_release_array:
 out_release_schema:
     table.schema.release(&table.schema);
 out_oom:
-    builder_fail(builder, WN_ENOMEM, "out of memory finishing a table of %zu columns, %" PRId64
-                 " rows", builder->n_columns, rows);
+    builder_fail(builder, WN_ENOMEM,
+                 "out of memory finishing a table of %zu columns, %" PRId64 " rows",
+                 builder->n_columns, rows);
     return wn_error_set(err, WN_ENOMEM, "%s", builder->last_error.message);
 }
 
@@ -1601,9 +1645,11 @@ int wn_table_filter(const struct wn_table *in, const uint8_t *keep, struct wn_ta
     int64_t n_cols;
     int rc;
 
-    if (out == NULL || !wn_table_is_live(in))
+    if (out == NULL || out == in || !wn_table_is_live(in))
         return wn_error_set(err, WN_EINVAL, "wn_table_filter: %s",
-                            out == NULL ? "no output table" : "the input table is released");
+                            out == NULL ? "no output table"
+                            : out == in ? "the output is the input (the input is not modified)"
+                                        : "the input table is released");
     if (keep == NULL && in->array.length > 0)
         return wn_error_set(err, WN_EINVAL, "wn_table_filter: no keep mask for %" PRId64 " rows",
                             in->array.length);
@@ -1640,9 +1686,10 @@ int wn_table_select_columns(const struct wn_table *in, const char *const *names,
     char available[768];
     int rc = 0;
 
-    if (out == NULL || !wn_table_is_live(in) || (names == NULL && n_names > 0))
+    if (out == NULL || out == in || !wn_table_is_live(in) || (names == NULL && n_names > 0))
         return wn_error_set(err, WN_EINVAL, "wn_table_select_columns: %s",
-                            out == NULL ? "no output table"
+                            out == NULL     ? "no output table"
+                            : out == in     ? "the output is the input (the input is not modified)"
                             : names == NULL ? "no column names"
                                             : "the input table is released");
     cols = malloc((n_names > 0 ? n_names : 1) * sizeof(*cols));

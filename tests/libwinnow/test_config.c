@@ -81,9 +81,11 @@ static const struct wn_stage_desc collective_stage = {
     WN_STAGE_HEADER, "collective", "ranks all-reduce", NULL, { 1.0, 1.0, 0, 0 }, 0,
     WN_STAGE_COMMS, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, NULL, { 0 }
 };
+/* Shuffle hooks are never called by resolve; the registry only needs them present. */
+static const struct { uint32_t version; } shuffle_hooks = { 1 };
 static const struct wn_stage_desc shuffle_stage = {
     WN_STAGE_HEADER, "exchange", "shuffles rows by key", NULL, { 1.0, 0, 0, 0 }, 0,
-    WN_STAGE_SHUFFLE, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, NULL, { 0 }
+    WN_STAGE_SHUFFLE, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, &shuffle_hooks, { 0 }
 };
 
 static const char *const executor_modes[] = { "streaming", "barrier", NULL };
@@ -100,11 +102,14 @@ static const struct wn_backend_desc serial_backend = {
     WN_BACKEND_HEADER, "serial", "test executor without params", WN_BACKEND_EXECUTOR, NULL,
     &executor_ops, { 0 }
 };
+/* Providers are only looked up by resolve, never called: a versioned table
+ * with no methods is enough for the registry's checks. */
+static const struct { uint32_t version; } provider_ops = { 1 };
 static const struct wn_backend_desc comms_backend = {
-    WN_BACKEND_HEADER, "test_comms", "test comms", WN_BACKEND_COMMS, NULL, NULL, { 0 }
+    WN_BACKEND_HEADER, "test_comms", "test comms", WN_BACKEND_COMMS, NULL, &provider_ops, { 0 }
 };
 static const struct wn_backend_desc shuffle_backend = {
-    WN_BACKEND_HEADER, "test_shuffle", "test shuffle", WN_BACKEND_SHUFFLE, NULL, NULL, { 0 }
+    WN_BACKEND_HEADER, "test_shuffle", "test shuffle", WN_BACKEND_SHUFFLE, NULL, &provider_ops, { 0 }
 };
 
 static const struct wn_stage_desc *const test_stages[] = {
