@@ -59,12 +59,12 @@ static inline int wn_shuffle_insert(struct wn_shuffle_sink *sink, const struct w
 /* What an extract hook is told about the partition it is given. */
 struct wn_shuffle_partition {
     uint32_t struct_size;
-    uint32_t index;          /* the partition, 0 .. num_partitions-1 */
+    uint32_t index; /* the partition, 0 .. num_partitions-1 */
     uint32_t num_partitions;
-    uint32_t rank;           /* the rank extracting it: index % num_ranks */
+    uint32_t rank; /* the rank extracting it: index % num_ranks */
     uint32_t num_ranks;
-    const char *stage_name;  /* the configured name */
-    const char *dataset;     /* the dataset of the stage's input tasks, or NULL */
+    const char *stage_name; /* the configured name */
+    const char *dataset;    /* the dataset of the stage's input tasks, or NULL */
     void *reserved[4];
 };
 
@@ -140,10 +140,10 @@ struct wn_shuffle;       /* the provider's: one rank of a group */
 
 /* What an executor asks of a new shuffle. */
 struct wn_shuffle_group_config {
-    uint32_t struct_size;         /* sizeof(struct wn_shuffle_group_config) */
-    const char *stage_name;       /* names the shuffle in every message */
-    uint32_t num_ranks;           /* N >= 1 */
-    uint32_t num_partitions;      /* P >= 1 */
+    uint32_t struct_size;    /* sizeof(struct wn_shuffle_group_config) */
+    const char *stage_name;  /* names the shuffle in every message */
+    uint32_t num_ranks;      /* N >= 1 */
+    uint32_t num_partitions; /* P >= 1 */
     /* The provider's params, validated against its descriptor's spec; NULL
      * means every default. */
     const struct wn_params *params;

@@ -1,21 +1,38 @@
-# Tests of the ucx plugin's shuffle provider and of the exact_dedup stage.
-# They compile the plugin's sources directly (a plugin exports only its entry
-# symbol); without UCX the UCX-dependent programs build as a SKIP (exit 77).
+# Tests of the ucx plugin's bootstrap seam, worker setup and shuffle provider,
+# and of the exact_dedup stage.  UCX-dependent programs link the plugin's
+# convenience libraries (a plugin exports only its entry symbol); without UCX
+# they build as a SKIP (exit 77).
 WN_UCX_TEST_FLAGS = $(WN_TEST_COMPILE_FLAGS) $(UCX_CFLAGS) -I$(top_srcdir)/plugins/backends/ucx
 WN_UCX_TEST_LIBS = $(WN_TEST_LIBS) $(UCX_LIBS)
+if HAVE_UCX
+WN_UCX_TEST_COMMON = plugins/backends/ucx/libucx_common.la
+WN_UCX_TEST_SHUFFLE = plugins/backends/ucx/libucx_shuffle.la plugins/backends/ucx/libucx_common.la
+endif
 
-check_PROGRAMS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker
-TESTS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker
+check_PROGRAMS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker \
+	tests/shuffle/test_shuffle_format tests/shuffle/test_ucx_shuffle
+TESTS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker \
+	tests/shuffle/test_shuffle_format tests/shuffle/test_ucx_shuffle
 
+# Pure pthreads: runs with or without UCX.
 tests_shuffle_test_bootstrap_SOURCES = tests/shuffle/test_bootstrap.c \
 	plugins/backends/ucx/bootstrap.c plugins/backends/ucx/bootstrap.h plugins/backends/ucx/clock.h
 tests_shuffle_test_bootstrap_CFLAGS = $(WN_UCX_TEST_FLAGS)
 tests_shuffle_test_bootstrap_LDADD = $(WN_TEST_LIBS)
 
 tests_shuffle_test_ucx_worker_SOURCES = tests/shuffle/test_ucx_worker.c
-if HAVE_UCX
-tests_shuffle_test_ucx_worker_SOURCES += plugins/backends/ucx/bootstrap.c \
-	plugins/backends/ucx/worker.c plugins/backends/ucx/worker.h
-endif
 tests_shuffle_test_ucx_worker_CFLAGS = $(WN_UCX_TEST_FLAGS)
-tests_shuffle_test_ucx_worker_LDADD = $(WN_UCX_TEST_LIBS)
+tests_shuffle_test_ucx_worker_LDADD = $(WN_UCX_TEST_COMMON) $(WN_UCX_TEST_LIBS)
+
+# Segments and the partition store need no UCX either.
+tests_shuffle_test_shuffle_format_SOURCES = tests/shuffle/test_shuffle_format.c \
+	tests/shuffle/rows.c tests/shuffle/rows.h \
+	plugins/backends/ucx/shuffle_format.c plugins/backends/ucx/shuffle_format.h \
+	plugins/backends/ucx/shuffle_store.c plugins/backends/ucx/shuffle_store.h
+tests_shuffle_test_shuffle_format_CFLAGS = $(WN_UCX_TEST_FLAGS)
+tests_shuffle_test_shuffle_format_LDADD = $(WN_TEST_LIBS)
+
+tests_shuffle_test_ucx_shuffle_SOURCES = tests/shuffle/test_ucx_shuffle.c \
+	tests/shuffle/rows.c tests/shuffle/rows.h
+tests_shuffle_test_ucx_shuffle_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS)
+tests_shuffle_test_ucx_shuffle_LDADD = $(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)

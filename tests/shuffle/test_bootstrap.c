@@ -14,10 +14,10 @@ struct rank_run {
     struct wn_ucx_rendezvous *rv;
     uint32_t rank;
     uint32_t size;
-    int skip_after;     /* stop taking part after this many rounds (-1: never) */
+    int skip_after; /* stop taking part after this many rounds (-1: never) */
     double timeout_s;
-    int rc;             /* first failure code (0: every round passed) */
-    int bad_result;     /* an allgather returned wrong blobs */
+    int rc;         /* first failure code (0: every round passed) */
+    int bad_result; /* an allgather returned wrong blobs */
     int rounds_done;
     struct wn_error err;
 };
@@ -124,7 +124,8 @@ static void test_missing_rank_times_out_naming_it_and_wakes_the_others(void)
         CU_ASSERT_EQUAL(runs[r].rounds_done, 5);
         CU_ASSERT(runs[r].rc == WN_ETIMEDOUT || runs[r].rc == WN_ECANCELED);
         CU_ASSERT_PTR_NOT_NULL(strstr(runs[r].err.message, "shuffle 'test'"));
-        CU_ASSERT_PTR_NOT_NULL(strstr(runs[r].err.message, "waiting for rank(s) 2 (3 of 4 arrived)"));
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(runs[r].err.message, "waiting for rank(s) 2 (3 of 4 arrived)"));
     }
 }
 
@@ -220,7 +221,8 @@ static void test_opening_a_rank_twice_or_out_of_range_is_refused(void)
     CU_ASSERT_PTR_NULL(b);
     CU_ASSERT_STRING_EQUAL(err.message, "shuffle 's': rank 1 was already opened");
     CU_ASSERT_EQUAL(wn_ucx_bootstrap_inproc_open(rv, 2, &b, &err), WN_EINVAL);
-    CU_ASSERT_STRING_EQUAL(err.message, "shuffle 's': rank 2 is out of range (the group has 2 ranks)");
+    CU_ASSERT_STRING_EQUAL(err.message,
+                           "shuffle 's': rank 2 is out of range (the group has 2 ranks)");
     CU_ASSERT_EQUAL(wn_ucx_bootstrap_barrier(a, 0, &err), WN_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "needs a timeout > 0 s"));
     /* The creator's reference goes first; the rank's handle keeps the object alive. */

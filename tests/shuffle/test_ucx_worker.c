@@ -57,9 +57,9 @@ static void *rank_main(void *arg)
     if (run->rank == 0) {
         for (size_t i = 0; i < MESSAGE_BYTES; i++)
             buf[i] = (unsigned char)(i * 7 + 3);
-        run->rc = wn_ucx_worker_wait(
-            &w, ucp_tag_send_nbx(w.eps[1], buf, MESSAGE_BYTES, TAG, &param), deadline, bs,
-            "send to rank 1", &run->err);
+        run->rc =
+            wn_ucx_worker_wait(&w, ucp_tag_send_nbx(w.eps[1], buf, MESSAGE_BYTES, TAG, &param),
+                               deadline, bs, "send to rank 1", &run->err);
         wn_ucx_worker_transports(&w, 1, run->transports, sizeof(run->transports));
     } else {
         memset(buf, 0, MESSAGE_BYTES);

@@ -48,11 +48,7 @@ void wn_ucx_bootstrap_close(struct wn_ucx_bootstrap *bs)
 
 /* ---- the rendezvous ------------------------------------------------------ */
 
-enum round_kind {
-    ROUND_NONE = 0,
-    ROUND_ALLGATHER,
-    ROUND_BARRIER
-};
+enum round_kind { ROUND_NONE = 0, ROUND_ALLGATHER, ROUND_BARRIER };
 
 struct slot {
     void *data;
@@ -65,13 +61,13 @@ struct wn_ucx_rendezvous {
     char *label;
     uint32_t size;
     unsigned refs;
-    uint8_t *opened;        /* per rank: a handle was opened */
-    uint64_t generation;    /* rounds completed */
-    uint32_t arrived;       /* ranks in the current round */
-    uint8_t *arrived_rank;  /* per rank, current round */
-    enum round_kind kind;   /* of the current round, set by its first arrival */
-    uint32_t kind_rank;     /* the rank that set kind */
-    struct slot *slots[2];  /* [round parity][rank] */
+    uint8_t *opened;       /* per rank: a handle was opened */
+    uint64_t generation;   /* rounds completed */
+    uint32_t arrived;      /* ranks in the current round */
+    uint8_t *arrived_rank; /* per rank, current round */
+    enum round_kind kind;  /* of the current round, set by its first arrival */
+    uint32_t kind_rank;    /* the rank that set kind */
+    struct slot *slots[2]; /* [round parity][rank] */
     atomic_int aborted;
     char reason[REASON_MAX];
 };
@@ -79,7 +75,7 @@ struct wn_ucx_rendezvous {
 struct inproc_bootstrap {
     struct wn_ucx_bootstrap base; /* first: the vtable handle */
     struct wn_ucx_rendezvous *rv;
-    uint64_t round;               /* rounds this rank completed */
+    uint64_t round; /* rounds this rank completed */
 };
 
 static const char *kind_name(enum round_kind kind)
@@ -131,8 +127,7 @@ int wn_ucx_rendezvous_new(const char *label, uint32_t size, struct wn_ucx_rendez
     atomic_init(&rv->aborted, 0);
     if (rv->label == NULL || rv->opened == NULL || rv->arrived_rank == NULL ||
         rv->slots[0] == NULL || rv->slots[1] == NULL) {
-        rc = wn_error_set(err, WN_ENOMEM, "out of memory creating a rendezvous for %u ranks",
-                          size);
+        rc = wn_error_set(err, WN_ENOMEM, "out of memory creating a rendezvous for %u ranks", size);
         goto out_free;
     }
     *out = rv;
@@ -268,9 +263,8 @@ static int rendezvous_round(struct inproc_bootstrap *h, enum round_kind kind, co
         rv->kind = kind;
         rv->kind_rank = rank;
     } else if (rv->kind != kind) {
-        snprintf(reason, sizeof(reason),
-                 "rank %u called %s while rank %u is in %s (round %llu)", rank,
-                 kind_name(kind), rv->kind_rank, kind_name(rv->kind),
+        snprintf(reason, sizeof(reason), "rank %u called %s while rank %u is in %s (round %llu)",
+                 rank, kind_name(kind), rv->kind_rank, kind_name(rv->kind),
                  (unsigned long long)h->round);
         abort_locked(rv, reason);
         goto out_aborted;
@@ -324,8 +318,8 @@ static int rendezvous_round(struct inproc_bootstrap *h, enum round_kind kind, co
     goto out_unlock;
 
 out_aborted:
-    rc = wn_error_set(err, WN_ECANCELED, "%s: rank %u: bootstrap %s aborted: %s", rv->label,
-                      rank, kind_name(kind), rv->reason);
+    rc = wn_error_set(err, WN_ECANCELED, "%s: rank %u: bootstrap %s aborted: %s", rv->label, rank,
+                      kind_name(kind), rv->reason);
 out_unlock:
     pthread_mutex_unlock(&rv->mutex);
     return rc;
@@ -340,8 +334,8 @@ static int inproc_allgather(struct wn_ucx_bootstrap *bs, const void *data, size_
 
 static int inproc_barrier(struct wn_ucx_bootstrap *bs, double timeout_s, struct wn_error *err)
 {
-    return rendezvous_round((struct inproc_bootstrap *)bs, ROUND_BARRIER, NULL, 0, timeout_s,
-                            NULL, err);
+    return rendezvous_round((struct inproc_bootstrap *)bs, ROUND_BARRIER, NULL, 0, timeout_s, NULL,
+                            err);
 }
 
 static void inproc_abort(struct wn_ucx_bootstrap *bs, const char *reason)

@@ -113,8 +113,8 @@ int wn_ucx_worker_connect(struct wn_ucx_worker *w, struct wn_ucx_bootstrap *bs, 
         if (peer == w->rank && !connect_self)
             continue;
         memset(&params, 0, sizeof(params));
-        params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
-                            UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+        params.field_mask =
+            UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
         params.address = addresses->blob[peer].data;
         params.err_mode = UCP_ERR_HANDLING_MODE_NONE;
         status = ucp_ep_create(w->worker, &params, &w->eps[peer]);
@@ -150,8 +150,8 @@ int wn_ucx_worker_wait(struct wn_ucx_worker *w, ucs_status_ptr_t request, double
         if ((spins & 255) != 0)
             continue;
         if (bs != NULL && wn_ucx_bootstrap_aborted(bs, reason, sizeof(reason))) {
-            rc = wn_error_set(err, WN_ECANCELED, "%s: rank %u: %s aborted: %s", w->label,
-                              w->rank, what, reason);
+            rc = wn_error_set(err, WN_ECANCELED, "%s: rank %u: %s aborted: %s", w->label, w->rank,
+                              what, reason);
             goto out_cancel;
         }
         if (wn_ucx_now() > deadline) {
@@ -214,8 +214,8 @@ void wn_ucx_worker_disconnect(struct wn_ucx_worker *w, double timeout_s)
     }
     if (pending > 0) {
         wn_log(WN_LOG_WARN, LOG_DOMAIN,
-               "%s: rank %u: %zu endpoint(s) still flushing after %.3g s; releasing them",
-               w->label, w->rank, pending, timeout_s);
+               "%s: rank %u: %zu endpoint(s) still flushing after %.3g s; releasing them", w->label,
+               w->rank, pending, timeout_s);
         for (uint32_t peer = 0; peer < w->size; peer++)
             if (closing[peer] != NULL)
                 ucp_request_free(closing[peer]);
@@ -275,8 +275,7 @@ int wn_ucx_worker_transports(struct wn_ucx_worker *w, uint32_t peer, char *buf, 
             len -= 2; /* "memory.0" -> "memory" */
         if (used + len + 2 > size)
             break;
-        used += (size_t)snprintf(buf + used, size - used, "%s%.*s", used ? " " : "", (int)len,
-                                 tl);
+        used += (size_t)snprintf(buf + used, size - used, "%s%.*s", used ? " " : "", (int)len, tl);
     }
     free(text);
     return 0;

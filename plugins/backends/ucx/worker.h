@@ -26,11 +26,11 @@
 #include "bootstrap.h"
 
 struct wn_ucx_worker_config {
-    const char *label;  /* names the group in messages: "shuffle 'exact_dedup'" */
+    const char *label; /* names the group in messages: "shuffle 'exact_dedup'" */
     uint32_t rank;
     uint32_t size;
-    int wakeup;         /* nonzero: UCP_FEATURE_WAKEUP and an event fd to poll */
-    uint64_t features;  /* UCP features beyond UCP_FEATURE_TAG (which is always on) */
+    int wakeup;        /* nonzero: UCP_FEATURE_WAKEUP and an event fd to poll */
+    uint64_t features; /* UCP features beyond UCP_FEATURE_TAG (which is always on) */
 };
 
 struct wn_ucx_worker {
@@ -41,8 +41,8 @@ struct wn_ucx_worker {
     ucp_worker_h worker;
     ucp_address_t *address;
     size_t address_len;
-    ucp_ep_h *eps;      /* size entries after connect; eps[rank] only with connect_self */
-    int event_fd;       /* with wakeup: the worker's fd (see ucp_worker_arm), else -1 */
+    ucp_ep_h *eps; /* size entries after connect; eps[rank] only with connect_self */
+    int event_fd;  /* with wakeup: the worker's fd (see ucp_worker_arm), else -1 */
 };
 
 /* Creates the context and the worker on the calling thread (which owns them
