@@ -64,6 +64,11 @@ struct wn_run_stage {
     double timeout_s;                 /* per hook call, 0 = none */
     const char *comms;                /* comms provider name, or NULL */
     const char *shuffle;              /* shuffle provider name, or NULL */
+    /* COMMS stages: the provider named by comms (a WN_BACKEND_COMMS backend)
+     * and its params (the stage's "comms_params", validated against the
+     * provider's spec; defaults when not given).  NULL otherwise. */
+    const struct wn_backend_desc *comms_backend;
+    const struct wn_params *comms_params;
     void *reserved[8];
 };
 
