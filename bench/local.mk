@@ -7,6 +7,7 @@ noinst_PROGRAMS += bench/dispatch
 # The actor_pool executor compiled in, driven through its entry point.
 bench_dispatch_SOURCES = bench/dispatch.c \
 	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
+	plugins/backends/actor_pool/comms_stage.c \
 	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
 bench_dispatch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
 bench_dispatch_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
