@@ -41,3 +41,11 @@ endif
 tests_comms_test_nccl_CFLAGS = $(WN_COMMS_TEST_FLAGS) $(NCCL_CFLAGS) \
 	-I$(top_srcdir)/plugins/backends/nccl
 tests_comms_test_nccl_LDADD = $(WN_COMMS_NCCL_LIBS) $(WN_COMMS_TEST_LIBS) $(NCCL_LIBS)
+
+# COMMS stages through config, registry (the built plugins) and actor_pool.so.
+check_PROGRAMS += tests/comms/test_comms_stage
+TESTS += tests/comms/test_comms_stage
+tests_comms_test_comms_stage_SOURCES = tests/comms/test_comms_stage.c
+tests_comms_test_comms_stage_CFLAGS = $(WN_COMMS_TEST_FLAGS) $(UCX_CFLAGS) \
+	-I$(top_srcdir)/plugins/backends/ucx
+tests_comms_test_comms_stage_LDADD = $(WN_COMMS_UCX_LIBS) $(WN_COMMS_TEST_LIBS) $(UCX_LIBS)
