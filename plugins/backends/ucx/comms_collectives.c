@@ -126,13 +126,16 @@ static int exchange_step(struct wn_ucx_comms_rank *r, uint32_t step, const void 
 }
 
 /*
- * Ring reduce-scatter over work (blocks given by byte offsets and lengths):
- * afterwards block me of work holds the reduction over every rank.  tmp
- * holds the largest block.  Uses steps step0 .. step0 + size - 2.
+ * Ring reduce-scatter: src holds this rank's contribution, and afterwards
+ * block me of work holds the reduction over every rank.  Only blocks this
+ * rank reduces are written to work (work[b] = src[b] op received), so work
+ * needs no copy of src first, and may be src itself.  tmp holds the largest
+ * block.  Uses steps step0 .. step0 + size - 2.
  */
-static int ring_reduce_scatter(struct wn_ucx_comms_rank *r, char *work, const size_t *offsets,
-                               const size_t *lengths, char *tmp, enum wn_comms_dtype dtype,
-                               enum wn_comms_op op, uint32_t step0, struct wn_error *err)
+static int ring_reduce_scatter(struct wn_ucx_comms_rank *r, const char *src, char *work,
+                               const size_t *offsets, const size_t *lengths, char *tmp,
+                               enum wn_comms_dtype dtype, enum wn_comms_op op, uint32_t step0,
+                               struct wn_error *err)
 {
     uint32_t size = r->comms.size, me = r->comms.rank;
     uint32_t right = (me + 1) % size, left = (me + size - 1) % size;
@@ -142,12 +145,15 @@ static int ring_reduce_scatter(struct wn_ucx_comms_rank *r, char *work, const si
     for (uint32_t s = 0; s + 1 < size; s++) {
         uint32_t send_b = (uint32_t)((me + 2 * (size_t)size - 1 - s) % size);
         uint32_t recv_b = (uint32_t)((me + 2 * (size_t)size - 2 - s) % size);
+        /* Step 0 sends this rank's own data; later steps what the step before reduced. */
+        const char *send = (s == 0 ? src : work) + offsets[send_b];
 
-        rc = exchange_step(r, step0 + s, work + offsets[send_b], lengths[send_b], right, tmp,
-                           lengths[recv_b], left, err);
+        rc = exchange_step(r, step0 + s, send, lengths[send_b], right, tmp, lengths[recv_b], left,
+                           err);
         if (rc < 0)
             return rc;
-        wn_ucx_comms_reduce(dtype, op, work + offsets[recv_b], tmp, lengths[recv_b] / es);
+        wn_ucx_comms_reduce_to(dtype, op, work + offsets[recv_b], src + offsets[recv_b], tmp,
+                               lengths[recv_b] / es);
     }
     return 0;
 }
@@ -247,9 +253,7 @@ static int ucx_allreduce(struct wn_comms *comms, const void *sendbuf, void *recv
         memcpy(recvbuf, tmp, bytes);
         return 0;
     }
-    /* Ring: reduce-scatter in recvbuf, then allgather the reduced blocks. */
-    if (recvbuf != sendbuf)
-        memcpy(recvbuf, sendbuf, bytes);
+    /* Ring: reduce-scatter into recvbuf, then allgather the reduced blocks. */
     rc = make_blocks(r, count, wn_comms_dtype_size(dtype), &offsets, &lengths, err);
     if (rc < 0)
         return rc;
@@ -257,7 +261,7 @@ static int ucx_allreduce(struct wn_comms *comms, const void *sendbuf, void *recv
     if (tmp == NULL)
         rc = WN_ENOMEM;
     if (rc == 0)
-        rc = ring_reduce_scatter(r, recvbuf, offsets, lengths, tmp, dtype, op, 0, err);
+        rc = ring_reduce_scatter(r, sendbuf, recvbuf, offsets, lengths, tmp, dtype, op, 0, err);
     if (rc == 0)
         rc = ring_allgather(r, recvbuf, offsets, lengths, size, err);
     free(offsets);
@@ -323,8 +327,7 @@ static int ucx_reduce(struct wn_comms *comms, const void *sendbuf, void *recvbuf
         rc = WN_ENOMEM;
         goto out_free;
     }
-    memcpy(work, sendbuf, bytes);
-    rc = ring_reduce_scatter(r, work, offsets, lengths, tmp, dtype, op, 0, err);
+    rc = ring_reduce_scatter(r, sendbuf, work, offsets, lengths, tmp, dtype, op, 0, err);
     if (rc < 0)
         goto out_free;
     if (me != root) {
@@ -546,8 +549,7 @@ static int ucx_reduce_scatter(struct wn_comms *comms, const void *sendbuf, void 
         offsets[p] = (size_t)p * bytes;
         lengths[p] = bytes;
     }
-    memcpy(work, sendbuf, bytes * size);
-    rc = ring_reduce_scatter(r, work, offsets, lengths, tmp, dtype, op, 0, err);
+    rc = ring_reduce_scatter(r, sendbuf, work, offsets, lengths, tmp, dtype, op, 0, err);
     if (rc == 0)
         memmove(recvbuf, work + (size_t)me * bytes, bytes);
 

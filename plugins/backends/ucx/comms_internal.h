@@ -103,6 +103,10 @@ void *wn_ucx_comms_scratch(struct wn_ucx_comms_rank *r, int slot, size_t bytes,
 void wn_ucx_comms_reduce(enum wn_comms_dtype dtype, enum wn_comms_op op, void *inout,
                          const void *in, size_t count);
 
+/* out[i] = a[i] op b[i] for i < count; out may be a. */
+void wn_ucx_comms_reduce_to(enum wn_comms_dtype dtype, enum wn_comms_op op, void *out,
+                            const void *a, const void *b, size_t count);
+
 /* Nonzero for an op the kernels know. */
 int wn_ucx_comms_op_valid(enum wn_comms_op op);
 
