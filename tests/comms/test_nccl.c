@@ -262,6 +262,20 @@ static int handles_fn(struct wn_comms *c, void *arg, struct wn_error *err)
     return 0;
 }
 
+static void test_blocking_communicators_for_raft_run_the_collectives(void)
+{
+    struct wn_params *params = wn_test_params(wn_nccl_params, "{\"blocking\": true}");
+    struct coll_arg arg = { WN_COMMS_DEVICE };
+    int n = n_devices < 2 ? n_devices : 2;
+    struct wn_test_ranks out;
+    int rc = wn_test_ranks_run(ops, params, (uint32_t)n, collectives_fn, &arg, &out);
+
+    for (uint32_t r = 0; rc != 0 && r < out.n; r++)
+        printf("\n    rank %u: %s", r, out.err[r].message);
+    CU_ASSERT_EQUAL(rc, 0);
+    wn_test_params_free(params);
+}
+
 static void test_native_handles_expose_the_communicator_stream_and_device(void)
 {
     struct wn_test_ranks out;
@@ -367,6 +381,8 @@ int main(void)
           test_collectives_on_device_buffers_match_the_reference },
         { "collectives on host buffers are staged and match",
           test_collectives_on_host_buffers_are_staged_and_match },
+        { "blocking communicators (for RAFT) run the collectives",
+          test_blocking_communicators_for_raft_run_the_collectives },
         { "native handles expose the communicator, stream and device",
           test_native_handles_expose_the_communicator_stream_and_device },
         { "a rank alone in a group of two times out",

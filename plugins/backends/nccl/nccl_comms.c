@@ -3,12 +3,13 @@
  *
  * The root makes the ncclUniqueId (unique_id), every rank joins with
  * ncclCommInitRankConfig on its own actor thread and device.  Communicators
- * are non-blocking (config.blocking = 0), so that no NCCL call can hang a
- * thread: every call returns at once and the rank then waits, polling
- * ncclCommGetAsyncError and cudaStreamQuery, until the work is done, the
- * group is aborted or timeout_s passes.  Any failure aborts the rank's
- * communicator with ncclCommAbort and leaves it unusable; a clean rank
- * finalizes and destroys it.
+ * are non-blocking (config.blocking = 0) unless the "blocking" param asks
+ * otherwise (RAFT's std_comms treats ncclInProgress as an error), so that no
+ * NCCL call can hang a thread: every call returns at once and the rank then
+ * waits, polling ncclCommGetAsyncError and cudaStreamQuery, until the work
+ * is done, the group is aborted or timeout_s passes.  Any failure aborts the
+ * rank's communicator with ncclCommAbort and leaves it unusable; a clean
+ * rank finalizes and destroys it.
  *
  * Host buffers are staged through a device scratch buffer of the rank's own
  * (grown as needed): copied in, reduced on the device, copied out.
@@ -52,6 +53,8 @@
 const struct wn_param_spec wn_nccl_params[] = {
     { "timeout_s", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN, "300", 0.001, 0, NULL,
       "longest any wait may take (joining the group, one collective) before the rank aborts" },
+    { "blocking", WN_PARAM_BOOL, 0, "false", 0, 0, NULL,
+      "blocking NCCL communicator, as RAFT's std_comms expects (joining then has no timeout)" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -59,6 +62,7 @@ struct wn_comms_group {
     char name[128]; /* the stage's name, for messages */
     uint32_t size;
     double timeout_s;
+    int blocking; /* NCCL blocking communicators (config.blocking = 1) */
     atomic_int aborted;
     pthread_mutex_t lock; /* guards reason */
     char reason[512];
@@ -735,6 +739,7 @@ static int nccl_group_new(const char *name, const struct wn_params *params, uint
                            : DEFAULT_TIMEOUT_S;
     if (!(group->timeout_s > 0.0))
         group->timeout_s = DEFAULT_TIMEOUT_S;
+    group->blocking = wn_params_get_bool(params, "blocking");
     atomic_init(&group->aborted, 0);
     pthread_mutex_init(&group->lock, NULL);
     *out = group;
@@ -868,7 +873,9 @@ static int nccl_rank_init(struct wn_comms_group *group, const struct wn_comms_un
         goto out_free_rank;
     }
     memcpy(&uid, id->bytes, sizeof(uid));
-    config.blocking = 0; /* every call returns at once: waits are ours, with a timeout */
+    /* Non-blocking: every call returns at once and the waits are ours, with a
+     * timeout.  Blocking (for RAFT): joining waits inside NCCL, untimed. */
+    config.blocking = group->blocking ? 1 : 0;
     st = ncclCommInitRankConfig(&r->comm, (int)group->size, uid, (int)rank, &config);
     if (st != ncclSuccess && st != ncclInProgress) {
         rc = nccl_error(r, what, st, err);
