@@ -36,3 +36,15 @@ tests_shuffle_test_ucx_shuffle_SOURCES = tests/shuffle/test_ucx_shuffle.c \
 	tests/shuffle/rows.c tests/shuffle/rows.h
 tests_shuffle_test_ucx_shuffle_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS)
 tests_shuffle_test_ucx_shuffle_LDADD = $(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)
+
+# exact_dedup: the stage's hooks alone, and (with UCX) a whole shuffle over
+# the ucx provider.  Compiles the dedup plugin's descriptor (plugin.c) and
+# links its convenience library, as tests/stages does for io and filters.
+check_PROGRAMS += tests/shuffle/test_exact_dedup
+TESTS += tests/shuffle/test_exact_dedup
+tests_shuffle_test_exact_dedup_SOURCES = tests/shuffle/test_exact_dedup.c \
+	plugins/stages/dedup/plugin.c
+tests_shuffle_test_exact_dedup_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/plugins/stages/dedup -I$(top_srcdir)/tests/stages
+tests_shuffle_test_exact_dedup_LDADD = plugins/stages/dedup/libdedup_stages.la \
+	$(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)

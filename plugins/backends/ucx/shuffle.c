@@ -15,6 +15,7 @@
 
 #include <winnow/log.h>
 
+#include "alloc.h"
 #include "bootstrap.h"
 #include "clock.h"
 #include "shuffle_format.h"
@@ -24,6 +25,7 @@
 
 #define LOG_DOMAIN "ucx"
 #define REASON_MAX 768
+#define MAX_SPARE 16 /* staging buffers kept for reuse per rank */
 
 #define TAG_DATA 1u
 #define TAG_END 2u
@@ -77,6 +79,7 @@ struct send_op {
     struct send_op *next;
     void *buf;
     size_t len;
+    size_t cap; /* of buf: sent staging buffers are reused */
     uint32_t dest;
     ucp_tag_t tag;
     ucs_status_ptr_t req;
@@ -118,6 +121,8 @@ struct wn_shuffle {
     int64_t *chunks_announced;               /* per source rank, -1 until its end-of-data */
     uint64_t bytes_received;
     char transports[128];
+    struct staging spare[MAX_SPARE]; /* sent staging buffers, for reuse */
+    unsigned n_spare;
 
     /* The actor thread's own. */
     struct staging *staging; /* per destination rank */
@@ -130,6 +135,7 @@ struct wn_shuffle {
 
     /* The communication thread's own. */
     struct wn_ucx_worker worker;
+    int transports_final; /* read again once a send to the next rank completed */
     struct send_op *posted;
     struct recv_op *receiving;
 };
@@ -306,11 +312,26 @@ static void comm_fail(struct wn_shuffle *sh, struct wn_error *err)
     rank_failed(sh->group, sh->rank, "communication", err->code ? err->code : WN_EIO, err);
 }
 
+/* Keeps a sent staging buffer for reuse (fresh memory costs page faults),
+ * or frees it.  The caller holds sh->mutex. */
+static void recycle_locked(struct wn_shuffle *sh, struct send_op *op)
+{
+    if (op->cap >= sh->group->chunk_bytes && sh->n_spare < MAX_SPARE) {
+        sh->spare[sh->n_spare].buf = op->buf;
+        sh->spare[sh->n_spare].cap = op->cap;
+        sh->spare[sh->n_spare].len = 0;
+        sh->n_spare++;
+    } else {
+        free(op->buf);
+    }
+    free(op);
+}
+
 /* Posts every send handed over.  Returns 1 when it did anything. */
 static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
 {
-    struct send_op *list;
-    size_t done = 0;
+    struct send_op *list, *done = NULL;
+    size_t done_bytes = 0;
     int rc = 0;
 
     pthread_mutex_lock(&sh->mutex);
@@ -324,43 +345,63 @@ static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
         ucp_request_param_t param;
 
         list = op->next;
-        if (sh->worker.eps == NULL) {
-            /* Handed over while the rank was closing (after an abort): dropped. */
-            done += op->len;
-            free(op->buf);
-            free(op);
-            continue;
+        op->req = NULL;
+        if (sh->worker.eps != NULL) {
+            memset(&param, 0, sizeof(param));
+            op->req = ucp_tag_send_nbx(sh->worker.eps[op->dest], op->buf, op->len, op->tag, &param);
+            if (UCS_PTR_IS_ERR(op->req)) {
+                rc = wn_error_set(err, WN_EIO, "%s: sending %zu bytes to rank %u failed: %s",
+                                  sh->label, op->len, op->dest,
+                                  ucs_status_string(UCS_PTR_STATUS(op->req)));
+                op->req = NULL;
+            }
         }
-        memset(&param, 0, sizeof(param));
-        op->req = ucp_tag_send_nbx(sh->worker.eps[op->dest], op->buf, op->len, op->tag, &param);
-        if (UCS_PTR_IS_ERR(op->req)) {
-            rc = wn_error_set(err, WN_EIO, "%s: sending %zu bytes to rank %u failed: %s", sh->label,
-                              op->len, op->dest, ucs_status_string(UCS_PTR_STATUS(op->req)));
-            op->req = NULL;
-        }
+        /* Sent at once, failed, or handed over while the rank was closing
+         * after an abort (no endpoints left): done with it. */
         if (op->req == NULL) {
-            done += op->len;
-            free(op->buf);
-            free(op);
+            done_bytes += op->len;
+            op->next = done;
+            done = op;
             continue;
         }
         op->next = sh->posted;
         sh->posted = op;
     }
-    if (done > 0) {
+    if (done != NULL) {
         pthread_mutex_lock(&sh->mutex);
-        sh->inflight -= done;
+        sh->inflight -= done_bytes;
+        while (done != NULL) {
+            struct send_op *next = done->next;
+
+            recycle_locked(sh, done);
+            done = next;
+        }
         pthread_cond_broadcast(&sh->cond);
         pthread_mutex_unlock(&sh->mutex);
     }
     return rc < 0 ? rc : 1;
 }
 
-/* Frees the sends UCX has completed.  Returns 1 when any completed. */
+/* Reads which transports carry data to the next rank.  Right after wire-up
+ * some lanes may not be connected yet; once a send completed they are. */
+static void refresh_transports(struct wn_shuffle *sh)
+{
+    char text[sizeof(sh->transports)];
+
+    if (sh->size < 2 ||
+        wn_ucx_worker_transports(&sh->worker, (sh->rank + 1) % sh->size, text, sizeof(text)) < 0)
+        return;
+    pthread_mutex_lock(&sh->mutex);
+    memcpy(sh->transports, text, sizeof(text));
+    pthread_mutex_unlock(&sh->mutex);
+    sh->transports_final = 1;
+}
+
+/* Releases the sends UCX has completed.  Returns 1 when any completed. */
 static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
 {
-    struct send_op **link = &sh->posted;
-    size_t done = 0;
+    struct send_op **link = &sh->posted, *done = NULL;
+    size_t done_bytes = 0;
     int rc = 0;
 
     while (*link != NULL) {
@@ -376,17 +417,25 @@ static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
                               op->len, op->dest, ucs_status_string(status));
         ucp_request_free(op->req);
         *link = op->next;
-        done += op->len;
-        free(op->buf);
-        free(op);
+        done_bytes += op->len;
+        if (!sh->transports_final && op->dest == (sh->rank + 1) % sh->size)
+            refresh_transports(sh);
+        op->next = done;
+        done = op;
     }
-    if (done > 0) {
+    if (done != NULL) {
         pthread_mutex_lock(&sh->mutex);
-        sh->inflight -= done;
+        sh->inflight -= done_bytes;
+        while (done != NULL) {
+            struct send_op *next = done->next;
+
+            recycle_locked(sh, done);
+            done = next;
+        }
         pthread_cond_broadcast(&sh->cond);
         pthread_mutex_unlock(&sh->mutex);
     }
-    return rc < 0 ? rc : done > 0;
+    return rc < 0 ? rc : done_bytes > 0;
 }
 
 /* A whole message arrived: a data chunk goes to the store, an end-of-data
@@ -441,7 +490,7 @@ static int probe_receives(struct wn_shuffle *sh, struct wn_error *err)
     while ((msg = ucp_tag_probe_nb(sh->worker.worker, 0, 0, 1, &info)) != NULL) {
         struct recv_op *op;
         ucp_request_param_t param;
-        void *buf = malloc(info.length ? info.length : 1);
+        void *buf = wn_ucx_alloc(info.length);
 
         any = 1;
         op = calloc(1, sizeof(*op));
@@ -584,9 +633,9 @@ static void *comm_main(void *arg)
     rc = wn_ucx_worker_init(&sh->worker, &cfg, &err);
     if (rc == 0)
         rc = wn_ucx_worker_connect(&sh->worker, sh->bs, group->timeout_s, 0, &err);
-    if (rc == 0 && sh->size > 1)
-        wn_ucx_worker_transports(&sh->worker, (sh->rank + 1) % sh->size, sh->transports,
-                                 sizeof(sh->transports));
+    if (rc == 0)
+        refresh_transports(sh);
+    sh->transports_final = 0;
     pthread_mutex_lock(&sh->mutex);
     sh->comm_state = rc == 0 ? COMM_WIRED : COMM_FAILED;
     if (rc < 0)
@@ -678,6 +727,8 @@ static void rank_free(struct wn_shuffle *sh)
         for (uint32_t r = 0; r < sh->size; r++)
             free(sh->staging[r].buf);
     free(sh->staging);
+    for (unsigned i = 0; i < sh->n_spare; i++)
+        free(sh->spare[i].buf);
     free(sh->chunks_sent);
     free(sh->chunks_received);
     free(sh->chunks_announced);
@@ -879,6 +930,7 @@ static int flush_staging(struct wn_shuffle *sh, uint32_t dest, const char *what,
     }
     op->buf = st->buf;
     op->len = st->len;
+    op->cap = st->cap;
     op->dest = dest;
     op->tag = TAG_MAKE(TAG_DATA, sh->rank, seq);
     if (sh->queue_tail != NULL)
@@ -898,15 +950,36 @@ static int flush_staging(struct wn_shuffle *sh, uint32_t dest, const char *what,
 
 static int staging_reserve(struct wn_shuffle *sh, struct staging *st, size_t extra)
 {
-    size_t want = st->len + extra;
+    size_t want = st->len + extra, floor = sh->group->chunk_bytes;
+    char *buf;
 
     if (want <= st->cap)
         return 0;
-    if (want < sh->group->chunk_bytes + sh->group->chunk_bytes / 4)
-        want = sh->group->chunk_bytes + sh->group->chunk_bytes / 4;
+    if (st->buf == NULL) {
+        /* A buffer an earlier send gave back, else fresh (huge-page) memory. */
+        pthread_mutex_lock(&sh->mutex);
+        for (unsigned i = 0; i < sh->n_spare; i++) {
+            if (sh->spare[i].cap >= want) {
+                *st = sh->spare[i];
+                sh->spare[i] = sh->spare[--sh->n_spare];
+                break;
+            }
+        }
+        pthread_mutex_unlock(&sh->mutex);
+        if (st->buf != NULL)
+            return 0;
+        if (want < floor)
+            want = floor;
+        st->buf = wn_ucx_alloc(want);
+        if (st->buf == NULL)
+            return WN_ENOMEM;
+        st->cap = want;
+        st->len = 0;
+        return 0;
+    }
     if (want < st->cap * 2)
         want = st->cap * 2;
-    char *buf = realloc(st->buf, want);
+    buf = realloc(st->buf, want);
     if (buf == NULL)
         return WN_ENOMEM;
     st->buf = buf;
@@ -968,6 +1041,10 @@ static int insert_rows(struct wn_shuffle *sh, const struct wn_table *rows,
         if (count == 0)
             continue;
         size = wn_ucx_segment_size(rows, sh->order + start, (size_t)count);
+        /* Messages stay within chunk_bytes unless one segment is larger. */
+        if (st->len > 0 && st->len + size > sh->group->chunk_bytes &&
+            (rc = flush_staging(sh, dest, "insert", err)) < 0)
+            return rc;
         if (staging_reserve(sh, st, size) < 0)
             return wn_error_set(err, WN_ENOMEM, "%s: out of memory staging %zu bytes for rank %u",
                                 sh->label, size, dest);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "shuffle_format.h"
 
 #define ALIGN8(n) (((n) + (size_t)7) & ~(size_t)7)
@@ -701,7 +702,7 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
     int rc;
 
     if (l->any_validity) {
-        validity = malloc(bitmap_bytes(rows) + 8);
+        validity = wn_ucx_alloc(bitmap_bytes(rows) + 8);
         if (validity == NULL)
             goto out_nomem;
         memset(validity, 0xff, bitmap_bytes(rows) + 8);
@@ -713,9 +714,10 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
     at = 0;
     switch (l->type) {
     case WN_COLUMN_BOOL:
-        values = calloc(1, bitmap_bytes(rows) + 8);
+        values = wn_ucx_alloc(bitmap_bytes(rows) + 8);
         if (values == NULL)
             goto out_nomem;
+        memset(values, 0, bitmap_bytes(rows) + 8);
         for (size_t s = 0; s < n_segs; at += segs[s].rows, s++)
             bits_copy(values, at, segs[s].parts[c].values, segs[s].rows);
         break;
@@ -731,8 +733,8 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
                               (int)l->name_len, l->name, l->chars_total);
             goto out_free;
         }
-        values = malloc((size_t)(rows + 1) * l->width);
-        chars = malloc((size_t)l->chars_total + 8);
+        values = wn_ucx_alloc((size_t)(rows + 1) * l->width);
+        chars = wn_ucx_alloc((size_t)l->chars_total + 8);
         if (values == NULL || chars == NULL)
             goto out_nomem;
         for (size_t s = 0; s < n_segs; s++) {
@@ -761,7 +763,7 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
         break;
     }
     default:
-        values = malloc((size_t)rows * l->width + 8);
+        values = wn_ucx_alloc((size_t)rows * l->width + 8);
         if (values == NULL)
             goto out_nomem;
         for (size_t s = 0; s < n_segs; s++) {

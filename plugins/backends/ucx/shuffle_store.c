@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "shuffle_format.h"
 #include "shuffle_store.h"
 
@@ -311,7 +312,7 @@ int wn_ucx_store_extract(struct wn_ucx_store *store, uint32_t p, struct wn_table
         if (part->segs[i].chunk == NULL)
             spilled_len += part->segs[i].len;
     if (spilled_len > 0)
-        spilled = malloc(spilled_len);
+        spilled = wn_ucx_alloc(spilled_len);
     if (refs == NULL || (spilled_len > 0 && spilled == NULL)) {
         rc = wn_error_set(err, WN_ENOMEM,
                           "%s: out of memory extracting partition %u (%zu "
