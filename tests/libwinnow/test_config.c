@@ -504,7 +504,7 @@ static void test_unknown_keys_are_reported_with_a_suggestion(void)
     expect_load_error(third_stage("'colour': 'red'"),
                       "test.json: stages[2]: unknown key 'colour' (known keys: stage, name, "
                       "params, resources, batch_size, actors, on_error, max_retries, timeout_s, "
-                      "comms, shuffle, shuffle_params)");
+                      "comms, shuffle, comms_params, shuffle_params)");
 }
 
 static void test_unknown_key_without_close_match_has_no_suggestion(void)

@@ -25,6 +25,7 @@
 #include <winnow/log.h>
 #include <winnow/plugin.h>
 
+#include "comms_stage.h"
 #include "pool.h"
 #include "shuffle_stage.h"
 #include "stage_pool.h"
@@ -129,12 +130,12 @@ static int check_stage(const struct wn_run_stage *stage, size_t i, const struct 
     if (desc->ops == NULL || desc->ops->version < 1 || desc->ops->process_batch == NULL)
         return wn_error_set(err, WN_EPLUGIN, "stage '%s' (%s) has no process_batch hook",
                             stage->name, desc->name ? desc->name : "?");
-    if (desc->kind == WN_STAGE_COMMS)
-        return wn_error_set(err, WN_EUNSUPPORTED,
-                            "stage '%s' is a COMMS stage: actor_pool runs only plain and shuffle "
-                            "stages for now (communicator stages come in a later version)",
-                            stage->name);
-    if (desc->kind == WN_STAGE_SHUFFLE) {
+    if (desc->kind == WN_STAGE_COMMS) {
+        int rc = wn_comms_stage_check(stage, err);
+
+        if (rc < 0)
+            return rc;
+    } else if (desc->kind == WN_STAGE_SHUFFLE) {
         int rc = wn_shuffle_stage_check(stage, err);
 
         if (rc < 0)
@@ -195,6 +196,8 @@ static int run_stage(const struct wn_run_stage *stage, const struct options *opt
     int rc;
 
     memset(stats, 0, sizeof(*stats));
+    if (stage->desc->kind == WN_STAGE_COMMS) /* one rank per actor, one chunk per rank */
+        return wn_comms_stage_run(stage, &opt->capacity, tasks, n_tasks, stats, err);
     memset(&request, 0, sizeof(request));
     request.stage_name = stage->name;
     request.resources = stage->resources;

@@ -21,11 +21,20 @@ plugins_backends_ucx_libucx_shuffle_la_SOURCES = \
 	plugins/backends/ucx/shuffle_store.c plugins/backends/ucx/shuffle_store.h
 plugins_backends_ucx_libucx_shuffle_la_CFLAGS = $(WN_UCX_PLUGIN_CFLAGS)
 
+# The comms provider (host-memory collectives for COMMS stages).
+noinst_LTLIBRARIES += plugins/backends/ucx/libucx_comms.la
+plugins_backends_ucx_libucx_comms_la_SOURCES = \
+	plugins/backends/ucx/comms.c plugins/backends/ucx/comms.h \
+	plugins/backends/ucx/comms_internal.h plugins/backends/ucx/comms_collectives.c \
+	plugins/backends/ucx/comms_reduce.c
+plugins_backends_ucx_libucx_comms_la_CFLAGS = $(WN_UCX_PLUGIN_CFLAGS)
+
 plugins_LTLIBRARIES += plugins/backends/ucx/ucx.la
 plugins_backends_ucx_ucx_la_SOURCES = plugins/backends/ucx/plugin.c
 plugins_backends_ucx_ucx_la_CFLAGS = $(WN_UCX_PLUGIN_CFLAGS)
 plugins_backends_ucx_ucx_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS)
 plugins_backends_ucx_ucx_la_LIBADD = plugins/backends/ucx/libucx_shuffle.la \
+	plugins/backends/ucx/libucx_comms.la \
 	plugins/backends/ucx/libucx_common.la \
 	$(WN_PLUGIN_LINK_LIBS) $(UCX_LIBS) $(PTHREAD_LIBS)
 endif

@@ -6,6 +6,7 @@
 
 #include <winnow/plugin.h>
 
+#include "comms.h"
 #include "shuffle_provider.h"
 
 static const struct wn_backend_desc ucx_shuffle_backend = {
@@ -18,8 +19,19 @@ static const struct wn_backend_desc ucx_shuffle_backend = {
     { NULL },
 };
 
+static const struct wn_backend_desc ucx_comms_backend = {
+    WN_BACKEND_HEADER,
+    "ucx",
+    "collective communicator over UCX in host memory (COMMS stages without a GPU)",
+    WN_BACKEND_COMMS,
+    wn_ucx_comms_params,
+    &wn_ucx_comms_provider_ops,
+    { NULL },
+};
+
 static const struct wn_backend_desc *const ucx_backends[] = {
     &ucx_shuffle_backend,
+    &ucx_comms_backend,
     NULL,
 };
 
@@ -28,7 +40,7 @@ static const struct wn_plugin ucx_plugin = {
     "ucx",
     PACKAGE_VERSION,
     "MIT",
-    "UCX transport: shuffles between ranks",
+    "UCX transport: shuffles and collectives between ranks",
     NULL,
     ucx_backends,
     { NULL },
