@@ -52,8 +52,7 @@ wn_build() {
     make -C "$WN_BUILD_DIR" -j"$WN_JOBS" >/dev/null
 }
 
-# Plugin directories of a build tree, for WINNOW_PLUGIN_PATH.
+# Plugin directories of a build tree (each plugin's .libs), for WINNOW_PLUGIN_PATH.
 wn_build_plugin_path() {
-    local dir=$1
-    echo "$dir/plugins/backends/actor_pool/.libs:$dir/plugins/stages/io/.libs:$dir/plugins/stages/filters/.libs:$dir/plugins/backends/ucx/.libs:$dir/plugins/stages/dedup/.libs"
+    find "$1/plugins" -type d -name .libs | sort | paste -sd: -
 }
