@@ -225,8 +225,15 @@ static void doc_modify(struct doc *d, enum kind op, double f, uint64_t *rng)
     if (op == KIND_EDIT) {
         changes = (size_t)llround(f * (double)d->n_words);
         changes = changes ? changes : 1;
-        for (size_t c = 0; c < changes && d->n_words > 0; c++)
-            d->words[below(rng, d->n_words)] = draw_word(rng);
+        for (size_t c = 0; c < changes && d->n_words > 0; c++) {
+            size_t at = below(rng, d->n_words);
+            uint32_t word;
+
+            do /* a different word, so that every edit changes the text */
+                word = draw_word(rng);
+            while (word == d->words[at]);
+            d->words[at] = word;
+        }
     } else if (op == KIND_INSERT) {
         changes = (size_t)llround(f * (double)d->n_words);
         changes = changes ? changes : 1;
@@ -270,6 +277,11 @@ static void doc_modify(struct doc *d, enum kind op, double f, uint64_t *rng)
             size_t j = below(rng, i + 1), t = perm[pick[i]];
             perm[pick[i]] = perm[pick[j]];
             perm[pick[j]] = t;
+        }
+        if (perm[pick[0]] == pick[0]) { /* never the same order: move the first one */
+            size_t t = perm[pick[0]];
+            perm[pick[0]] = perm[pick[1]];
+            perm[pick[1]] = t;
         }
         w = 0;
         for (size_t i = 0; i < n; i++) {

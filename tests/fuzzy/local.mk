@@ -36,3 +36,20 @@ tests_fuzzy_test_remove_duplicates_SOURCES = tests/fuzzy/test_remove_duplicates.
 tests_fuzzy_test_remove_duplicates_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_remove_duplicates_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_remove_duplicates_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+# The generator and quality tests run tools/gen_dedup_corpus from the build tree.
+EXTRA_DIST += tests/fuzzy/corpus_reader.h
+check_PROGRAMS += tests/fuzzy/test_gen_dedup_corpus
+TESTS += tests/fuzzy/test_gen_dedup_corpus
+tests_fuzzy_test_gen_dedup_corpus_SOURCES = tests/fuzzy/test_gen_dedup_corpus.c \
+	plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_gen_dedup_corpus_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_gen_dedup_corpus_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_gen_dedup_corpus_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+check_PROGRAMS += tests/fuzzy/test_quality
+TESTS += tests/fuzzy/test_quality
+tests_fuzzy_test_quality_SOURCES = tests/fuzzy/test_quality.c plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_quality_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_quality_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_quality_LDADD = $(WN_FUZZY_TEST_LIBS)

@@ -210,7 +210,8 @@ static int make_edges(struct batch *b)
 
     for (size_t i = 0; i < b->n_members; i++)
         b->members[i].key = b->keys.data + b->members[i].key_offset;
-    qsort(b->members, b->n_members, sizeof(*b->members), member_compare);
+    if (b->n_members > 1)
+        qsort(b->members, b->n_members, sizeof(*b->members), member_compare);
     b->edges = malloc((b->n_members ? b->n_members : 1) * sizeof(*b->edges));
     if (b->edges == NULL)
         return WN_ENOMEM;
@@ -232,7 +233,8 @@ static int make_edges(struct batch *b)
         b->buckets += n > before;
         start = end;
     }
-    qsort(b->edges, n, sizeof(*b->edges), edge_compare);
+    if (n > 1)
+        qsort(b->edges, n, sizeof(*b->edges), edge_compare);
     b->n_edges = 0;
     for (size_t i = 0; i < n; i++)
         if (b->n_edges == 0 || edge_compare(&b->edges[b->n_edges - 1], &b->edges[i]) != 0)

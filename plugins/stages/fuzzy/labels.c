@@ -321,7 +321,8 @@ static int list_dir(const char *dir, char ***out, size_t *count, struct wn_error
         free(names);
         return rc;
     }
-    qsort(names, n, sizeof(*names), name_compare);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), name_compare);
     *out = names;
     *count = n;
     return 0;
