@@ -1,1 +1,22 @@
-# bench: rules come with the component.
+# bench: benchmarks (DESIGN.md §9).  `make bench` builds and runs every one of
+# them (BENCH_ARGS="..." passes options); `bench/run` does the same from the
+# source tree.  They are built with the project but never run by `make check`.
+bench_programs = bench/dispatch
+noinst_PROGRAMS += bench/dispatch
+
+# The actor_pool executor compiled in, driven through its entry point.
+bench_dispatch_SOURCES = bench/dispatch.c \
+	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
+	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+bench_dispatch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
+bench_dispatch_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_dispatch_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+BENCH_ARGS =
+bench: $(bench_programs)
+	@for p in $(bench_programs); do \
+	  echo "== $$p $(BENCH_ARGS)"; ./$$p $(BENCH_ARGS) || exit 1; \
+	done
+.PHONY: bench
+
+dist_noinst_SCRIPTS += bench/run

@@ -138,7 +138,9 @@ static void print_summary(const struct wn_pipeline *pipeline, const struct wn_st
            "tasks out", "items in", "items out", "wall s", "items/s");
     for (size_t i = 0; i < pipeline->n_stages; i++) {
         const struct wn_stage_stats *s = &stats[i];
-        double rate = s->wall_s > 0 ? (double)s->items_in / s->wall_s : 0.0;
+        /* a reader turns a few files into many rows: rate the larger side */
+        uint64_t items = s->items_in > s->items_out ? s->items_in : s->items_out;
+        double rate = s->wall_s > 0 ? (double)items / s->wall_s : 0.0;
         printf("%-22s %6u %10llu %10llu %12llu %12llu %9.3f %12.0f\n", pipeline->stages[i].name,
                s->actors, (unsigned long long)s->tasks_in, (unsigned long long)s->tasks_out,
                (unsigned long long)s->items_in, (unsigned long long)s->items_out, s->wall_s,

@@ -36,6 +36,8 @@ int wn_pipeline_run(const struct wn_pipeline *pipeline, const struct wn_run_opti
 {
     const struct wn_executor_ops *ops;
     struct wn_stage_stats *own_stats = NULL;
+    const struct wn_run_stage **stage_ptrs = NULL;
+    struct wn_stage_stats **stats_ptrs = NULL;
     struct wn_task *root;
     struct wn_run run = { 0 };
     int rc;
@@ -63,21 +65,31 @@ int wn_pipeline_run(const struct wn_pipeline *pipeline, const struct wn_run_opti
             return wn_error_set(err, WN_ENOMEM, "out of memory");
         stats = own_stats;
     }
+    stage_ptrs = calloc(pipeline->n_stages + 1, sizeof(*stage_ptrs));
+    stats_ptrs = calloc(pipeline->n_stages + 1, sizeof(*stats_ptrs));
     root = wn_task_new("root", pipeline->dataset);
-    if (root == NULL) {
-        free(own_stats);
-        return wn_error_set(err, WN_ENOMEM, "out of memory");
+    if (root == NULL || stage_ptrs == NULL || stats_ptrs == NULL) {
+        wn_task_free(root);
+        rc = wn_error_set(err, WN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < pipeline->n_stages; i++) {
+        stage_ptrs[i] = &pipeline->stages[i];
+        stats_ptrs[i] = &stats[i];
     }
 
     run.struct_size = sizeof(run);
     run.n_stages = pipeline->n_stages;
-    run.stages = pipeline->stages;
+    run.stages = stage_ptrs;
     run.executor_params = pipeline->executor_params;
     run.initial_tasks = &root;
     run.n_initial_tasks = 1;
     run.sink = options ? options->sink : NULL;
-    run.stats = stats;
+    run.stats = stats_ptrs;
     rc = ops->run(&run, err);
+out:
+    free(stats_ptrs);
+    free(stage_ptrs);
     free(own_stats);
     return rc;
 }

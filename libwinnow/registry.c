@@ -688,16 +688,18 @@ static int load_file(struct wn_registry *registry, const char *path, struct wn_e
      * lt_dlopen finds the object already fully bound.
      */
     dlerror();
-    probe = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* Open by the resolved path: a name without a slash would make dlopen
+     * search the library path instead of the file the user named. */
+    probe = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (probe == NULL) {
         const char *why = dlerror();
-        size_t path_len = strlen(path);
+        size_t real_len = strlen(real);
 
         if (why == NULL)
             why = "dlopen gave no reason";
         /* dlerror usually starts with "<path>: ": the message names it once. */
-        if (strncmp(why, path, path_len) == 0 && strncmp(why + path_len, ": ", 2) == 0)
-            why += path_len + 2;
+        if (strncmp(why, real, real_len) == 0 && strncmp(why + real_len, ": ", 2) == 0)
+            why += real_len + 2;
         snprintf(failure, sizeof(failure), "%s: %s: %s", path,
                  looks_like_elf(path) ? "cannot be loaded" : "not an ELF shared object", why);
         rc = WN_EPLUGIN;
@@ -710,7 +712,7 @@ static int load_file(struct wn_registry *registry, const char *path, struct wn_e
         goto out_close_probe;
     }
     lt_dladvise_local(&advise);
-    handle = lt_dlopenadvise(path, advise);
+    handle = lt_dlopenadvise(real, advise);
     lt_dladvise_destroy(&advise);
     if (handle == NULL) {
         const char *why = lt_dlerror();

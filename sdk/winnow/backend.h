@@ -82,14 +82,17 @@ struct wn_stage_stats {
 struct wn_run {
     uint32_t struct_size;
     size_t n_stages;
-    const struct wn_run_stage *stages;
+    /* n_stages pointers (not an array of structs: a newer host's longer
+     * struct wn_run_stage must not shift an older plugin's indexing). */
+    const struct wn_run_stage *const *stages;
     const struct wn_params *executor_params; /* validated against the backend's spec */
     /* Input of the first stage.  The executor takes ownership of every task
      * (the array itself stays the host's), also when it fails. */
     struct wn_task **initial_tasks;
     size_t n_initial_tasks;
     struct wn_emitter *sink;        /* receives the last stage's outputs; NULL: freed */
-    struct wn_stage_stats *stats;   /* n_stages entries, zeroed by the host */
+    /* n_stages pointers to zeroed records the executor fills, or NULL. */
+    struct wn_stage_stats *const *stats;
     void *reserved[8];
 };
 

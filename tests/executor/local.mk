@@ -1,1 +1,34 @@
-# tests/executor: rules come with the component.
+# tests/executor: the actor_pool executor backend.  Each program compiles the
+# plugin's sources it tests directly (the plugin exports only its entry symbol).
+WN_EXECUTOR_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
+
+check_PROGRAMS += tests/executor/test_pool tests/executor/test_batching \
+	tests/executor/test_actor_pool
+TESTS += tests/executor/test_pool tests/executor/test_batching tests/executor/test_actor_pool
+
+tests_executor_test_pool_SOURCES = tests/executor/test_pool.c \
+	plugins/backends/actor_pool/pool.c
+tests_executor_test_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_executor_test_pool_LDADD = $(WN_TEST_LIBS)
+
+tests_executor_test_batching_SOURCES = tests/executor/test_batching.c \
+	plugins/backends/actor_pool/batching.c
+tests_executor_test_batching_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_batching_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_executor_test_batching_LDADD = $(WN_TEST_LIBS)
+
+tests_executor_test_actor_pool_SOURCES = tests/executor/test_actor_pool.c \
+	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
+	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+tests_executor_test_actor_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_actor_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)
+
+# The built shared object, loaded with dlopen (RTLD_NOW).
+check_PROGRAMS += tests/executor/test_actor_pool_so
+TESTS += tests/executor/test_actor_pool_so
+tests_executor_test_actor_pool_so_SOURCES = tests/executor/test_actor_pool_so.c
+tests_executor_test_actor_pool_so_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_executor_test_actor_pool_so_LDADD = $(WN_TEST_LIBS)
+EXTRA_tests_executor_test_actor_pool_so_DEPENDENCIES = plugins/backends/actor_pool/actor_pool.la

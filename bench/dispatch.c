@@ -1,0 +1,296 @@
+/*
+ * Dispatch overhead of the actor_pool executor (DESIGN.md §9): a pipeline of
+ * three trivial stages (each forwards its input) over N tasks, batch_size 1,
+ * 2 actors per stage, run by the executor; beside it, the zero-overhead
+ * floor: one thread calling the same three process_batch functions directly.
+ * Both are timed in the same run and printed with their ratio, so the number
+ * holds on a noisy machine.
+ *
+ *   bench/dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] [-r REPEATS]
+ */
+#include "build_config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <winnow/log.h>
+#include <winnow/plugin.h>
+
+#include "params_internal.h"
+
+#define N_STAGES 3
+
+/* ---- the trivial stage ---------------------------------------------------- */
+
+static int forward_process(void *state, struct wn_task **in, size_t n_in, struct wn_emitter *out,
+                           struct wn_error *err)
+{
+    (void)state;
+    for (size_t i = 0; i < n_in; i++) {
+        int rc = wn_emit(out, wn_task_take(&in[i]));
+        if (rc < 0)
+            return wn_error_set(err, rc, "emit failed");
+    }
+    return 0;
+}
+
+static const struct wn_stage_ops forward_ops = {
+    WN_STAGE_OPS_VERSION, NULL, NULL, NULL, forward_process, NULL, NULL, { NULL }
+};
+
+/* Asks for no CPU, so that the explicit actor count holds on any machine. */
+static const struct wn_stage_desc forward_desc = {
+    WN_STAGE_HEADER, "forward", "forwards its input", NULL, { 0, 0, 0, 0 }, 1, WN_STAGE_PLAIN,
+    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &forward_ops, NULL, { NULL }
+};
+
+/* ---- sinks ------------------------------------------------------------------- */
+
+/* Counts and frees what reaches it. */
+struct counting_sink {
+    struct wn_emitter emitter;
+    size_t count;
+};
+
+static int counting_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    ((struct counting_sink *)self)->count++;
+    wn_task_free(task);
+    return 0;
+}
+
+/* Holds the outputs of one direct process_batch call (the floor's emitter). */
+struct slot_sink {
+    struct wn_emitter emitter;
+    struct wn_task **tasks;
+    size_t n;
+};
+
+static int slot_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    struct slot_sink *s = (struct slot_sink *)self;
+
+    s->tasks[s->n++] = task;
+    return 0;
+}
+
+/* ---- the two contenders -------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static struct wn_task **make_tasks(size_t n)
+{
+    struct wn_task **tasks = malloc((n ? n : 1) * sizeof(*tasks));
+    char id[32];
+
+    if (tasks == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "t%zu", i);
+        tasks[i] = wn_task_new(id, NULL);
+        if (tasks[i] == NULL) {
+            while (i-- > 0)
+                wn_task_free(tasks[i]);
+            free(tasks);
+            return NULL;
+        }
+    }
+    return tasks;
+}
+
+/* One thread, three direct process_batch calls per batch, nothing else. */
+static int run_floor(size_t n, size_t batch_size, double *seconds)
+{
+    struct wn_task **tasks = make_tasks(n);
+    struct wn_task **a = malloc(batch_size * sizeof(*a));
+    struct wn_task **b = malloc(batch_size * sizeof(*b));
+    struct wn_error err = WN_ERROR_INIT;
+    struct slot_sink sink = { { slot_emit, { NULL } }, NULL, 0 };
+    double start;
+    int rc = 0;
+
+    if (tasks == NULL || a == NULL || b == NULL) {
+        rc = WN_ENOMEM;
+        goto out;
+    }
+    start = now_s();
+    for (size_t first = 0; first < n && rc == 0; first += batch_size) {
+        size_t len = n - first < batch_size ? n - first : batch_size;
+        struct wn_task **in = tasks + first, **out = a;
+
+        for (int s = 0; s < N_STAGES && rc == 0; s++) {
+            sink.tasks = out;
+            sink.n = 0;
+            rc = forward_process(NULL, in, len, &sink.emitter, &err);
+            for (size_t i = 0; i < len; i++)
+                wn_task_free(in[i]); /* what the stage left, as the executor does */
+            len = sink.n;
+            in = out;
+            out = out == a ? b : a;
+        }
+        for (size_t i = 0; i < len; i++)
+            wn_task_free(in[i]);
+    }
+    *seconds = now_s() - start;
+out:
+    free(a);
+    free(b);
+    free(tasks);
+    return rc;
+}
+
+/* The same three stages through the actor_pool executor. */
+static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t max_inflight,
+                        double *seconds, struct wn_error *err)
+{
+    const struct wn_backend_desc *backend = winnow_plugin_v1()->backends[0];
+    const struct wn_executor_ops *ops = backend->ops;
+    static const char *const names[N_STAGES] = { "forward_1", "forward_2", "forward_3" };
+    struct wn_run_stage stages[N_STAGES];
+    struct wn_stage_stats stats[N_STAGES];
+    struct counting_sink sink = { { counting_emit, { NULL } }, 0 };
+    struct wn_params *params = NULL, *exec_params = NULL;
+    struct wn_task **tasks = NULL;
+    const struct wn_run_stage *stage_ptrs[N_STAGES];
+    struct wn_stage_stats *stats_ptrs[N_STAGES];
+    struct wn_run run;
+    json_t *json;
+    double start;
+    int rc;
+
+    json = json_pack("{sI}", "max_inflight", (json_int_t)max_inflight);
+    rc = wn_params_new(backend->params, json, "executor", &exec_params, err);
+    json_decref(json);
+    if (rc < 0)
+        goto out;
+    rc = wn_params_new(NULL, NULL, "stages[].params", &params, err);
+    if (rc < 0)
+        goto out;
+    tasks = make_tasks(n);
+    if (tasks == NULL) {
+        rc = wn_error_set(err, WN_ENOMEM, "out of memory making %zu tasks", n);
+        goto out;
+    }
+    memset(stages, 0, sizeof(stages));
+    memset(stats, 0, sizeof(stats));
+    for (int s = 0; s < N_STAGES; s++) {
+        stages[s].struct_size = sizeof(stages[s]);
+        stages[s].name = names[s];
+        stages[s].desc = &forward_desc;
+        stages[s].params = params;
+        stages[s].batch_size = batch_size;
+        stages[s].actors = actors;
+        stages[s].on_error = WN_ON_ERROR_FAIL;
+    }
+    memset(&run, 0, sizeof(run));
+    run.struct_size = sizeof(run);
+    run.n_stages = N_STAGES;
+    for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]); k++) {
+        stage_ptrs[k] = &stages[k];
+        stats_ptrs[k] = &stats[k];
+    }
+    run.stages = stage_ptrs;
+    run.executor_params = exec_params;
+    run.initial_tasks = tasks;
+    run.n_initial_tasks = n;
+    run.sink = &sink.emitter;
+    run.stats = stats_ptrs;
+
+    start = now_s();
+    rc = ops->run(&run, err);
+    *seconds = now_s() - start;
+    if (rc == 0 && sink.count != n)
+        rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected",
+                          sink.count, n);
+    for (int s = 0; rc == 0 && s < N_STAGES; s++)
+        if (stats[s].actors != actors)
+            rc = wn_error_set(err, WN_EINTERNAL, "stage %d ran %u actors, %u asked", s + 1,
+                              stats[s].actors, actors);
+out:
+    free(tasks);
+    wn_params_free(params);
+    wn_params_free(exec_params);
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] "
+               "[-r REPEATS]\n"
+               "  3 forwarding stages over TASKS tasks (default 1000000), ACTORS actors per\n"
+               "  stage (2), BATCH_SIZE tasks per batch (1), MAX_INFLIGHT batches per actor\n"
+               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n");
+}
+
+static int parse_size(const char *text, double min, double *out)
+{
+    char *end;
+    double v = strtod(text, &end); /* accepts 1e6 */
+
+    if (end == text || *end != '\0' || v < min || v > 1e12)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    double n = 1e6, actors = 2, batch = 1, inflight = 2, repeats = 3;
+    double floor_s = 0, exec_s = 0;
+    struct wn_error err = WN_ERROR_INIT;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "n:a:b:i:r:h")) != -1) {
+        double *target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
+                       : opt == 'i' ? &inflight : opt == 'r' ? &repeats : NULL;
+
+        if (target == NULL) {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+        if (parse_size(optarg, opt == 'n' ? 0 : 1, target) < 0) {
+            fprintf(stderr, "dispatch: -%c %s: not a number in range\n", opt, optarg);
+            return 2;
+        }
+    }
+    printf("dispatch: %d forwarding stages x %.0f actors, batch_size %.0f, max_inflight %.0f, "
+           "%.0f tasks, best of %.0f\n",
+           N_STAGES, actors, batch, inflight, n, repeats);
+    for (int r = 0; r < (int)repeats; r++) {
+        double f = 0, e = 0;
+
+        if (run_floor((size_t)n, (size_t)batch, &f) < 0) {
+            fprintf(stderr, "dispatch: floor: out of memory\n");
+            return 1;
+        }
+        if (run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch, (int64_t)inflight, &e,
+                         &err) < 0) {
+            fprintf(stderr, "dispatch: actor_pool: %s\n", err.message);
+            return 1;
+        }
+        if (r == 0 || f < floor_s)
+            floor_s = f;
+        if (r == 0 || e < exec_s)
+            exec_s = e;
+    }
+    if (n > 0 && floor_s > 0 && exec_s > 0) {
+        printf("  floor (1 thread, direct calls): %12.0f items/s  %8.1f ns per item-stage\n",
+               n / floor_s, floor_s * 1e9 / (n * N_STAGES));
+        printf("  actor_pool executor:            %12.0f items/s  %8.1f ns per item-stage\n",
+               n / exec_s, exec_s * 1e9 / (n * N_STAGES));
+        printf("  ratio: the executor takes %.2fx the floor's time (%.1f ns overhead per "
+               "item-stage)\n",
+               exec_s / floor_s, (exec_s - floor_s) * 1e9 / (n * N_STAGES));
+    }
+    return 0;
+}
