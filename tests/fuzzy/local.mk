@@ -53,3 +53,12 @@ tests_fuzzy_test_quality_SOURCES = tests/fuzzy/test_quality.c plugins/stages/fuz
 tests_fuzzy_test_quality_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_quality_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_quality_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+# Runs the winnow command over the build tree's plugins (fuzzy.so among them).
+check_PROGRAMS += tests/fuzzy/test_fuzzy_pipeline
+TESTS += tests/fuzzy/test_fuzzy_pipeline
+tests_fuzzy_test_fuzzy_pipeline_SOURCES = tests/fuzzy/test_fuzzy_pipeline.c \
+	plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_fuzzy_pipeline_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_fuzzy_pipeline_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_fuzzy_pipeline_LDADD = $(WN_FUZZY_TEST_LIBS)
