@@ -4,7 +4,8 @@
  * "_minhash_signature", a fixed_size_list<uint32>[num_bands * rows_per_band].
  * A null text is treated as the empty text.  The algorithm is in
  * minhash_core.c; the kernel is the best this CPU runs, or the one named by
- * WINNOW_MINHASH_KERNEL (portable, avx2, avx512), read when an actor is created.
+ * WINNOW_MINHASH_KERNEL (portable, sse41, avx2, avx512), read when an actor
+ * is created.
  */
 #include "build_config.h"
 

@@ -32,8 +32,9 @@
 
 enum fuzzy_minhash_kernel {
     FUZZY_KERNEL_PORTABLE = 0, /* plain C, for any CPU */
-    FUZZY_KERNEL_AVX2 = 1,     /* x86-64 with AVX2 */
-    FUZZY_KERNEL_AVX512 = 2,   /* x86-64 with AVX-512F */
+    FUZZY_KERNEL_SSE41 = 1,    /* x86 with SSE4.1 (4 lanes): CPUs without AVX2 */
+    FUZZY_KERNEL_AVX2 = 2,     /* x86-64 with AVX2 (8 lanes) */
+    FUZZY_KERNEL_AVX512 = 3,   /* x86-64 with AVX-512F (16 lanes) */
     FUZZY_KERNEL_COUNT
 };
 
@@ -130,7 +131,7 @@ enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void);
 fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kernel);
 /*
  * The kernel to use: value (normally getenv("WINNOW_MINHASH_KERNEL")) names
- * one of portable, avx2, avx512; NULL or "" picks the best.  Returns 0, or -1
+ * one of portable, sse41, avx2, avx512; NULL or "" picks the best.  Returns 0, or -1
  * with a message in msg (an unknown name, or a kernel this CPU cannot run).
  */
 int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *kernel, char *msg,

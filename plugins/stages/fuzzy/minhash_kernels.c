@@ -2,9 +2,11 @@
  * The MinHash kernels: mins[i] = min(mins[i], (a[i] * x + b[i]) mod 2^32) over
  * a chunk of folded shingle hashes x, for every permutation i.
  *
- * Three versions give bit-identical results (integer arithmetic, no
+ * Four versions give bit-identical results (integer arithmetic, no
  * reassociation can change a minimum): portable C written so that compilers
- * vectorise it for the baseline ISA, AVX2 (8 lanes) and AVX-512F (16 lanes).
+ * vectorise it for the baseline ISA, SSE4.1 (4 lanes, for x86 CPUs without
+ * AVX2: the baseline lacks a 32-bit multiply and min), AVX2 (8 lanes) and
+ * AVX-512F (16 lanes).
  * The x86 kernels are compiled with target attributes, so the build needs no
  * -m flag, and are only ever called after cpuid says the CPU (and OS) has the
  * extension: __builtin_cpu_supports reads XGETBV for the register state too.
@@ -59,6 +61,43 @@ static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, con
 }
 
 #ifdef FUZZY_HAVE_X86_KERNELS
+
+/* ---- SSE4.1: 4 registers of 4 permutations ------------------------------------------ */
+
+#define SSE41_STEP(k) m##k = _mm_min_epu32(m##k, _mm_add_epi32(_mm_mullo_epi32(a##k, x), b##k))
+
+__attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, size_t n,
+                                                            const uint32_t *a, const uint32_t *b,
+                                                            size_t padded, uint32_t *mins)
+{
+    /* padded is a multiple of 16: no tail */
+    for (size_t j = 0; j < padded; j += 16) {
+        __m128i a0 = _mm_loadu_si128((const __m128i *)(a + j));
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(a + j + 4));
+        __m128i a2 = _mm_loadu_si128((const __m128i *)(a + j + 8));
+        __m128i a3 = _mm_loadu_si128((const __m128i *)(a + j + 12));
+        __m128i b0 = _mm_loadu_si128((const __m128i *)(b + j));
+        __m128i b1 = _mm_loadu_si128((const __m128i *)(b + j + 4));
+        __m128i b2 = _mm_loadu_si128((const __m128i *)(b + j + 8));
+        __m128i b3 = _mm_loadu_si128((const __m128i *)(b + j + 12));
+        __m128i m0 = _mm_loadu_si128((const __m128i *)(mins + j));
+        __m128i m1 = _mm_loadu_si128((const __m128i *)(mins + j + 4));
+        __m128i m2 = _mm_loadu_si128((const __m128i *)(mins + j + 8));
+        __m128i m3 = _mm_loadu_si128((const __m128i *)(mins + j + 12));
+
+        for (size_t s = 0; s < n; s++) {
+            __m128i x = _mm_set1_epi32((int)xs[s]);
+            SSE41_STEP(0);
+            SSE41_STEP(1);
+            SSE41_STEP(2);
+            SSE41_STEP(3);
+        }
+        _mm_storeu_si128((__m128i *)(mins + j), m0);
+        _mm_storeu_si128((__m128i *)(mins + j + 4), m1);
+        _mm_storeu_si128((__m128i *)(mins + j + 8), m2);
+        _mm_storeu_si128((__m128i *)(mins + j + 12), m3);
+    }
+}
 
 /* ---- AVX2: 4 registers of 8 permutations, then single registers ---------------- */
 
@@ -159,7 +198,8 @@ __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs,
 
 /* ---- selection ------------------------------------------------------------------- */
 
-static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "avx2", "avx512" };
+static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse41", "avx2",
+                                                               "avx512" };
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel)
 {
@@ -171,6 +211,7 @@ int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel)
     switch (kernel) {
     case FUZZY_KERNEL_PORTABLE: return 1;
 #ifdef FUZZY_HAVE_X86_KERNELS
+    case FUZZY_KERNEL_SSE41: __builtin_cpu_init(); return __builtin_cpu_supports("sse4.1") != 0;
     case FUZZY_KERNEL_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2") != 0;
     case FUZZY_KERNEL_AVX512: __builtin_cpu_init(); return __builtin_cpu_supports("avx512f") != 0;
 #endif
@@ -184,6 +225,8 @@ enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void)
         return FUZZY_KERNEL_AVX512;
     if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_AVX2))
         return FUZZY_KERNEL_AVX2;
+    if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_SSE41))
+        return FUZZY_KERNEL_SSE41;
     return FUZZY_KERNEL_PORTABLE;
 }
 
@@ -194,6 +237,7 @@ fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kerne
     switch (kernel) {
     case FUZZY_KERNEL_PORTABLE: return kernel_portable;
 #ifdef FUZZY_HAVE_X86_KERNELS
+    case FUZZY_KERNEL_SSE41: return kernel_sse41;
     case FUZZY_KERNEL_AVX2: return kernel_avx2;
     case FUZZY_KERNEL_AVX512: return kernel_avx512;
 #endif
@@ -222,7 +266,8 @@ int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *ke
         return 0;
     }
     snprintf(msg, msg_size,
-             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, avx2 or avx512, or unset it",
+             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, sse41, avx2 or avx512, "
+             "or unset it",
              value);
     return -1;
 }
