@@ -201,8 +201,9 @@ int main(int argc, char **argv)
     }
     if (corpus == NULL) {
         if (mkdtemp(tmp) == NULL || generate(builddir, tmp, megabytes) != 0) {
-            fprintf(stderr, "minhash: cannot generate a corpus with %s/tools/gen_dedup_corpus "
-                            "(run from the build directory, or set WN_TOP_BUILDDIR)\n",
+            fprintf(stderr,
+                    "minhash: cannot generate a corpus with %s/tools/gen_dedup_corpus "
+                    "(run from the build directory, or set WN_TOP_BUILDDIR)\n",
                     builddir);
             return 1;
         }

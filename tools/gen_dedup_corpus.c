@@ -72,23 +72,25 @@ static double unit(uint64_t *state)
 #define VOCAB_SEED UINT64_C(0x5EED0F0CAB)
 
 static const char *const common_words[] = {
-    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "was", "with", "be",
-    "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-    "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has",
-    "there", "been", "if", "more", "when", "will", "would", "who", "so", "no",
+    "the",  "of",   "and",   "to",   "a",     "in",    "is",   "that", "for",  "it",
+    "as",   "was",  "with",  "be",   "by",    "on",    "not",  "he",   "this", "are",
+    "or",   "his",  "from",  "at",   "which", "but",   "have", "an",   "had",  "they",
+    "you",  "were", "their", "one",  "all",   "we",    "can",  "her",  "has",  "there",
+    "been", "if",   "more",  "when", "will",  "would", "who",  "so",   "no",
 };
 
 static const char *const non_ascii_words[] = {
-    "naïve", "café", "über", "Ångström", "façade", "jalapeño", "résumé", "Zürich",
-    "München", "smörgåsbord", "crème", "piñata", "déjà", "Ærø", "łódź", "dvořák",
-    "データ", "数据", "日本語", "中文", "한국어", "東京", "漢字", "ひらがな",
-    "коллекция", "данные", "русский", "привет", "δεδομένα", "ελληνικά", "λόγος",
-    "عربي", "שלום", "हिन्दी", "ไทย", "Ελλάδα", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "emoji😀", "naïveté",
+    "naïve",    "café",     "über",        "Ångström",  "façade", "jalapeño", "résumé",
+    "Zürich",   "München",  "smörgåsbord", "crème",     "piñata", "déjà",     "Ærø",
+    "łódź",     "dvořák",   "データ",      "数据",      "日本語", "中文",     "한국어",
+    "東京",     "漢字",     "ひらがな",    "коллекция", "данные", "русский",  "привет",
+    "δεδομένα", "ελληνικά", "λόγος",       "عربي",      "שלום",   "हिन्दी",    "ไทย",
+    "Ελλάδα",   "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",  "emoji😀",      "naïveté",
 };
 
-static const char *const onsets[] = { "b", "c", "d", "f", "g", "h", "j", "k", "l", "m",
-                                      "n", "p", "r", "s", "t", "v", "w", "z", "ch", "sh",
-                                      "th", "st", "tr", "br", "pl", "gr", "" };
+static const char *const onsets[] = { "b",  "c",  "d",  "f",  "g",  "h",  "j",  "k",  "l",
+                                      "m",  "n",  "p",  "r",  "s",  "t",  "v",  "w",  "z",
+                                      "ch", "sh", "th", "st", "tr", "br", "pl", "gr", "" };
 static const char *const nuclei[] = { "a", "e", "i", "o", "u", "ai", "ea", "ou", "io", "y" };
 static const char *const codas[] = { "", "", "", "n", "r", "s", "t", "l", "m", "nd", "ck", "st" };
 
@@ -209,8 +211,8 @@ static void doc_generate(struct doc *d, uint64_t doc_seed, const struct settings
         if (len > target - d->n_words)
             len = target - (uint32_t)d->n_words;
         d->words = grow(d->words, &d->cap_words, d->n_words + len, sizeof(*d->words));
-        d->sentence_len = grow(d->sentence_len, &d->cap_sentences, d->n_sentences + 1,
-                               sizeof(*d->sentence_len));
+        d->sentence_len =
+            grow(d->sentence_len, &d->cap_sentences, d->n_sentences + 1, sizeof(*d->sentence_len));
         for (uint32_t i = 0; i < len; i++)
             d->words[d->n_words++] = draw_word(&rng);
         d->sentence_len[d->n_sentences++] = len;
@@ -442,7 +444,7 @@ static double jaccard(const uint64_t *a, size_t na, const uint64_t *b, size_t nb
 struct doc_info {
     uint32_t source; /* the original it copies (itself for an original) */
     uint8_t kind;
-    float fraction;  /* of a near duplicate */
+    float fraction; /* of a near duplicate */
 };
 
 struct pair {
@@ -471,8 +473,8 @@ static double parse_double(const char *opt, const char *s, double lo, double hi)
     errno = 0;
     v = strtod(s, &end);
     if (errno != 0 || *end != '\0' || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "gen_dedup_corpus: %s wants a number in [%g, %g], got '%s'\n", opt, lo,
-                hi, s);
+        fprintf(stderr, "gen_dedup_corpus: %s wants a number in [%g, %g], got '%s'\n", opt, lo, hi,
+                s);
         exit(2);
     }
     return v;
@@ -486,8 +488,8 @@ static uint64_t parse_count(const char *opt, const char *s, uint64_t lo, uint64_
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno != 0 || *end != '\0' || end == s || s[0] == '-' || v < lo || v > hi) {
-        fprintf(stderr, "gen_dedup_corpus: %s wants an integer in [%" PRIu64 ", %" PRIu64
-                        "], got '%s'\n",
+        fprintf(stderr,
+                "gen_dedup_corpus: %s wants an integer in [%" PRIu64 ", %" PRIu64 "], got '%s'\n",
                 opt, lo, hi, s);
         exit(2);
     }
@@ -507,8 +509,10 @@ static unsigned parse_ops(const char *s)
         else if (strcmp(t, "shuffle") == 0)
             ops |= OP_SHUFFLE;
         else {
-            fprintf(stderr, "gen_dedup_corpus: --ops: unknown operation '%s' (edit, insert, "
-                            "shuffle)\n", t);
+            fprintf(stderr,
+                    "gen_dedup_corpus: --ops: unknown operation '%s' (edit, insert, "
+                    "shuffle)\n",
+                    t);
             exit(2);
         }
     }
@@ -522,16 +526,21 @@ static unsigned parse_ops(const char *s)
 
 static void parse_args(int argc, char **argv, struct settings *s)
 {
-    static const struct option options[] = {
-        { "docs", required_argument, NULL, 'd' },      { "bytes", required_argument, NULL, 'b' },
-        { "files", required_argument, NULL, 'f' },     { "seed", required_argument, NULL, 's' },
-        { "out", required_argument, NULL, 'o' },       { "exact-rate", required_argument, NULL, 'e' },
-        { "near-rate", required_argument, NULL, 'n' }, { "edit-max", required_argument, NULL, 'm' },
-        { "ops", required_argument, NULL, 'p' },       { "min-words", required_argument, NULL, 'w' },
-        { "max-words", required_argument, NULL, 'W' }, { "pairs", required_argument, NULL, 'P' },
-        { "char-ngrams", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options[] = { { "docs", required_argument, NULL, 'd' },
+                                             { "bytes", required_argument, NULL, 'b' },
+                                             { "files", required_argument, NULL, 'f' },
+                                             { "seed", required_argument, NULL, 's' },
+                                             { "out", required_argument, NULL, 'o' },
+                                             { "exact-rate", required_argument, NULL, 'e' },
+                                             { "near-rate", required_argument, NULL, 'n' },
+                                             { "edit-max", required_argument, NULL, 'm' },
+                                             { "ops", required_argument, NULL, 'p' },
+                                             { "min-words", required_argument, NULL, 'w' },
+                                             { "max-words", required_argument, NULL, 'W' },
+                                             { "pairs", required_argument, NULL, 'P' },
+                                             { "char-ngrams", required_argument, NULL, 'g' },
+                                             { "help", no_argument, NULL, 'h' },
+                                             { NULL, 0, NULL, 0 } };
     int c;
 
     memset(s, 0, sizeof(*s));
@@ -588,8 +597,8 @@ static uint64_t doc_seed(const struct settings *s, uint64_t index)
 }
 
 /* Renders the text of document i (info[i]) into out, using d as scratch. */
-static void make_text(const struct settings *s, const struct vocab *v,
-                      const struct doc_info *info, uint64_t i, struct doc *d, struct buffer *out)
+static void make_text(const struct settings *s, const struct vocab *v, const struct doc_info *info,
+                      uint64_t i, struct doc *d, struct buffer *out)
 {
     uint64_t rng = doc_seed(s, i) ^ UINT64_C(0xA5A5A5A5A5A5A5A5);
 
@@ -624,8 +633,9 @@ int main(int argc, char **argv)
     }
     for (unsigned op = OP_EDIT; op <= OP_SHUFFLE; op <<= 1)
         if (s.ops & op)
-            op_list[n_ops++] = op == OP_EDIT ? KIND_EDIT : op == OP_INSERT ? KIND_INSERT
-                                                                           : KIND_SHUFFLE;
+            op_list[n_ops++] = op == OP_EDIT     ? KIND_EDIT
+                               : op == OP_INSERT ? KIND_INSERT
+                                                 : KIND_SHUFFLE;
     make_dir(s.out);
     snprintf(path, sizeof(path), "%s/docs", s.out);
     make_dir(path);
@@ -748,9 +758,8 @@ int main(int argc, char **argv)
                 ", \"min_words\": %" PRIu32 ", \"max_words\": %" PRIu32
                 ", \"char_ngrams\": %" PRIu32 ", \"pairs\": %zu}\n",
                 s.seed, n_docs, total_bytes, s.files, counts[KIND_ORIGINAL], counts[KIND_EXACT],
-                counts[KIND_EDIT], counts[KIND_INSERT], counts[KIND_SHUFFLE], cluster,
-                s.exact_rate, s.near_rate, s.edit_max, s.min_words, s.max_words, s.ngram,
-                n_pairs);
+                counts[KIND_EDIT], counts[KIND_INSERT], counts[KIND_SHUFFLE], cluster, s.exact_rate,
+                s.near_rate, s.edit_max, s.min_words, s.max_words, s.ngram, n_pairs);
         close_out(f, "summary.json");
     }
     {

@@ -46,13 +46,13 @@ static char *edges_text(const struct wn_task *task)
     return out;
 }
 
-#define ASSERT_EDGES(task, expected)                                                            \
-    do {                                                                                        \
-        char *got_ = edges_text(task);                                                          \
-        CU_ASSERT_STRING_EQUAL(got_, expected);                                                 \
-        if (strcmp(got_, expected) != 0)                                                        \
-            printf("\n  edges: %s\n  want:  %s\n", got_, expected);                             \
-        free(got_);                                                                             \
+#define ASSERT_EDGES(task, expected)                                                               \
+    do {                                                                                           \
+        char *got_ = edges_text(task);                                                             \
+        CU_ASSERT_STRING_EQUAL(got_, expected);                                                    \
+        if (strcmp(got_, expected) != 0)                                                           \
+            printf("\n  edges: %s\n  want:  %s\n", got_, expected);                                \
+        free(got_);                                                                                \
     } while (0)
 
 static void test_a_bucket_becomes_a_star_from_its_smallest_id(void)
@@ -80,8 +80,8 @@ static void test_a_bucket_becomes_a_star_from_its_smallest_id(void)
 static void test_edges_repeated_across_buckets_appear_once(void)
 {
     /* Bucket 1 and 2 both join a-b; bucket 3 repeats a document. */
-    static const char *const rows[] = { "1:a", "1:b", "2:b", "2:a", "2:c", "3:x", "3:x",
-                                        "3:y", "4:solo", "5:z", "5:z" };
+    static const char *const rows[] = { "1:a", "1:b", "2:b",    "2:a", "2:c", "3:x",
+                                        "3:x", "3:y", "4:solo", "5:z", "5:z" };
     struct fz_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("b", rows, 11) };
@@ -212,8 +212,8 @@ static void test_bad_columns_fail_with_their_names(void)
     struct wn_table_builder *b;
 
     fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run_named("buckets_to_edges", "edges", "{\"bucket_field\": \"band\"}", in,
-                                 1, &sink, &err),
+    CU_ASSERT_EQUAL(fz_run_named("buckets_to_edges", "edges", "{\"bucket_field\": \"band\"}", in, 1,
+                                 &sink, &err),
                     WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "edges: task q: no column \"band\" (columns: "
                                                "_bucket_id, id); set bucket_field"));

@@ -125,17 +125,19 @@ static void test_minhash_runs_in_a_pipeline(void)
     struct fuzzy_minhash_scratch scratch;
     size_t lines, checked = 0;
     char corpus_dir[4096];
-    const char *args[] = { "--docs", "300", "--files", "3", "--seed", "4", "--out", corpus_dir,
-                           NULL };
+    const char *args[] = {
+        "--docs", "300", "--files", "3", "--seed", "4", "--out", corpus_dir, NULL
+    };
 
     snprintf(corpus_dir, sizeof(corpus_dir), "%s/small", dir);
     CU_ASSERT_EQUAL_FATAL(corpus_generate(args), 0);
     CU_ASSERT_EQUAL_FATAL(corpus_read(corpus_dir, &c), 0);
-    CU_ASSERT(asprintf(&sets,
-                       "--set 'stages.0.params.paths=[\"%s/docs\"]' "
-                       "--set 'stages.3.params.path=%s/signatures' "
-                       "--set 'stages.2.params.num_bands=4' --set 'stages.2.params.rows_per_band=5'",
-                       corpus_dir, dir) > 0);
+    CU_ASSERT(
+        asprintf(&sets,
+                 "--set 'stages.0.params.paths=[\"%s/docs\"]' "
+                 "--set 'stages.3.params.path=%s/signatures' "
+                 "--set 'stages.2.params.num_bands=4' --set 'stages.2.params.rows_per_band=5'",
+                 corpus_dir, dir) > 0);
     CU_ASSERT_EQUAL(run_winnow(minhash_config, sets), 0);
     out = read_outputs("signatures", &lines);
     CU_ASSERT_EQUAL(lines, 300);
@@ -194,8 +196,9 @@ static void write_truth_labels(const char *corpus_dir, const char *labels_path, 
 static void test_remove_duplicates_keeps_the_originals(void)
 {
     char corpus_dir[4096], labels[4096], *sets, *kept, *removed, *line, *save = NULL;
-    const char *args[] = { "--docs", "1500", "--files", "6", "--seed", "21", "--exact-rate",
-                           "0.1", "--near-rate", "0.2", "--out", corpus_dir, NULL };
+    const char *args[] = { "--docs", "1500",         "--files", "6",           "--seed",
+                           "21",     "--exact-rate", "0.1",     "--near-rate", "0.2",
+                           "--out",  corpus_dir,     NULL };
     size_t copies, kept_lines, removed_lines;
     json_t *summary;
     uint8_t *seen;

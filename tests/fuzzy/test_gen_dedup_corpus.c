@@ -49,8 +49,7 @@ static void test_same_seed_writes_the_same_bytes(void)
     char *one = sub("one"), *two = sub("two"), *other = sub("other");
     const char *args1[] = { "--docs", "500", "--files", "2", "--seed", "11", "--out", one, NULL };
     const char *args2[] = { "--docs", "500", "--files", "2", "--seed", "11", "--out", two, NULL };
-    const char *args3[] = { "--docs", "500", "--files", "2", "--seed", "12", "--out", other,
-                            NULL };
+    const char *args3[] = { "--docs", "500", "--files", "2", "--seed", "12", "--out", other, NULL };
 
     CU_ASSERT_EQUAL_FATAL(corpus_generate(args1), 0);
     CU_ASSERT_EQUAL_FATAL(corpus_generate(args2), 0);
@@ -74,21 +73,22 @@ static void test_same_seed_writes_the_same_bytes(void)
 }
 
 /* The fraction a / n is within tol of want. */
-#define ASSERT_RATE(a, n, want, tol)                                                            \
-    do {                                                                                        \
-        double rate_ = (double)(a) / (double)(n);                                               \
-        CU_ASSERT(fabs(rate_ - (want)) <= (tol));                                               \
-        if (fabs(rate_ - (want)) > (tol))                                                       \
-            printf("\n  %s: rate %.4f, want %.4f +- %.4f\n", #a, rate_, (double)(want),         \
-                   (double)(tol));                                                              \
+#define ASSERT_RATE(a, n, want, tol)                                                               \
+    do {                                                                                           \
+        double rate_ = (double)(a) / (double)(n);                                                  \
+        CU_ASSERT(fabs(rate_ - (want)) <= (tol));                                                  \
+        if (fabs(rate_ - (want)) > (tol))                                                          \
+            printf("\n  %s: rate %.4f, want %.4f +- %.4f\n", #a, rate_, (double)(want),            \
+                   (double)(tol));                                                                 \
     } while (0)
 
 static void test_duplicates_come_at_the_requested_rates(void)
 {
     char *out = sub("rates");
-    const char *args[] = { "--docs", "4000", "--files", "3", "--seed", "5", "--exact-rate",
-                           "0.1", "--near-rate", "0.3", "--pairs", "5000", "--min-words", "30",
-                           "--max-words", "200", "--out", out, NULL };
+    const char *args[] = { "--docs",  "4000",         "--files",     "3",           "--seed",
+                           "5",       "--exact-rate", "0.1",         "--near-rate", "0.3",
+                           "--pairs", "5000",         "--min-words", "30",          "--max-words",
+                           "200",     "--out",        out,           NULL };
     struct corpus c;
     struct corpus_pair *pairs;
     json_t *summary;
@@ -120,8 +120,8 @@ static void test_duplicates_come_at_the_requested_rates(void)
     CU_ASSERT_EQUAL(n_pairs, exact + edit + insert + shuffle + 500);
     for (long i = 0; i < n_pairs; i++) {
         struct corpus_pair *p = &pairs[i];
-        int same = c.len[p->a] == c.len[p->b] && memcmp(c.text[p->a], c.text[p->b],
-                                                        c.len[p->a]) == 0;
+        int same =
+            c.len[p->a] == c.len[p->b] && memcmp(c.text[p->a], c.text[p->b], c.len[p->a]) == 0;
 
         CU_ASSERT(p->a < p->b);
         if (strcmp(p->kind, "exact") == 0) {
@@ -180,8 +180,9 @@ static uint64_t *shingle_set(const struct fuzzy_minhash *mh, const char *text, s
 static void test_pair_jaccard_is_exact_over_the_minhash_shingles(void)
 {
     char *out = sub("jaccard");
-    const char *args[] = { "--docs", "600", "--seed", "3", "--near-rate", "0.5", "--edit-max",
-                           "0.5", "--char-ngrams", "9", "--out", out, NULL };
+    const char *args[] = { "--docs",     "600", "--seed",        "3", "--near-rate", "0.5",
+                           "--edit-max", "0.5", "--char-ngrams", "9", "--out",       out,
+                           NULL };
     struct fuzzy_minhash mh;
     struct corpus c;
     struct corpus_pair *pairs;
@@ -298,11 +299,11 @@ static void test_bad_arguments_exit_with_status_2(void)
     const char *no_size[] = { "--out", out, NULL };
     const char *both[] = { "--docs", "5", "--bytes", "5", "--out", out, NULL };
     const char *no_out[] = { "--docs", "5", NULL };
-    const char *rates[] = { "--docs", "5", "--exact-rate", "0.7", "--near-rate", "0.5",
-                            "--out", out, NULL };
+    const char *rates[] = { "--docs", "5", "--exact-rate", "0.7", "--near-rate", "0.5", "--out",
+                            out,      NULL };
     const char *ops[] = { "--docs", "5", "--ops", "edit,swap", "--out", out, NULL };
-    const char *words[] = { "--docs", "5", "--min-words", "10", "--max-words", "5", "--out",
-                            out, NULL };
+    const char *words[] = { "--docs", "5",     "--min-words", "10", "--max-words",
+                            "5",      "--out", out,           NULL };
     const char *number[] = { "--docs", "5x", "--out", out, NULL };
 
     CU_ASSERT_EQUAL(corpus_generate(no_size), 2);

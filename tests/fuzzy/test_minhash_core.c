@@ -25,8 +25,8 @@ static uint64_t next_random(void)
 /* Random text of about len bytes: words, multi-byte characters and some invalid bytes. */
 static char *random_text(size_t len, int with_invalid)
 {
-    static const char *const pieces[] = { "lorem", "ipsum", "dolor", " ", " ", " ", ".",
-                                          "é", "ß", "データ", "😀", "жук", "\n" };
+    static const char *const pieces[] = { "lorem", "ipsum", "dolor",  " ", " ",   " ", ".",
+                                          "é",     "ß",     "データ", "😀", "жук", "\n" };
     char *text = malloc(len + 16);
     size_t used = 0;
 
@@ -166,7 +166,8 @@ static void test_invalid_bytes_are_one_code_point_each(void)
 {
     struct fuzzy_minhash mh;
     /* a, \xff, b, \xe2 (a truncated sequence): 4 units */
-    const char *text = "a\xff" "b\xe2";
+    const char *text = "a\xff"
+                       "b\xe2";
     size_t n;
     uint64_t *h;
 
@@ -174,7 +175,9 @@ static void test_invalid_bytes_are_one_code_point_each(void)
     h = all_shingles(&mh, text, 4, &n);
     CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_EQUAL(h[0], fuzzy_bytes_hash(u8("a\xff"), 2, mh.key));
-    CU_ASSERT_EQUAL(h[1], fuzzy_bytes_hash(u8("\xff" "b"), 2, mh.key));
+    CU_ASSERT_EQUAL(h[1], fuzzy_bytes_hash(u8("\xff"
+                                              "b"),
+                                           2, mh.key));
     CU_ASSERT_EQUAL(h[2], fuzzy_bytes_hash(u8("b\xe2"), 2, mh.key));
     free(h);
     fuzzy_minhash_clear(&mh);
@@ -249,8 +252,10 @@ static void test_signatures_are_pinned_for_the_default_settings(void)
 
     CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
                           0);
-    signature_of(&mh, "The quick brown fox jumps over the lazy dog; "
-                      "le cœur déçu mais l'âme plutôt naïve, Louÿs rêva de crapaüter.", sig);
+    signature_of(&mh,
+                 "The quick brown fox jumps over the lazy dog; "
+                 "le cœur déçu mais l'âme plutôt naïve, Louÿs rêva de crapaüter.",
+                 sig);
     for (int i = 0; i < 4; i++)
         CU_ASSERT_EQUAL(sig[i], want[i]);
     for (int i = 0; i < 4; i++)
@@ -297,9 +302,8 @@ static void test_every_kernel_gives_identical_signatures(void)
         if (!fuzzy_minhash_kernel_supported((enum fuzzy_minhash_kernel)k)) {
             printf("\n  kernel %s: not supported here, skipped",
                    fuzzy_minhash_kernel_name((enum fuzzy_minhash_kernel)k));
-            CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh[k], 24, K_DEFAULT, 42,
-                                               (enum fuzzy_minhash_kernel)k),
-                            -1);
+            CU_ASSERT_EQUAL(
+                fuzzy_minhash_init(&mh[k], 24, K_DEFAULT, 42, (enum fuzzy_minhash_kernel)k), -1);
             continue;
         }
         CU_ASSERT_EQUAL_FATAL(
@@ -376,9 +380,8 @@ static void test_bad_settings_are_refused(void)
 
     CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 0, 10, 1, FUZZY_KERNEL_PORTABLE), -1);
     CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 0, 1, FUZZY_KERNEL_PORTABLE), -1);
-    CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, FUZZY_MINHASH_MAX_NGRAM + 1, 10, 1,
-                                       FUZZY_KERNEL_PORTABLE),
-                    -1);
+    CU_ASSERT_EQUAL(
+        fuzzy_minhash_init(&mh, FUZZY_MINHASH_MAX_NGRAM + 1, 10, 1, FUZZY_KERNEL_PORTABLE), -1);
     CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 10, 1, FUZZY_KERNEL_COUNT), -1);
     CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 10, 1, FUZZY_KERNEL_PORTABLE), 0);
     CU_ASSERT_EQUAL(mh.padded, 16);

@@ -17,8 +17,7 @@ static const char *const texts[] = {
 #define N_DOCS 6
 
 /* The signature the core computes for text with the given settings. */
-static void expected(const char *text, uint32_t ngram, uint32_t perms, uint64_t seed,
-                     uint32_t *sig)
+static void expected(const char *text, uint32_t ngram, uint32_t perms, uint64_t seed, uint32_t *sig)
 {
     struct fuzzy_minhash mh;
     struct fuzzy_minhash_scratch scratch;
@@ -83,8 +82,8 @@ static void test_identical_documents_get_identical_signatures(void)
     CU_ASSERT_EQUAL(memcmp(wn_table_get_uint32_list(t, 1, 2), wn_table_get_uint32_list(t, 1, 3),
                            260 * sizeof(uint32_t)),
                     0);
-    CU_ASSERT_NOT_EQUAL(memcmp(wn_table_get_uint32_list(t, 1, 0),
-                               wn_table_get_uint32_list(t, 1, 5), 260 * sizeof(uint32_t)),
+    CU_ASSERT_NOT_EQUAL(memcmp(wn_table_get_uint32_list(t, 1, 0), wn_table_get_uint32_list(t, 1, 5),
+                               260 * sizeof(uint32_t)),
                         0);
     fz_sink_clear(&sink);
 }
@@ -131,10 +130,9 @@ static void test_other_id_and_text_columns_and_integer_ids(void)
     wn_table_builder_append_int64(b, 1, -3);
     in[0] = fz_task_from_builder("t", b);
     fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(
-        fz_run("minhash", "{\"text_field\": \"content\", \"id_field\": \"doc\"}", in, 1, &sink,
-               &err),
-        0);
+    CU_ASSERT_EQUAL_FATAL(fz_run("minhash", "{\"text_field\": \"content\", \"id_field\": \"doc\"}",
+                                 in, 1, &sink, &err),
+                          0);
     t = wn_task_table(sink.tasks[0]);
     CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 0), "doc");
     CU_ASSERT_EQUAL(wn_table_column_type(t, 0), WN_COLUMN_INT64);
@@ -193,15 +191,14 @@ static void test_missing_or_wrong_columns_are_named(void)
     struct wn_table_builder *b;
 
     fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run_named("minhash", "sigs", "{\"text_field\": \"body\"}", in, 1, &sink,
-                                 &err),
-                    WN_ENOTFOUND);
+    CU_ASSERT_EQUAL(
+        fz_run_named("minhash", "sigs", "{\"text_field\": \"body\"}", in, 1, &sink, &err),
+        WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "sigs: task t7: no column \"body\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "(columns: id, text)"));
     CU_ASSERT_EQUAL(sink.count, 0);
     in[0] = fz_docs_task("t8", ids, texts, 2);
-    CU_ASSERT_EQUAL(fz_run("minhash", "{\"id_field\": \"key\"}", in, 1, &sink, &err),
-                    WN_ENOTFOUND);
+    CU_ASSERT_EQUAL(fz_run("minhash", "{\"id_field\": \"key\"}", in, 1, &sink, &err), WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "no column \"key\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "set id_field"));
 
@@ -224,9 +221,9 @@ static void test_too_many_hash_functions_are_refused(void)
     struct wn_task *in[1] = { fz_docs_task("t", ids, texts, 1) };
 
     fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run("minhash", "{\"num_bands\": 1000, \"rows_per_band\": 1000}", in, 1,
-                           &sink, &err),
-                    WN_ECONFIG);
+    CU_ASSERT_EQUAL(
+        fz_run("minhash", "{\"num_bands\": 1000, \"rows_per_band\": 1000}", in, 1, &sink, &err),
+        WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "num_bands * rows_per_band is 1000000"));
     in[0] = fz_docs_task("t", ids, texts, 1);
     CU_ASSERT_EQUAL(fz_run("minhash", "{\"char_ngrams\": 0}", in, 1, &sink, &err), WN_ECONFIG);

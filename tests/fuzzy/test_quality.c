@@ -54,9 +54,10 @@ static double s_curve(double s)
 static void test_candidate_rates_follow_the_s_curve(void)
 {
     char *out;
-    const char *args[] = { "--docs", "3000", "--seed", "7", "--exact-rate", "0.02",
-                           "--near-rate", "0.75", "--edit-max", "0.35", "--min-words", "100",
-                           "--max-words", "600", "--pairs", "4000", "--out", NULL, NULL };
+    const char *args[] = { "--docs",      "3000", "--seed",     "7",    "--exact-rate", "0.02",
+                           "--near-rate", "0.75", "--edit-max", "0.35", "--min-words",  "100",
+                           "--max-words", "600",  "--pairs",    "4000", "--out",        NULL,
+                           NULL };
     struct fuzzy_minhash mh;
     struct fuzzy_minhash_scratch scratch;
     struct corpus c;
@@ -164,10 +165,9 @@ static void test_candidate_rates_follow_the_s_curve(void)
 
 int main(void)
 {
-    static const struct wn_test tests[] = {
-        { "candidate rates follow the S-curve", test_candidate_rates_follow_the_s_curve },
-        { NULL, NULL }
-    };
+    static const struct wn_test tests[] = { { "candidate rates follow the S-curve",
+                                              test_candidate_rates_follow_the_s_curve },
+                                            { NULL, NULL } };
 
     return wn_test_run_suite("minhash quality", tests, suite_init, suite_cleanup);
 }

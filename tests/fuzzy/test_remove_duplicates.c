@@ -1,4 +1,5 @@
-/* Tests of the remove_duplicates stage and its labels (plugins/stages/fuzzy/remove_duplicates.c, labels.c). */
+/* Tests of the remove_duplicates stage and its labels (plugins/stages/fuzzy/remove_duplicates.c,
+ * labels.c). */
 #include "build_config.h"
 
 #ifdef HAVE_ZSTD
@@ -127,12 +128,14 @@ static void test_labels_directory_integer_ids_and_string_groups(void)
     CU_ASSERT(asprintf(&sub, "%s/cc", dir) > 0);
     mkdir(sub, 0777);
     /* jsonl_writer's output: files read in name order; dot files and others skipped */
-    CU_ASSERT_EQUAL(fz_write_text(sub, "a.jsonl", "{\"doc\": 100, \"comp\": \"x\"}\n"
-                                                  "{\"doc\": 9, \"comp\": \"x\"}\n"),
+    CU_ASSERT_EQUAL(fz_write_text(sub, "a.jsonl",
+                                  "{\"doc\": 100, \"comp\": \"x\"}\n"
+                                  "{\"doc\": 9, \"comp\": \"x\"}\n"),
                     0);
-    CU_ASSERT_EQUAL(fz_write_text(sub, "b.jsonl", "{\"doc\": 30, \"comp\": \"y\"}\n"
-                                                  "{\"doc\": 4, \"comp\": \"y\"}\n"
-                                                  "{\"doc\": -2, \"comp\": \"x\"}\n"),
+    CU_ASSERT_EQUAL(fz_write_text(sub, "b.jsonl",
+                                  "{\"doc\": 30, \"comp\": \"y\"}\n"
+                                  "{\"doc\": 4, \"comp\": \"y\"}\n"
+                                  "{\"doc\": -2, \"comp\": \"x\"}\n"),
                     0);
     CU_ASSERT_EQUAL(fz_write_text(sub, ".c.jsonl.tmp-1-1", "not json\n"), 0);
     CU_ASSERT_EQUAL(fz_write_text(sub, "notes.txt", "not json\n"), 0);
@@ -140,8 +143,8 @@ static void test_labels_directory_integer_ids_and_string_groups(void)
     for (int i = 0; i < 6; i++)
         wn_table_builder_append_int64(b, 0, ids[i]);
     in[0] = fz_task_from_builder("ints", b);
-    params = params_for("cc", "gone",
-                        "\"label_id_field\": \"doc\", \"label_group_field\": \"comp\"");
+    params =
+        params_for("cc", "gone", "\"label_id_field\": \"doc\", \"label_group_field\": \"comp\"");
     fz_sink_init(&sink);
     CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), 0);
     got = fz_column_text(sink.tasks[0], "id");
@@ -168,8 +171,7 @@ static void test_labels_and_documents_must_use_the_same_kind_of_id(void)
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     char *params;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group\": 1}\n"),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group\": 1}\n"), 0);
     params = params_for("int-labels.jsonl", NULL, NULL);
     fz_sink_init(&sink);
     CU_ASSERT_EQUAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), WN_EINVAL);
@@ -191,7 +193,7 @@ static void test_bad_labels_fail_with_file_and_line(void)
         { "{\"id\": \"a\", \"group\": 1}\n\n{\"id\": \"b\"}\n",
           "bad.jsonl:3: field \"group\" is missing" },
         { "{\"id\": 1.5, \"group\": 1}\n", "bad.jsonl:1: field \"id\" is neither a string nor an "
-                                            "integer" },
+                                           "integer" },
         { "[1, 2]\n", "bad.jsonl:1: not a JSON object" },
         { "{\"id\": \"a\", \"group\": 1\n", "bad.jsonl:1: not JSON" },
         { "{\"id\": \"a\", \"id\": \"b\", \"group\": 1}\n", "bad.jsonl:1: not JSON" },

@@ -36,7 +36,7 @@ struct member {
     const unsigned char *key; /* the id's key (fuzzy_common.h), in the batch's arena */
     uint64_t key_offset;
     uint32_t key_len;
-    uint32_t source;          /* index of the input task */
+    uint32_t source; /* index of the input task */
     int64_t row;
 };
 
@@ -88,8 +88,7 @@ static int buckets_to_edges_create(const struct wn_params *params, void **state,
     return 0;
 }
 
-static int buckets_to_edges_setup(void *state, const struct wn_worker *worker,
-                                  struct wn_error *err)
+static int buckets_to_edges_setup(void *state, const struct wn_worker *worker, struct wn_error *err)
 {
     struct buckets_to_edges *st = state;
     char *name;
@@ -111,10 +110,10 @@ struct batch {
     size_t n_members, cap_members;
     struct edge *edges;
     size_t n_edges;
-    int64_t *id_cols;  /* per input */
-    int kind;          /* id kind of the batch, 0 until the first table */
+    int64_t *id_cols; /* per input */
+    int kind;         /* id kind of the batch, 0 until the first table */
     uint64_t null_rows;
-    uint64_t buckets;  /* buckets with 2+ distinct documents */
+    uint64_t buckets; /* buckets with 2+ distinct documents */
 };
 
 static void batch_clear(struct batch *b)
@@ -134,8 +133,8 @@ static int collect(struct buckets_to_edges *st, struct batch *b, const struct wn
     enum wn_column_type bucket_type;
     int kind, rc;
 
-    rc = fuzzy_find_column(st->stage_name, task, st->bucket_field, "bucket_field", &bucket_col,
-                           err);
+    rc =
+        fuzzy_find_column(st->stage_name, task, st->bucket_field, "bucket_field", &bucket_col, err);
     if (rc == 0)
         rc = fuzzy_find_column(st->stage_name, task, st->id_field, "id_field", &id_col, err);
     if (rc < 0)

@@ -46,8 +46,7 @@ int fuzzy_find_column(const char *stage, const struct wn_task *task, const char 
                         stage, wn_task_id(task), name, columns, param);
 }
 
-int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col,
-                  struct wn_error *err)
+int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col, struct wn_error *err)
 {
     const struct wn_table *table = wn_task_table(task);
 
@@ -176,8 +175,8 @@ void fuzzy_keymap_clear(struct fuzzy_keymap *map)
     map->capacity = map->count = 0;
 }
 
-static size_t slot_index(const struct fuzzy_keymap *map, uint64_t hash,
-                         const unsigned char *key, size_t len)
+static size_t slot_index(const struct fuzzy_keymap *map, uint64_t hash, const unsigned char *key,
+                         size_t len)
 {
     size_t mask = map->capacity - 1, i = (size_t)hash & mask;
 

@@ -30,8 +30,7 @@ int fuzzy_find_column(const char *stage, const struct wn_task *task, const char 
 
 /* FUZZY_KEY_INTEGER or FUZZY_KEY_STRING for an id column of a supported type;
  * otherwise WN_EINVAL with a message naming stage, task and column. */
-int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col,
-                  struct wn_error *err);
+int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col, struct wn_error *err);
 
 /* "integer" or "string". */
 const char *fuzzy_id_kind_name(int kind);

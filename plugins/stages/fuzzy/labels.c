@@ -179,7 +179,7 @@ static int add_label(struct fuzzy_labels *labels, size_t id_at, size_t id_len, s
     }
     labels->n_labels++;
     labels->kinds |= labels->keys.data[id_at] == FUZZY_KEY_INTEGER ? FUZZY_LABELS_INTEGER_IDS
-                                                                    : FUZZY_LABELS_STRING_IDS;
+                                                                   : FUZZY_LABELS_STRING_IDS;
     if (fuzzy_key_compare(labels->keys.data + id_at, id_len, labels->keys.data + g->min_offset,
                           g->min_len) < 0) {
         g->min_offset = id_at;

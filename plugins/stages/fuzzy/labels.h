@@ -25,29 +25,29 @@
 #include "fuzzy_common.h"
 
 struct fuzzy_group {
-    uint64_t key_offset;     /* the group's key in keys */
-    uint64_t min_offset;     /* the smallest id of the group, in keys */
+    uint64_t key_offset; /* the group's key in keys */
+    uint64_t min_offset; /* the smallest id of the group, in keys */
     uint32_t key_len, min_len;
 };
 
 struct fuzzy_labels {
-    struct fuzzy_arena keys;     /* every id key and group key */
-    struct fuzzy_keymap ids;     /* id key -> group index */
-    struct fuzzy_keymap groups;  /* group key -> group index */
+    struct fuzzy_arena keys;    /* every id key and group key */
+    struct fuzzy_keymap ids;    /* id key -> group index */
+    struct fuzzy_keymap groups; /* group key -> group index */
     struct fuzzy_group *group;
     size_t n_groups, cap_groups;
     uint64_t n_labels;
     uint64_t n_files;
-    unsigned kinds;              /* FUZZY_LABELS_INTEGER_IDS | FUZZY_LABELS_STRING_IDS */
+    unsigned kinds; /* FUZZY_LABELS_INTEGER_IDS | FUZZY_LABELS_STRING_IDS */
 };
 
 #define FUZZY_LABELS_INTEGER_IDS 1u
 #define FUZZY_LABELS_STRING_IDS 2u
 
 enum fuzzy_label_verdict {
-    FUZZY_LABEL_NONE = 0,      /* the id has no label: not a duplicate of anything */
-    FUZZY_LABEL_KEEP = 1,      /* the smallest id of its group */
-    FUZZY_LABEL_DUPLICATE = 2  /* another id of its group is smaller */
+    FUZZY_LABEL_NONE = 0,     /* the id has no label: not a duplicate of anything */
+    FUZZY_LABEL_KEEP = 1,     /* the smallest id of its group */
+    FUZZY_LABEL_DUPLICATE = 2 /* another id of its group is smaller */
 };
 
 /* Loads labels from path (see above) into a new set; WN_ENOTFOUND, WN_EIO,

@@ -93,8 +93,8 @@ static int minhash_create(const struct wn_params *params, void **state, struct w
         rc = wn_error_set(err, WN_ENOMEM, "%s: out of memory", STAGE_NAME);
         goto out_destroy;
     }
-    wn_log(WN_LOG_DEBUG, STAGE_NAME, "%u-gram shingles, %u hash functions, %s kernel",
-           st->mh.ngram, st->mh.num_perm, fuzzy_minhash_kernel_name(kernel));
+    wn_log(WN_LOG_DEBUG, STAGE_NAME, "%u-gram shingles, %u hash functions, %s kernel", st->mh.ngram,
+           st->mh.num_perm, fuzzy_minhash_kernel_name(kernel));
     *state = st;
     return 0;
 
@@ -150,8 +150,8 @@ static int signatures(struct minhash_stage *st, const struct wn_task *task, stru
 
     b = wn_table_builder_new();
     if (b == NULL || wn_table_builder_add_column(b, st->id_field, id_type, 0) < 0 ||
-        wn_table_builder_add_column(b, FUZZY_MINHASH_SIGNATURE_COLUMN,
-                                    WN_COLUMN_FIXED_LIST_UINT32, (int32_t)st->mh.num_perm) < 0) {
+        wn_table_builder_add_column(b, FUZZY_MINHASH_SIGNATURE_COLUMN, WN_COLUMN_FIXED_LIST_UINT32,
+                                    (int32_t)st->mh.num_perm) < 0) {
         rc = wn_error_set(err, WN_ENOMEM, "%s: out of memory", st->stage_name);
         goto out_free_builder;
     }
@@ -163,9 +163,8 @@ static int signatures(struct minhash_stage *st, const struct wn_task *task, stru
         fuzzy_minhash_signature(&st->mh, &st->scratch, text, len, st->sig);
         if (wn_table_builder_append_cell(b, 0, table, id_col, row) < 0 ||
             wn_table_builder_append_uint32_list(b, 1, st->sig) < 0) {
-            rc = wn_error_set(err, WN_ENOMEM, "%s: task %s, row %" PRId64 ": %s",
-                              st->stage_name, wn_task_id(task), row,
-                              wn_table_builder_last_error(b));
+            rc = wn_error_set(err, WN_ENOMEM, "%s: task %s, row %" PRId64 ": %s", st->stage_name,
+                              wn_task_id(task), row, wn_table_builder_last_error(b));
             goto out_free_builder;
         }
     }

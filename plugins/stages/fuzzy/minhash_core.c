@@ -231,8 +231,8 @@ uint64_t fuzzy_minhash_shingle_count(uint64_t units, uint32_t ngram)
     return units < ngram ? 1 : units - ngram + 1;
 }
 
-void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh,
-                          size_t *ring, const char *text, size_t len)
+void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh, size_t *ring,
+                          const char *text, size_t len)
 {
     memset(sh, 0, sizeof(*sh));
     sh->mh = mh;

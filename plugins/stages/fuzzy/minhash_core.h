@@ -46,12 +46,12 @@ typedef void (*fuzzy_minhash_kernel_fn)(const uint32_t *xs, size_t n, const uint
 /* The settings and derived constants of one signature scheme.  Read-only after
  * fuzzy_minhash_init, so one may be shared by threads. */
 struct fuzzy_minhash {
-    uint32_t ngram;        /* units per shingle (>= 1) */
-    uint32_t num_perm;     /* signature length K */
-    uint32_t padded;       /* K rounded up to FUZZY_MINHASH_LANES */
-    uint64_t key;          /* key of the shingle hash */
-    uint64_t hash_start;   /* the hash's state derived from key */
-    uint32_t *a, *b;       /* padded coefficients (64-byte aligned) */
+    uint32_t ngram;      /* units per shingle (>= 1) */
+    uint32_t num_perm;   /* signature length K */
+    uint32_t padded;     /* K rounded up to FUZZY_MINHASH_LANES */
+    uint64_t key;        /* key of the shingle hash */
+    uint64_t hash_start; /* the hash's state derived from key */
+    uint32_t *a, *b;     /* padded coefficients (64-byte aligned) */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
 };
@@ -59,10 +59,10 @@ struct fuzzy_minhash {
 /* Per-thread scratch for fuzzy_minhash_signature: no allocation per document
  * or per shingle once made. */
 struct fuzzy_minhash_scratch {
-    size_t *ring;    /* byte offsets of the last ngram units */
+    size_t *ring;     /* byte offsets of the last ngram units */
     uint64_t *hashes; /* FUZZY_MINHASH_CHUNK shingle hashes */
-    uint32_t *xs;    /* the same, folded to 32 bits */
-    uint32_t *mins;  /* padded running minima */
+    uint32_t *xs;     /* the same, folded to 32 bits */
+    uint32_t *mins;   /* padded running minima */
 };
 
 /* Walks the shingles of one text.  Plain data; set up with fuzzy_shingler_start. */
@@ -99,8 +99,8 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
                              const char *text, size_t len, uint32_t *sig);
 
 /* Starts walking the shingles of text[0..len); ring has mh->ngram slots. */
-void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh,
-                          size_t *ring, const char *text, size_t len);
+void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh, size_t *ring,
+                          const char *text, size_t len);
 /* Writes up to max (>= 1) 64-bit shingle hashes into out and returns how
  * many; 0 once every shingle was given. */
 size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max);

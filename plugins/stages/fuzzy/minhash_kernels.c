@@ -67,8 +67,8 @@ static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, con
 #define SSE41_STEP(k) m##k = _mm_min_epu32(m##k, _mm_add_epi32(_mm_mullo_epi32(a##k, x), b##k))
 
 __attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, size_t n,
-                                                            const uint32_t *a, const uint32_t *b,
-                                                            size_t padded, uint32_t *mins)
+                                                           const uint32_t *a, const uint32_t *b,
+                                                           size_t padded, uint32_t *mins)
 {
     /* padded is a multiple of 16: no tail */
     for (size_t j = 0; j < padded; j += 16) {
@@ -101,12 +101,12 @@ __attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, s
 
 /* ---- AVX2: 4 registers of 8 permutations, then single registers ---------------- */
 
-#define AVX2_STEP(k)                                                                       \
+#define AVX2_STEP(k)                                                                               \
     m##k = _mm256_min_epu32(m##k, _mm256_add_epi32(_mm256_mullo_epi32(a##k, x), b##k))
 
 __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size_t n,
-                                                         const uint32_t *a, const uint32_t *b,
-                                                         size_t padded, uint32_t *mins)
+                                                        const uint32_t *a, const uint32_t *b,
+                                                        size_t padded, uint32_t *mins)
 {
     size_t j = 0;
 
@@ -151,13 +151,12 @@ __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size
 
 /* ---- AVX-512F: 4 registers of 16 permutations, then single registers ------------ */
 
-#define AVX512_STEP(k)                                                                     \
+#define AVX512_STEP(k)                                                                             \
     m##k = _mm512_min_epu32(m##k, _mm512_add_epi32(_mm512_mullo_epi32(a##k, x), b##k))
 
 __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs, size_t n,
-                                                              const uint32_t *a,
-                                                              const uint32_t *b, size_t padded,
-                                                              uint32_t *mins)
+                                                             const uint32_t *a, const uint32_t *b,
+                                                             size_t padded, uint32_t *mins)
 {
     size_t j = 0;
 
@@ -199,7 +198,7 @@ __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs,
 /* ---- selection ------------------------------------------------------------------- */
 
 static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse41", "avx2",
-                                                               "avx512" };
+                                                              "avx512" };
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel)
 {

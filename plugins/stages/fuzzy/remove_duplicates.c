@@ -132,10 +132,9 @@ static int remove_duplicates_create(const struct wn_params *params, void **state
         if (rc < 0)
             goto out_destroy;
     }
-    rc = fuzzy_labels_acquire(wn_params_get_string(params, "labels_path"),
-                              wn_params_get_string(params, "label_id_field"),
-                              wn_params_get_string(params, "label_group_field"), 0, &st->labels,
-                              err);
+    rc = fuzzy_labels_acquire(
+        wn_params_get_string(params, "labels_path"), wn_params_get_string(params, "label_id_field"),
+        wn_params_get_string(params, "label_group_field"), 0, &st->labels, err);
     if (rc < 0) {
         wn_error_prefix(err, "%s", STAGE_NAME);
         goto out_destroy;
@@ -265,13 +264,12 @@ static int decide(struct remove_duplicates *st, const struct wn_task *task, int6
         return kind;
     kind_bit = kind == FUZZY_KEY_INTEGER ? FUZZY_LABELS_INTEGER_IDS : FUZZY_LABELS_STRING_IDS;
     if (st->labels->kinds != 0 && (st->labels->kinds & kind_bit) == 0)
-        return wn_error_set(err, WN_EINVAL,
-                            "%s: task %s: column \"%s\" holds %s ids but the labels hold %s ids, "
-                            "so no document could match; label the same ids the documents have",
-                            st->stage_name, wn_task_id(task), st->id_field,
-                            fuzzy_id_kind_name(kind),
-                            fuzzy_id_kind_name(kind == FUZZY_KEY_INTEGER ? FUZZY_KEY_STRING
-                                                                         : FUZZY_KEY_INTEGER));
+        return wn_error_set(
+            err, WN_EINVAL,
+            "%s: task %s: column \"%s\" holds %s ids but the labels hold %s ids, "
+            "so no document could match; label the same ids the documents have",
+            st->stage_name, wn_task_id(task), st->id_field, fuzzy_id_kind_name(kind),
+            fuzzy_id_kind_name(kind == FUZZY_KEY_INTEGER ? FUZZY_KEY_STRING : FUZZY_KEY_INTEGER));
     if ((size_t)rows > st->keep_capacity) {
         uint8_t *grown = realloc(st->keep, (size_t)rows);
 
