@@ -403,80 +403,125 @@ struct shared_labels {
     struct shared_labels *next;
     char *path, *id_field, *group_field;
     struct fuzzy_labels *labels;
-    unsigned refs;      /* holders, node references included */
-    unsigned node_refs; /* references setup_on_node left for actors to take over */
+    unsigned refs; /* actors holding it */
 };
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shared_labels *shared_list;
 
+static void shared_free(struct shared_labels *s)
+{
+    fuzzy_labels_free(s->labels);
+    free(s->path);
+    free(s->id_field);
+    free(s->group_field);
+    free(s);
+}
+
+/* The entry for the key, or NULL.  Under shared_lock. */
+static struct shared_labels *shared_find(const char *path, const char *id_field,
+                                         const char *group_field)
+{
+    for (struct shared_labels *s = shared_list; s != NULL; s = s->next)
+        if (strcmp(s->path, path) == 0 && strcmp(s->id_field, id_field) == 0 &&
+            strcmp(s->group_field, group_field) == 0)
+            return s;
+    return NULL;
+}
+
+static void shared_unlink(struct shared_labels *entry)
+{
+    for (struct shared_labels **link = &shared_list; *link != NULL; link = &(*link)->next) {
+        if (*link == entry) {
+            *link = entry->next;
+            return;
+        }
+    }
+}
+
+/* Loads a new entry and links it.  Under shared_lock (the other actors wait
+ * for one load). */
+static int shared_load(const char *path, const char *id_field, const char *group_field,
+                       struct shared_labels **out, struct wn_error *err)
+{
+    struct shared_labels *s = calloc(1, sizeof(*s));
+    int rc;
+
+    *out = NULL;
+    if (s == NULL || (s->path = strdup(path)) == NULL || (s->id_field = strdup(id_field)) == NULL ||
+        (s->group_field = strdup(group_field)) == NULL) {
+        if (s != NULL)
+            shared_free(s);
+        return wn_error_set(err, WN_ENOMEM, "out of memory loading %s", path);
+    }
+    rc = fuzzy_labels_load(path, id_field, group_field, &s->labels, err);
+    if (rc < 0) {
+        shared_free(s);
+        return rc;
+    }
+    s->next = shared_list;
+    shared_list = s;
+    *out = s;
+    return 0;
+}
+
+int fuzzy_labels_preload(const char *path, const char *id_field, const char *group_field,
+                         struct fuzzy_labels *stats, struct wn_error *err)
+{
+    struct shared_labels *s;
+    int rc = 0;
+
+    memset(stats, 0, sizeof(*stats));
+    pthread_mutex_lock(&shared_lock);
+    s = shared_find(path, id_field, group_field);
+    if (s != NULL && s->refs == 0) {
+        /* Cached but unheld (an earlier run's): read the file again. */
+        shared_unlink(s);
+        shared_free(s);
+        s = NULL;
+    }
+    if (s == NULL)
+        rc = shared_load(path, id_field, group_field, &s, err);
+    if (rc == 0) {
+        stats->n_labels = s->labels->n_labels;
+        stats->n_groups = s->labels->n_groups;
+        stats->n_files = s->labels->n_files;
+        stats->kinds = s->labels->kinds;
+    }
+    pthread_mutex_unlock(&shared_lock);
+    return rc;
+}
+
 int fuzzy_labels_acquire(const char *path, const char *id_field, const char *group_field,
-                         int for_node, struct fuzzy_labels **out, struct wn_error *err)
+                         struct fuzzy_labels **out, struct wn_error *err)
 {
     struct shared_labels *s;
     int rc = 0;
 
     *out = NULL;
     pthread_mutex_lock(&shared_lock);
-    for (s = shared_list; s != NULL; s = s->next)
-        if (strcmp(s->path, path) == 0 && strcmp(s->id_field, id_field) == 0 &&
-            strcmp(s->group_field, group_field) == 0)
-            break;
-    if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || (s->path = strdup(path)) == NULL ||
-            (s->id_field = strdup(id_field)) == NULL ||
-            (s->group_field = strdup(group_field)) == NULL) {
-            rc = wn_error_set(err, WN_ENOMEM, "out of memory loading %s", path);
-        } else {
-            /* Loading under the lock: the other actors wait for one load. */
-            rc = fuzzy_labels_load(path, id_field, group_field, &s->labels, err);
-        }
-        if (rc < 0) {
-            if (s != NULL) {
-                free(s->path);
-                free(s->id_field);
-                free(s->group_field);
-                free(s);
-            }
-            goto out_unlock;
-        }
-        s->next = shared_list;
-        shared_list = s;
-    }
-    if (for_node) {
+    s = shared_find(path, id_field, group_field);
+    if (s == NULL)
+        rc = shared_load(path, id_field, group_field, &s, err);
+    if (rc == 0) {
         s->refs++;
-        s->node_refs++;
-    } else if (s->node_refs > 0) {
-        s->node_refs--; /* take over setup_on_node's reference */
-    } else {
-        s->refs++;
+        *out = s->labels;
     }
-    *out = s->labels;
-out_unlock:
     pthread_mutex_unlock(&shared_lock);
     return rc;
 }
 
 void fuzzy_labels_release(struct fuzzy_labels *labels)
 {
-    struct shared_labels **link;
-
     if (labels == NULL)
         return;
     pthread_mutex_lock(&shared_lock);
-    for (link = &shared_list; *link != NULL; link = &(*link)->next) {
-        struct shared_labels *s = *link;
-
+    for (struct shared_labels *s = shared_list; s != NULL; s = s->next) {
         if (s->labels != labels)
             continue;
         if (--s->refs == 0) {
-            *link = s->next;
-            fuzzy_labels_free(s->labels);
-            free(s->path);
-            free(s->id_field);
-            free(s->group_field);
-            free(s);
+            shared_unlink(s);
+            shared_free(s);
         }
         break;
     }

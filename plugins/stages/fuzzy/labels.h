@@ -9,10 +9,13 @@
  * read in name order, dot files skipped: jsonl_writer's output directory.
  * An id listed twice with two different groups is an error.
  *
- * Loaded sets are shared: fuzzy_labels_acquire() returns the one set per
- * (path, id field, group field) held by the process, loading it the first
- * time; fuzzy_labels_release() frees it with its last holder.  A set is
- * read-only once loaded: any thread may look ids up.
+ * Loaded sets are shared: one set per (path, id field, group field) per
+ * process.  fuzzy_labels_preload() (setup_on_node) loads it afresh unless
+ * actors hold it; fuzzy_labels_acquire() (create) takes a reference, loading
+ * it if no preload did; fuzzy_labels_release() (destroy) frees it with its
+ * last holder.  A preloaded set that no actor ever takes (a run that fails
+ * first) stays cached until the next preload of the same key replaces it.
+ * A set is read-only once loaded: any thread may look ids up.
  */
 #ifndef WINNOW_FUZZY_LABELS_H
 #define WINNOW_FUZZY_LABELS_H
@@ -61,14 +64,15 @@ enum fuzzy_label_verdict fuzzy_labels_lookup(const struct fuzzy_labels *labels,
                                              const unsigned char *key, size_t len,
                                              const struct fuzzy_group **group);
 
-/*
- * The shared set for (path, id_field, group_field), loaded on first use.
- * for_node: the caller is setup_on_node, whose reference the next actor's
- * acquire takes over (setup_on_node has no matching hook to release it).
- * Thread-safe.
- */
+/* Loads the shared set for (path, id_field, group_field) without holding it,
+ * replacing a cached copy no one holds; *stats gets its counts.  Thread-safe. */
+int fuzzy_labels_preload(const char *path, const char *id_field, const char *group_field,
+                         struct fuzzy_labels *stats, struct wn_error *err);
+
+/* A reference to the shared set for (path, id_field, group_field), loaded on
+ * first use.  Thread-safe. */
 int fuzzy_labels_acquire(const char *path, const char *id_field, const char *group_field,
-                         int for_node, struct fuzzy_labels **out, struct wn_error *err);
+                         struct fuzzy_labels **out, struct wn_error *err);
 void fuzzy_labels_release(struct fuzzy_labels *labels);
 
 #endif /* WINNOW_FUZZY_LABELS_H */

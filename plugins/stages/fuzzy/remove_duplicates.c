@@ -13,7 +13,7 @@
  *
  * The labels are loaded once per process: setup_on_node loads them (so a bad
  * labels file fails the run before any actor starts) and every actor shares
- * that copy (fuzzy_labels_acquire).
+ * that copy (labels.h).
  */
 #include "build_config.h"
 
@@ -79,7 +79,7 @@ static int make_dirs(const char *dir, struct wn_error *err)
 static int remove_duplicates_setup_on_node(const struct wn_stage_env *env, struct wn_error *err)
 {
     const struct wn_params *params = env->params;
-    struct fuzzy_labels *labels;
+    struct fuzzy_labels labels;
     int rc;
 
     if (wn_params_has(params, "removed_ids_path")) {
@@ -87,14 +87,14 @@ static int remove_duplicates_setup_on_node(const struct wn_stage_env *env, struc
         if (rc < 0)
             return rc;
     }
-    rc = fuzzy_labels_acquire(wn_params_get_string(params, "labels_path"),
+    rc = fuzzy_labels_preload(wn_params_get_string(params, "labels_path"),
                               wn_params_get_string(params, "label_id_field"),
-                              wn_params_get_string(params, "label_group_field"), 1, &labels, err);
+                              wn_params_get_string(params, "label_group_field"), &labels, err);
     if (rc < 0)
         return wn_error_prefix(err, "%s", env->stage_name ? env->stage_name : STAGE_NAME);
     wn_log(WN_LOG_INFO, STAGE_NAME, "%" PRIu64 " labels in %zu groups from %" PRIu64 " file(s)",
-           labels->n_labels, labels->n_groups, labels->n_files);
-    if (labels->n_files == 0)
+           labels.n_labels, labels.n_groups, labels.n_files);
+    if (labels.n_files == 0)
         wn_log(WN_LOG_WARN, STAGE_NAME, "labels_path %s holds no .jsonl file: nothing is removed",
                wn_params_get_string(params, "labels_path"));
     return 0;
@@ -132,9 +132,9 @@ static int remove_duplicates_create(const struct wn_params *params, void **state
         if (rc < 0)
             goto out_destroy;
     }
-    rc = fuzzy_labels_acquire(
-        wn_params_get_string(params, "labels_path"), wn_params_get_string(params, "label_id_field"),
-        wn_params_get_string(params, "label_group_field"), 0, &st->labels, err);
+    rc = fuzzy_labels_acquire(wn_params_get_string(params, "labels_path"),
+                              wn_params_get_string(params, "label_id_field"),
+                              wn_params_get_string(params, "label_group_field"), &st->labels, err);
     if (rc < 0) {
         wn_error_prefix(err, "%s", STAGE_NAME);
         goto out_destroy;
