@@ -62,3 +62,11 @@ tests_fuzzy_test_fuzzy_pipeline_SOURCES = tests/fuzzy/test_fuzzy_pipeline.c \
 tests_fuzzy_test_fuzzy_pipeline_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_fuzzy_pipeline_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_fuzzy_pipeline_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+check_PROGRAMS += tests/fuzzy/test_dedup_quality
+TESTS += tests/fuzzy/test_dedup_quality
+tests_fuzzy_test_dedup_quality_SOURCES = tests/fuzzy/test_dedup_quality.c \
+	plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_dedup_quality_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_dedup_quality_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_dedup_quality_LDADD = $(WN_FUZZY_TEST_LIBS)
