@@ -35,7 +35,8 @@ struct wn_config {
 static const char *const top_keys[] = { "dataset", "executor", "stages", NULL };
 static const char *const stage_keys[] = { "stage",       "name",     "params",     "resources",
                                           "batch_size",  "actors",   "on_error",   "max_retries",
-                                          "timeout_s",   "comms",    "shuffle",    NULL };
+                                          "timeout_s",   "comms",    "shuffle",    "comms_params",
+                                          "shuffle_params", NULL };
 static const char *const resource_keys[] = { "cpus", "gpus", "gpu_memory_gb", "entire_gpu",
                                              NULL };
 static const char *const on_error_names[] = { "fail", "retry", "skip", NULL };
@@ -473,7 +474,9 @@ static int check_stage(const struct checker *c, json_t *stage, size_t index)
         (rc = check_integer(c, stage, path, "max_retries", 0, MAX_RETRIES_MAX)) < 0 ||
         (rc = check_nonnegative(c, stage, path, "timeout_s")) < 0 ||
         (rc = check_name(c, stage, path, "comms")) < 0 ||
-        (rc = check_name(c, stage, path, "shuffle")) < 0)
+        (rc = check_object(c, stage, path, "comms_params")) < 0 ||
+        (rc = check_name(c, stage, path, "shuffle")) < 0 ||
+        (rc = check_object(c, stage, path, "shuffle_params")) < 0)
         return rc;
     if (json_object_get(stage, "resources") != NULL) {
         text_format(sub, sizeof(sub), "%s.resources", path);
@@ -966,6 +969,72 @@ static int resolve_provider(const struct wn_config *config, const struct wn_regi
     return 0;
 }
 
+/* stage["comms_params"]: the comms provider's params, validated against its spec
+ * (defaults when not given).  Needs rs->comms resolved. */
+static int resolve_comms_params(const struct wn_config *config, const struct wn_registry *registry,
+                                const json_t *stage, size_t index, struct wn_run_stage *rs,
+                                struct wn_error *err)
+{
+    const json_t *given = json_object_get(stage, "comms_params");
+    struct wn_params *params = NULL;
+    char path[PATH_MAX_LEN];
+    int rc;
+
+    text_format(path, sizeof(path), "stages[%zu].comms_params", index);
+    if (rs->comms == NULL) {
+        if (given == NULL)
+            return 0;
+        return config_error(config, path, err,
+                            "%s: stage '%s' has no \"comms\" provider, and comms_params go with "
+                            "one (remove it)",
+                            path, rs->desc->name);
+    }
+    rs->comms_backend = wn_registry_find_backend(registry, WN_BACKEND_COMMS, rs->comms);
+    if (rs->comms_backend == NULL)
+        return wn_error_set(err, WN_EINTERNAL, "%s: comms backend '%s' vanished", path,
+                            rs->comms);
+    rc = wn_params_new(rs->comms_backend->params, given, path, &params, err);
+    if (rc < 0) {
+        wn_error_prefix(err, "%s", config->source);
+        return note_overrides(config, path, err);
+    }
+    rs->comms_params = params;
+    return 0;
+}
+
+/* stage["shuffle_params"]: the shuffle provider's params, validated against
+ * its spec (defaults when not given).  Needs rs->shuffle resolved. */
+static int resolve_shuffle_params(const struct wn_config *config,
+                                  const struct wn_registry *registry, const json_t *stage,
+                                  size_t index, struct wn_run_stage *rs, struct wn_error *err)
+{
+    const json_t *given = json_object_get(stage, "shuffle_params");
+    struct wn_params *params = NULL;
+    char path[PATH_MAX_LEN];
+    int rc;
+
+    text_format(path, sizeof(path), "stages[%zu].shuffle_params", index);
+    if (rs->shuffle == NULL) {
+        if (given == NULL)
+            return 0;
+        return config_error(config, path, err,
+                            "%s: stage '%s' has no \"shuffle\" provider, and shuffle_params go "
+                            "with one (remove it)",
+                            path, rs->desc->name);
+    }
+    rs->shuffle_backend = wn_registry_find_backend(registry, WN_BACKEND_SHUFFLE, rs->shuffle);
+    if (rs->shuffle_backend == NULL)
+        return wn_error_set(err, WN_EINTERNAL, "%s: shuffle backend '%s' vanished", path,
+                            rs->shuffle);
+    rc = wn_params_new(rs->shuffle_backend->params, given, path, &params, err);
+    if (rc < 0) {
+        wn_error_prefix(err, "%s", config->source);
+        return note_overrides(config, path, err);
+    }
+    rs->shuffle_params = params;
+    return 0;
+}
+
 static int resolve_stage(const struct wn_config *config, const struct wn_registry *registry,
                          const json_t *stage, size_t index, struct wn_run_stage *rs,
                          struct wn_error *err)
@@ -1041,8 +1110,12 @@ static int resolve_stage(const struct wn_config *config, const struct wn_registr
     rc = resolve_provider(config, registry, stage, index, desc, "comms", WN_STAGE_COMMS,
                           WN_BACKEND_COMMS, (char **)&rs->comms, err);
     if (rc == 0)
+        rc = resolve_comms_params(config, registry, stage, index, rs, err);
+    if (rc == 0)
         rc = resolve_provider(config, registry, stage, index, desc, "shuffle", WN_STAGE_SHUFFLE,
                               WN_BACKEND_SHUFFLE, (char **)&rs->shuffle, err);
+    if (rc == 0)
+        rc = resolve_shuffle_params(config, registry, stage, index, rs, err);
     return rc;
 }
 

@@ -7,7 +7,9 @@
  *     "stages": [ { "stage": "word_count", "name": "...", "params": { ... },
  *                   "resources": { "cpus": 1, "gpus": 0, "gpu_memory_gb": 0, "entire_gpu": false },
  *                   "batch_size": 1, "actors": 2, "on_error": "fail|retry|skip",
- *                   "max_retries": 3, "timeout_s": 0, "comms": "ucx", "shuffle": "ucx" } ]
+ *                   "max_retries": 3, "timeout_s": 0, "comms": "ucx", "shuffle": "ucx",
+ *                   "comms_params": { "timeout_s": 60 },
+ *                   "shuffle_params": { "memory_limit": 1073741824 } } ]
  *   }
  *
  * Loading checks syntax ("file:line:col: message"), duplicate keys, unknown
@@ -20,7 +22,9 @@
  * "on_error": "retry", else 0), timeout_s and resources >= 0.  Configured names
  * ("name", default the stage name) are unique.  A COMMS stage needs "comms", a
  * SHUFFLE stage "shuffle", each naming a loaded backend of that kind; other
- * stages take neither.  The executor backend defaults to "actor_pool"; its
+ * stages take neither.  "comms_params" (COMMS stages only) and
+ * "shuffle_params" (SHUFFLE stages only) are checked against the provider's
+ * param spec.  The executor backend defaults to "actor_pool"; its
  * keys other than "backend" and "env" are checked against its param spec.
  *
  * A config is used from one thread at a time; it owns its JSON document.

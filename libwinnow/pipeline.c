@@ -17,7 +17,9 @@ void wn_pipeline_free(struct wn_pipeline *pipeline)
         wn_params_free((struct wn_params *)s->params);
         free((char *)s->name);
         free((char *)s->comms);
+        wn_params_free((struct wn_params *)s->comms_params);
         free((char *)s->shuffle);
+        wn_params_free((struct wn_params *)s->shuffle_params);
     }
     free(pipeline->stages);
     for (size_t i = 0; i < pipeline->n_env; i++) {

@@ -8,6 +8,8 @@ winnowinclude_HEADERS = \
 	sdk/winnow/table.h \
 	sdk/winnow/params.h \
 	sdk/winnow/backend.h \
+	sdk/winnow/comms.h \
+	sdk/winnow/shuffle.h \
 	sdk/winnow/error.h \
 	sdk/winnow/log.h
 nodist_winnowinclude_HEADERS = sdk/winnow/version.h

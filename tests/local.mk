@@ -1,5 +1,5 @@
 # Test environment: the build tree only, never installed plugins.
-WN_BUILD_PLUGIN_PATH = $(abs_top_builddir)/plugins/backends/actor_pool/.libs:$(abs_top_builddir)/plugins/stages/io/.libs:$(abs_top_builddir)/plugins/stages/filters/.libs:$(abs_top_builddir)/plugins/stages/fuzzy/.libs
+WN_BUILD_PLUGIN_PATH = $(abs_top_builddir)/plugins/backends/actor_pool/.libs:$(abs_top_builddir)/plugins/stages/io/.libs:$(abs_top_builddir)/plugins/stages/filters/.libs:$(abs_top_builddir)/plugins/backends/ucx/.libs:$(abs_top_builddir)/plugins/stages/dedup/.libs:$(abs_top_builddir)/plugins/stages/graph/.libs:$(abs_top_builddir)/plugins/backends/nccl/.libs:$(abs_top_builddir)/plugins/stages/fuzzy/.libs
 AM_TESTS_ENVIRONMENT = \
 	WN_TOP_BUILDDIR='$(abs_top_builddir)'; export WN_TOP_BUILDDIR; \
 	WN_TOP_SRCDIR='$(abs_top_srcdir)'; export WN_TOP_SRCDIR; \

@@ -64,6 +64,18 @@ struct wn_run_stage {
     double timeout_s;                 /* per hook call, 0 = none */
     const char *comms;                /* comms provider name, or NULL */
     const char *shuffle;              /* shuffle provider name, or NULL */
+    /* COMMS stages: the provider named by comms (a WN_BACKEND_COMMS backend,
+     * its ops a struct wn_comms_provider_ops) and its params (the stage's
+     * "comms_params", validated against the provider's spec; defaults when
+     * not given).  NULL otherwise. */
+    const struct wn_backend_desc *comms_backend;
+    const struct wn_params *comms_params;
+    /* SHUFFLE stages: the provider named by shuffle (a WN_BACKEND_SHUFFLE
+     * backend, its ops a struct wn_shuffle_provider_ops) and its params (the
+     * stage's "shuffle_params", validated against the provider's spec;
+     * defaults when not given).  NULL otherwise. */
+    const struct wn_backend_desc *shuffle_backend;
+    const struct wn_params *shuffle_params;
     void *reserved[8];
 };
 

@@ -10,6 +10,8 @@
 #include <winnow/task.h>
 #include <winnow/stage.h>
 #include <winnow/backend.h>
+#include <winnow/comms.h>
+#include <winnow/shuffle.h>
 #include <winnow/plugin.h>
 
 #endif /* WINNOW_WINNOW_H */

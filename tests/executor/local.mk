@@ -20,6 +20,7 @@ tests_executor_test_batching_LDADD = $(WN_TEST_LIBS)
 
 tests_executor_test_actor_pool_SOURCES = tests/executor/test_actor_pool.c \
 	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
+	plugins/backends/actor_pool/comms_stage.c \
 	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
 tests_executor_test_actor_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_actor_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)

@@ -719,7 +719,10 @@ static void test_unsupported_kind_or_on_error_is_rejected(void)
         { "lenient", "{}", 1, 0, 1, NULL, WN_ON_ERROR_SKIP },
     };
 
-    check_rejected_before_running(comms, 2, "{}", WN_EUNSUPPORTED, "stage 'ranks' is a COMMS");
+    /* COMMS stages run (tests/comms/test_comms_stage.c), given a provider. */
+    check_rejected_before_running(comms, 2, "{}", WN_ECONFIG,
+                                  "stage 'ranks' is a COMMS stage but the run names no comms "
+                                  "provider");
     check_rejected_before_running(retry, 2, "{}", WN_EUNSUPPORTED,
                                   "stage 'again' asks on_error \"retry\"");
     check_rejected_before_running(skip, 1, "{}", WN_EUNSUPPORTED,

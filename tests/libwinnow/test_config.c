@@ -366,6 +366,8 @@ static void test_good_config_resolves_with_effective_values(void)
     /* exchange: shuffle provider; the largest values allowed. */
     s = &p->stages[4];
     CU_ASSERT_STRING_EQUAL(s->shuffle, "test_shuffle");
+    CU_ASSERT_PTR_EQUAL(s->shuffle_backend, &shuffle_backend);
+    CU_ASSERT_PTR_NOT_NULL(s->shuffle_params);
     CU_ASSERT_PTR_NULL(s->comms);
     CU_ASSERT_EQUAL(s->batch_size, 2147483647u);
     CU_ASSERT_EQUAL(s->actors, 65536);
@@ -502,7 +504,7 @@ static void test_unknown_keys_are_reported_with_a_suggestion(void)
     expect_load_error(third_stage("'colour': 'red'"),
                       "test.json: stages[2]: unknown key 'colour' (known keys: stage, name, "
                       "params, resources, batch_size, actors, on_error, max_retries, timeout_s, "
-                      "comms, shuffle)");
+                      "comms, shuffle, comms_params, shuffle_params)");
 }
 
 static void test_unknown_key_without_close_match_has_no_suggestion(void)
@@ -787,6 +789,12 @@ static void test_shuffle_stage_needs_a_loaded_shuffle_backend(void)
     snprintf(text, sizeof(text), base, ", 'shuffle': 'test_comms'");
     expect_resolve_error(text,
                          "test.json: stages[2].shuffle: no shuffle backend named 'test_comms'");
+    /* shuffle_params are the provider's: checked against its spec. */
+    snprintf(text, sizeof(text), base, ", 'shuffle': 'test_shuffle', 'shuffle_params': {'x': 1}");
+    expect_resolve_error(text, "test.json: stages[2].shuffle_params.x");
+    expect_resolve_error(third_stage("'shuffle_params': {}"),
+                         "test.json: stages[2].shuffle_params: stage 'word_filter' has no "
+                         "\"shuffle\" provider, and shuffle_params go with one (remove it)");
 }
 
 static void test_plain_stage_takes_no_provider(void)

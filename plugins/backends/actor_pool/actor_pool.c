@@ -25,6 +25,7 @@
 #include <winnow/log.h>
 #include <winnow/plugin.h>
 
+#include "comms_stage.h"
 #include "pool.h"
 #include "stage_pool.h"
 
@@ -128,11 +129,17 @@ static int check_stage(const struct wn_run_stage *stage, size_t i, const struct 
     if (desc->ops == NULL || desc->ops->version < 1 || desc->ops->process_batch == NULL)
         return wn_error_set(err, WN_EPLUGIN, "stage '%s' (%s) has no process_batch hook",
                             stage->name, desc->name ? desc->name : "?");
-    if (desc->kind != WN_STAGE_PLAIN)
+    if (desc->kind == WN_STAGE_COMMS) {
+        int rc = wn_comms_stage_check(stage, err);
+
+        if (rc < 0)
+            return rc;
+    } else if (desc->kind != WN_STAGE_PLAIN) {
         return wn_error_set(err, WN_EUNSUPPORTED,
-                            "stage '%s' is a %s stage: actor_pool runs only plain stages for now "
-                            "(communicator and shuffle stages come in a later version)",
-                            stage->name, desc->kind == WN_STAGE_COMMS ? "COMMS" : "SHUFFLE");
+                            "stage '%s' is a SHUFFLE stage: actor_pool runs only plain and COMMS "
+                            "stages for now (shuffle stages come in a later version)",
+                            stage->name);
+    }
     if (stage->on_error != WN_ON_ERROR_FAIL)
         return wn_error_set(err, WN_EUNSUPPORTED,
                             "stage '%s' asks on_error \"%s\": actor_pool supports only \"fail\" "
@@ -188,6 +195,8 @@ static int run_stage(const struct wn_run_stage *stage, const struct options *opt
     int rc;
 
     memset(stats, 0, sizeof(*stats));
+    if (stage->desc->kind == WN_STAGE_COMMS) /* one rank per actor, one chunk per rank */
+        return wn_comms_stage_run(stage, &opt->capacity, tasks, n_tasks, stats, err);
     memset(&request, 0, sizeof(request));
     request.stage_name = stage->name;
     request.resources = stage->resources;

@@ -4,6 +4,7 @@ plugins_LTLIBRARIES += plugins/backends/actor_pool/actor_pool.la
 plugins_backends_actor_pool_actor_pool_la_SOURCES = \
 	plugins/backends/actor_pool/actor_pool.c \
 	plugins/backends/actor_pool/stage_pool.c plugins/backends/actor_pool/stage_pool.h \
+	plugins/backends/actor_pool/comms_stage.c plugins/backends/actor_pool/comms_stage.h \
 	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/pool.h \
 	plugins/backends/actor_pool/batching.c plugins/backends/actor_pool/batching.h
 plugins_backends_actor_pool_actor_pool_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY)

@@ -1,0 +1,324 @@
+/*
+ * bench/shuffle — shuffle throughput of the ucx provider against UCX's own
+ * bandwidth, measured in the same run.
+ *
+ * Two ranks (threads of this process, as the actor_pool executor runs them)
+ * shuffle at least 1 GiB: each inserts half of it as tables of one key and
+ * one payload column, spread over the partitions, then insert_finished, then
+ * extracts its own partitions.  Before and after, `ucx_perftest -t tag_bw`
+ * runs as a loopback server and client pair on 127.0.0.1 with the shuffle's
+ * message size (chunk_bytes).  Printed: bytes/s of the shuffle, of the bytes
+ * that crossed UCX between the ranks, perftest's bandwidth, their ratios,
+ * and the transports that carried each (ucp_ep_print_info for the shuffle,
+ * UCX_LOG_LEVEL=info for perftest).
+ *
+ *   bench/shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES]
+ *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-q]   (-q: no perftest)
+ */
+#include "build_config.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "params_internal.h"
+#include "shuffle_provider.h"
+
+#define RANKS 2
+
+struct options {
+    uint64_t total_bytes;
+    uint64_t message_bytes;
+    uint64_t row_bytes;
+    uint32_t partitions;
+    uint64_t memory_limit;
+    int perftest;
+};
+
+struct bench_rank {
+    struct wn_shuffle_group *group;
+    const struct options *opt;
+    pthread_barrier_t *start;
+    uint32_t rank;
+    int rc;
+    struct wn_error err;
+    double t_start, t_finished, t_extracted;
+    uint64_t rows_out;
+    struct wn_ucx_shuffle_stats stats;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One batch: rows of (key uint64, payload utf8 of row_bytes). */
+static int make_batch(uint64_t rows, uint64_t row_bytes, struct wn_table *out, struct wn_error *err)
+{
+    struct wn_table_builder *b = wn_table_builder_new();
+    char *payload = malloc(row_bytes);
+    int rc = 0;
+
+    if (b == NULL || payload == NULL) {
+        wn_table_builder_free(b);
+        free(payload);
+        return wn_error_set(err, WN_ENOMEM, "out of memory building a batch");
+    }
+    for (uint64_t i = 0; i < row_bytes; i++)
+        payload[i] = (char)('a' + i % 26);
+    wn_table_builder_add_column(b, "key", WN_COLUMN_UINT64, 0);
+    wn_table_builder_add_column(b, "payload", WN_COLUMN_UTF8, 0);
+    for (uint64_t r = 0; r < rows && rc == 0; r++) {
+        rc = wn_table_builder_append_uint64(b, 0, r);
+        if (rc == 0)
+            rc = wn_table_builder_append_utf8(b, 1, payload, row_bytes);
+    }
+    if (rc == 0)
+        rc = wn_table_builder_finish(b, out, err);
+    else
+        wn_error_set(err, rc, "building a batch: %s", wn_table_builder_last_error(b));
+    wn_table_builder_free(b);
+    free(payload);
+    return rc;
+}
+
+static void *rank_main(void *arg)
+{
+    struct bench_rank *br = arg;
+    const struct options *opt = br->opt;
+    uint64_t batch_rows = (16u << 20) / opt->row_bytes ? (16u << 20) / opt->row_bytes : 1;
+    uint64_t rows_total = opt->total_bytes / RANKS / opt->row_bytes;
+    uint64_t batches = (rows_total + batch_rows - 1) / batch_rows;
+    uint32_t *parts = malloc(batch_rows * sizeof(*parts));
+    struct wn_shuffle *sh = NULL;
+    struct wn_table batch;
+
+    memset(&batch, 0, sizeof(batch));
+    br->rc = make_batch(batch_rows, opt->row_bytes, &batch, &br->err);
+    if (br->rc == 0)
+        br->rc = wn_ucx_shuffle_ops.open(br->group, br->rank, &sh, &br->err);
+    pthread_barrier_wait(br->start);
+    br->t_start = now_s();
+    /* Every batch is the same table, sent to partitions that rotate per batch. */
+    for (uint64_t b = 0; br->rc == 0 && b < batches; b++) {
+        for (uint64_t r = 0; r < batch_rows; r++)
+            parts[r] = (uint32_t)((r * 2654435761u + b + br->rank) % opt->partitions);
+        br->rc = wn_ucx_shuffle_ops.insert(sh, &batch, parts, &br->err);
+    }
+    if (br->rc == 0)
+        br->rc = wn_ucx_shuffle_ops.insert_finished(sh, &br->err);
+    br->t_finished = now_s();
+    for (uint32_t p = br->rank; br->rc == 0 && p < opt->partitions; p += RANKS) {
+        struct wn_table out;
+
+        br->rc = wn_ucx_shuffle_ops.extract(sh, p, &out, &br->err);
+        br->rows_out += (uint64_t)wn_table_num_rows(&out);
+        wn_table_release(&out);
+    }
+    br->t_extracted = now_s();
+    if (sh != NULL)
+        wn_ucx_shuffle_stats(sh, &br->stats);
+    wn_ucx_shuffle_ops.close(sh);
+    wn_table_release(&batch);
+    free(parts);
+    return NULL;
+}
+
+/* Runs a loopback ucx_perftest tag_bw pair; *mbps gets perftest's overall
+ * bandwidth in MB/s (2^20 bytes), transports its ep_cfg line.  0 or -1. */
+static int run_perftest(uint64_t size, uint64_t total, double *mbps, char *transports, size_t tsize)
+{
+    char dir[] = "/tmp/winnow-bench-XXXXXX";
+    char cmd[1024], path[256], line[512];
+    unsigned port = 20000 + (unsigned)(getpid() % 20000);
+    uint64_t iters = total / size < 16 ? 16 : total / size;
+    FILE *f;
+    int rc = -1;
+
+    *mbps = 0;
+    transports[0] = '\0';
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "UCX_LOG_LEVEL=info ucx_perftest -t tag_bw -s %" PRIu64 " -n %" PRIu64
+             " -w 16 -p %u > %s/server.txt 2>&1 & sleep 0.5; "
+             "UCX_LOG_LEVEL=info timeout 120 ucx_perftest 127.0.0.1 -t tag_bw -s %" PRIu64
+             " -n %" PRIu64 " -w 16 -p %u > %s/client.txt 2>&1; wait",
+             size, iters, port, dir, size, iters, port, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "shuffle bench: ucx_perftest failed (see below)\n");
+    snprintf(path, sizeof(path), "%s/client.txt", dir);
+    f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        double v[7];
+        char *tag = strstr(line, "ep_cfg[0]: ");
+
+        if (tag != NULL && transports[0] == '\0') {
+            snprintf(transports, tsize, "%s", tag + strlen("ep_cfg[0]: "));
+            transports[strcspn(transports, "\n")] = '\0';
+        }
+        if (strncmp(line, "Final:", 6) == 0 &&
+            sscanf(line + 6, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6]) == 7) {
+            *mbps = v[5];
+            rc = 0;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    if (rc < 0)
+        fprintf(stderr,
+                "shuffle bench: ucx_perftest printed no final bandwidth (is the port "
+                "%u free?)\n",
+                port);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/server.txt", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+static int have_perftest(void)
+{
+    return system("command -v ucx_perftest > /dev/null 2>&1") == 0;
+}
+
+static struct wn_params *provider_params(const struct options *opt)
+{
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_params *params = NULL;
+    json_t *json = json_pack("{s:I, s:I}", "chunk_bytes", (json_int_t)opt->message_bytes,
+                             "memory_limit", (json_int_t)opt->memory_limit);
+
+    if (wn_params_new(wn_ucx_shuffle_params, json, "shuffle", &params, &err) < 0)
+        fprintf(stderr, "shuffle bench: %s\n", err.message);
+    json_decref(json);
+    return params;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES] "
+               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-q]\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 1 };
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_shuffle_group_config config;
+    struct wn_shuffle_group *group = NULL;
+    struct bench_rank ranks[RANKS];
+    pthread_t threads[RANKS];
+    pthread_barrier_t start;
+    struct wn_params *params;
+    double perf_before = 0, perf_after = 0, perf, shuffle_s, extract_s, t0, t1, t2;
+    char perf_tl[256] = "", perf_tl2[256];
+    uint64_t inserted = 0, over_ucx = 0, rows_out = 0, spilled = 0;
+    int opt_c, rc = 0;
+
+    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:qh")) != -1) {
+        switch (opt_c) {
+        case 's': opt.total_bytes = strtoull(optarg, NULL, 0); break;
+        case 'm': opt.message_bytes = strtoull(optarg, NULL, 0); break;
+        case 'r': opt.row_bytes = strtoull(optarg, NULL, 0); break;
+        case 'p': opt.partitions = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'l': opt.memory_limit = strtoull(optarg, NULL, 0); break;
+        case 'q': opt.perftest = 0; break;
+        default: usage(opt_c == 'h' ? stdout : stderr); return opt_c == 'h' ? 0 : 2;
+        }
+    }
+    if (opt.row_bytes == 0 || opt.partitions == 0 || opt.total_bytes < opt.row_bytes * RANKS) {
+        usage(stderr);
+        return 2;
+    }
+    if (opt.perftest && !have_perftest()) {
+        fprintf(stderr, "shuffle bench: ucx_perftest not found (Debian: apt-get install "
+                        "ucx-utils); shuffle numbers only\n");
+        opt.perftest = 0;
+    }
+    if (opt.perftest && run_perftest(opt.message_bytes, opt.total_bytes / 2, &perf_before, perf_tl,
+                                     sizeof(perf_tl)) < 0)
+        fprintf(stderr, "shuffle bench: no bandwidth from ucx_perftest (before)\n");
+
+    params = provider_params(&opt);
+    if (params == NULL)
+        return 1;
+    memset(&config, 0, sizeof(config));
+    config.struct_size = sizeof(config);
+    config.stage_name = "bench";
+    config.num_ranks = RANKS;
+    config.num_partitions = opt.partitions;
+    config.params = params;
+    config.timeout_s = 120;
+    if (wn_ucx_shuffle_ops.group_create(&config, &group, &err) < 0) {
+        fprintf(stderr, "shuffle bench: %s\n", err.message);
+        wn_params_free(params);
+        return 1;
+    }
+    pthread_barrier_init(&start, NULL, RANKS);
+    for (uint32_t r = 0; r < RANKS; r++) {
+        memset(&ranks[r], 0, sizeof(ranks[r]));
+        ranks[r].group = group;
+        ranks[r].opt = &opt;
+        ranks[r].start = &start;
+        ranks[r].rank = r;
+        pthread_create(&threads[r], NULL, rank_main, &ranks[r]);
+    }
+    for (uint32_t r = 0; r < RANKS; r++)
+        pthread_join(threads[r], NULL);
+    wn_ucx_shuffle_ops.group_destroy(group);
+    pthread_barrier_destroy(&start);
+    wn_params_free(params);
+
+    t0 = ranks[0].t_start < ranks[1].t_start ? ranks[0].t_start : ranks[1].t_start;
+    t1 = ranks[0].t_finished > ranks[1].t_finished ? ranks[0].t_finished : ranks[1].t_finished;
+    t2 = ranks[0].t_extracted > ranks[1].t_extracted ? ranks[0].t_extracted : ranks[1].t_extracted;
+    for (uint32_t r = 0; r < RANKS; r++) {
+        if (ranks[r].rc < 0) {
+            fprintf(stderr, "shuffle bench: rank %u: %s\n", r, ranks[r].err.message);
+            rc = 1;
+        }
+        inserted += ranks[r].stats.bytes_sent + ranks[r].stats.bytes_local;
+        over_ucx += ranks[r].stats.bytes_sent;
+        rows_out += ranks[r].rows_out;
+        spilled += ranks[r].stats.store.spilled_bytes;
+    }
+    if (rc != 0)
+        return rc;
+    if (opt.perftest && run_perftest(opt.message_bytes, opt.total_bytes / 2, &perf_after, perf_tl2,
+                                     sizeof(perf_tl2)) < 0)
+        fprintf(stderr, "shuffle bench: no bandwidth from ucx_perftest (after)\n");
+    shuffle_s = t1 - t0;
+    extract_s = t2 - t1;
+    perf = (perf_before + perf_after) / 2 * 1048576.0;
+    printf("shuffle: %u ranks, %u partitions, %.3f GiB in rows of %" PRIu64 " bytes, "
+           "messages of %" PRIu64 " bytes, %" PRIu64 " rows out, %.3f GiB spilled\n",
+           RANKS, opt.partitions, (double)inserted / (1u << 30), opt.row_bytes, opt.message_bytes,
+           rows_out, (double)spilled / (1u << 30));
+    printf("  insert + insert_finished: %.3f s   %.0f MB/s shuffled (all serialised bytes)\n",
+           shuffle_s, (double)inserted / shuffle_s / 1e6);
+    printf("  between ranks over UCX:   %.3f GiB  %.0f MB/s (both directions together)\n",
+           (double)over_ucx / (1u << 30), (double)over_ucx / shuffle_s / 1e6);
+    printf("  extract (to Arrow):       %.3f s   %.0f MB/s\n", extract_s,
+           (double)inserted / extract_s / 1e6);
+    printf("  shuffle transports:       %s\n", ranks[0].stats.transports);
+    if (perf > 0) {
+        printf("ucx_perftest tag_bw, %" PRIu64 "-byte messages, 127.0.0.1 loopback pair: "
+               "%.0f MB/s before, %.0f MB/s after (MB = 1e6 bytes)\n",
+               opt.message_bytes, perf_before * 1048576.0 / 1e6, perf_after * 1048576.0 / 1e6);
+        printf("  perftest transports:      %s\n", perf_tl[0] ? perf_tl : "(not reported)");
+        printf("ratio shuffled / perftest:  %.2f\n", (double)inserted / shuffle_s / perf);
+        printf("ratio over UCX / perftest:  %.2f\n", (double)over_ucx / shuffle_s / perf);
+    }
+    return 0;
+}
