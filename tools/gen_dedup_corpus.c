@@ -8,7 +8,8 @@
  *                    [--pairs N] [--char-ngrams N]
  *
  * Output:
- *   DIR/docs/part-NNNNN.jsonl   {"id": "d0000000042", "text": "..."}, documents
+ *   DIR/docs/part-NNNNN.jsonl   {"id": "d0000000042", "text": "..."} (with
+ *                               --int-ids: {"id": 42, ...}), documents
  *                               dealt round-robin over --files files; --bytes
  *                               stops once these files hold N bytes in all
  *   DIR/truth/clusters.jsonl    {"cluster": K, "ids": [...]}: every original
@@ -372,11 +373,23 @@ static void make_dir(const char *path)
     }
 }
 
+/* Nonzero with --int-ids: ids are the document numbers as JSON integers. */
+static int int_ids;
+
+/* Writes document index's id as a JSON value; returns the bytes written. */
+static int write_id(FILE *f, uint64_t index)
+{
+    return int_ids ? fprintf(f, "%" PRIu64, index) : fprintf(f, "\"d%010" PRIu64 "\"", index);
+}
+
 /* Writes one JSONL document line (the texts need only '\n' escaped); returns its size. */
 static uint64_t write_doc(FILE *f, uint64_t index, const struct buffer *text)
 {
     const char *p = text->data, *end = text->data + text->len;
-    uint64_t size = (uint64_t)fprintf(f, "{\"id\": \"d%010" PRIu64 "\", \"text\": \"", index);
+    uint64_t size = (uint64_t)fprintf(f, "{\"id\": ");
+
+    size += (uint64_t)write_id(f, index);
+    size += (uint64_t)fprintf(f, ", \"text\": \"");
 
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -457,7 +470,7 @@ static void usage(FILE *f)
 {
     fputs("usage: gen_dedup_corpus (--docs N | --bytes N) --out DIR [--files F] [--seed S]\n"
           "         [--exact-rate R] [--near-rate R] [--edit-max F] [--ops edit,insert,shuffle]\n"
-          "         [--min-words N] [--max-words N] [--pairs N] [--char-ngrams N]\n"
+          "         [--min-words N] [--max-words N] [--pairs N] [--char-ngrams N] [--int-ids]\n"
           "Writes DIR/docs/part-*.jsonl and the ground truth in DIR/truth/.\n"
           "Defaults: --files 1 --seed 1 --exact-rate 0.05 --near-rate 0.15 --edit-max 0.1\n"
           "          --ops edit,insert,shuffle --min-words 50 --max-words 1000 --pairs 1000\n"
@@ -526,21 +539,24 @@ static unsigned parse_ops(const char *s)
 
 static void parse_args(int argc, char **argv, struct settings *s)
 {
-    static const struct option options[] = { { "docs", required_argument, NULL, 'd' },
-                                             { "bytes", required_argument, NULL, 'b' },
-                                             { "files", required_argument, NULL, 'f' },
-                                             { "seed", required_argument, NULL, 's' },
-                                             { "out", required_argument, NULL, 'o' },
-                                             { "exact-rate", required_argument, NULL, 'e' },
-                                             { "near-rate", required_argument, NULL, 'n' },
-                                             { "edit-max", required_argument, NULL, 'm' },
-                                             { "ops", required_argument, NULL, 'p' },
-                                             { "min-words", required_argument, NULL, 'w' },
-                                             { "max-words", required_argument, NULL, 'W' },
-                                             { "pairs", required_argument, NULL, 'P' },
-                                             { "char-ngrams", required_argument, NULL, 'g' },
-                                             { "help", no_argument, NULL, 'h' },
-                                             { NULL, 0, NULL, 0 } };
+    static const struct option options[] = {
+        { "docs", required_argument, NULL, 'd' },
+        { "bytes", required_argument, NULL, 'b' },
+        { "files", required_argument, NULL, 'f' },
+        { "seed", required_argument, NULL, 's' },
+        { "out", required_argument, NULL, 'o' },
+        { "exact-rate", required_argument, NULL, 'e' },
+        { "near-rate", required_argument, NULL, 'n' },
+        { "edit-max", required_argument, NULL, 'm' },
+        { "ops", required_argument, NULL, 'p' },
+        { "min-words", required_argument, NULL, 'w' },
+        { "max-words", required_argument, NULL, 'W' },
+        { "pairs", required_argument, NULL, 'P' },
+        { "char-ngrams", required_argument, NULL, 'g' },
+        { "int-ids", no_argument, NULL, 'i' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
     int c;
 
     memset(s, 0, sizeof(*s));
@@ -571,6 +587,7 @@ static void parse_args(int argc, char **argv, struct settings *s)
         case 'g':
             s->ngram = (uint32_t)parse_count("--char-ngrams", optarg, 1, FUZZY_MINHASH_MAX_NGRAM);
             break;
+        case 'i': int_ids = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -738,8 +755,10 @@ int main(int argc, char **argv)
 
             if (end - at >= 2) {
                 fprintf(f, "{\"cluster\": %" PRIu64 ", \"ids\": [", cluster++);
-                for (uint64_t k = at; k < end; k++)
-                    fprintf(f, "%s\"d%010" PRIu32 "\"", k > at ? ", " : "", members[k]);
+                for (uint64_t k = at; k < end; k++) {
+                    fputs(k > at ? ", " : "", f);
+                    write_id(f, members[k]);
+                }
                 fputs("]}\n", f);
             }
             at = end;
@@ -780,10 +799,11 @@ int main(int argc, char **argv)
             make_text(&s, &v, info, pairs[i].b, &d, &other);
             na = shingle_set(&mh, ring, &text, &set_a, &cap_a);
             nb = shingle_set(&mh, ring, &other, &set_b, &cap_b);
-            fprintf(f,
-                    "{\"a\": \"d%010" PRIu64 "\", \"b\": \"d%010" PRIu64
-                    "\", \"kind\": \"%s\", \"edit_fraction\": %.6f, \"jaccard\": %.6f}\n",
-                    pairs[i].a, pairs[i].b,
+            fputs("{\"a\": ", f);
+            write_id(f, pairs[i].a);
+            fputs(", \"b\": ", f);
+            write_id(f, pairs[i].b);
+            fprintf(f, ", \"kind\": \"%s\", \"edit_fraction\": %.6f, \"jaccard\": %.6f}\n",
                     pairs[i].kind == KIND_ORIGINAL ? "unrelated" : kind_names[pairs[i].kind],
                     (double)pairs[i].fraction, jaccard(set_a, na, set_b, nb));
         }

@@ -68,6 +68,14 @@ static inline size_t corpus_index(const char *id)
     return *end == '\0' ? (size_t)v : SIZE_MAX;
 }
 
+/* Index of an id value: "dNNNNNNNNNN", or an integer (--int-ids); SIZE_MAX otherwise. */
+static inline size_t corpus_value_index(const json_t *id)
+{
+    if (json_is_integer(id))
+        return json_integer_value(id) >= 0 ? (size_t)json_integer_value(id) : SIZE_MAX;
+    return corpus_index(json_string_value(id));
+}
+
 /* Reads every dir/docs/part-*.jsonl; 0, or -1 (a message on stderr) on any
  * malformed line or repeated id. */
 static inline int corpus_read(const char *dir, struct corpus *c)
@@ -98,7 +106,7 @@ static inline int corpus_read(const char *dir, struct corpus *c)
              line = strtok_r(NULL, "\n", &save)) {
             json_error_t jerr;
             json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-            size_t i = corpus_index(json_string_value(json_object_get(obj, "id")));
+            size_t i = corpus_value_index(json_object_get(obj, "id"));
             const char *text = json_string_value(json_object_get(obj, "text"));
 
             if (obj == NULL || text == NULL || i == SIZE_MAX || json_object_size(obj) != 2) {
@@ -170,8 +178,8 @@ static inline long corpus_read_pairs(const char *dir, struct corpus_pair **pairs
         if (n == cap)
             *pairs = realloc(*pairs, (size_t)(cap *= 2) * sizeof(**pairs));
         p = &(*pairs)[n++];
-        p->a = corpus_index(json_string_value(json_object_get(obj, "a")));
-        p->b = corpus_index(json_string_value(json_object_get(obj, "b")));
+        p->a = corpus_value_index(json_object_get(obj, "a"));
+        p->b = corpus_value_index(json_object_get(obj, "b"));
         snprintf(p->kind, sizeof(p->kind), "%s",
                  json_string_value(json_object_get(obj, "kind")) ?: "");
         p->fraction = json_real_value(json_object_get(obj, "edit_fraction"));

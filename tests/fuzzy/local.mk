@@ -70,3 +70,12 @@ tests_fuzzy_test_dedup_quality_SOURCES = tests/fuzzy/test_dedup_quality.c \
 tests_fuzzy_test_dedup_quality_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_dedup_quality_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_dedup_quality_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+# With graph.so's connected_components over ucx comms (skipped without UCX).
+check_PROGRAMS += tests/fuzzy/test_fuzzy_cc_pipeline
+TESTS += tests/fuzzy/test_fuzzy_cc_pipeline
+tests_fuzzy_test_fuzzy_cc_pipeline_SOURCES = tests/fuzzy/test_fuzzy_cc_pipeline.c \
+	plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_fuzzy_cc_pipeline_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_fuzzy_cc_pipeline_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_fuzzy_cc_pipeline_LDADD = $(WN_FUZZY_TEST_LIBS)

@@ -30,7 +30,7 @@ static struct wn_task *bucket_task(const char *task_id, const char *const *rows,
 /* The edges of an output task as "a-b a-b ...". */
 static char *edges_text(const struct wn_task *task)
 {
-    char *a = fz_column_text(task, "id_a"), *b = fz_column_text(task, "id_b");
+    char *a = fz_column_text(task, "left_id"), *b = fz_column_text(task, "right_id");
     size_t cap = strlen(a) + strlen(b) + 8, used = 0;
     char *out = calloc(1, cap);
     char *sa = NULL, *sb = NULL;
@@ -69,8 +69,8 @@ static void test_a_bucket_becomes_a_star_from_its_smallest_id(void)
     CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[0]), "b0");
     t = wn_task_table(sink.tasks[0]);
     CU_ASSERT_EQUAL(wn_table_num_columns(t), 2);
-    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 0), "id_a");
-    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 1), "id_b");
+    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 0), "left_id");
+    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 1), "right_id");
     CU_ASSERT_EQUAL(wn_table_column_type(t, 0), WN_COLUMN_UTF8);
     ASSERT_EDGES(sink.tasks[0], "doc-a-doc-b doc-a-doc-c doc-a-doc-d");
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "buckets_to_edges.buckets"), "1");
@@ -203,6 +203,32 @@ static void test_empty_input_gives_an_empty_edge_table(void)
     CU_ASSERT_EQUAL(sink.count, 0);
 }
 
+static void test_edge_columns_can_be_renamed(void)
+{
+    static const char *const rows[] = { "3:y", "3:x" };
+    struct fz_sink sink;
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_task *in[1] = { bucket_task("r", rows, 2) };
+    const struct wn_table *t;
+
+    fz_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges",
+                                 "{\"left_column\": \"src\", \"right_column\": \"dst\"}", in, 1,
+                                 &sink, &err),
+                          0);
+    t = wn_task_table(sink.tasks[0]);
+    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 0), "src");
+    CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 1), "dst");
+    CU_ASSERT_EQUAL(wn_table_num_rows(t), 1);
+    fz_sink_clear(&sink);
+    in[0] = bucket_task("r", rows, 2);
+    CU_ASSERT_EQUAL(fz_run("buckets_to_edges", "{\"left_column\": \"e\", \"right_column\": \"e\"}",
+                           in, 1, &sink, &err),
+                    WN_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "left_column and right_column are both \"e\""));
+    fz_sink_clear(&sink);
+}
+
 static void test_bad_columns_fail_with_their_names(void)
 {
     static const char *const rows[] = { "1:a" };
@@ -250,6 +276,7 @@ int main(void)
         { "a huge bucket gives n - 1 edges", test_a_huge_bucket_gives_n_minus_one_edges },
         { "null rows are skipped and counted", test_null_rows_are_skipped_and_counted },
         { "empty input gives an empty edge table", test_empty_input_gives_an_empty_edge_table },
+        { "edge columns can be renamed", test_edge_columns_can_be_renamed },
         { "bad columns fail with their names", test_bad_columns_fail_with_their_names },
         { NULL, NULL }
     };

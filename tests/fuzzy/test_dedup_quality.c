@@ -216,7 +216,7 @@ static void test_removed_documents_are_the_copies(void)
     f = fopen(path, "w");
     for (size_t i = 0; i < n; i++)
         if (size[find(parent, i)] >= 2)
-            fprintf(f, "{\"id\": \"d%010zu\", \"group\": %zu}\n", i, find(parent, i));
+            fprintf(f, "{\"id\": \"d%010zu\", \"group_id\": %zu}\n", i, find(parent, i));
     fclose(f);
 
     /* The remove_duplicates stage over all documents. */

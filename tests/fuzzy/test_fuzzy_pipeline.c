@@ -182,7 +182,7 @@ static void write_truth_labels(const char *corpus_dir, const char *labels_path, 
         json_t *obj = json_loads(line, 0, &jerr), *ids = json_object_get(obj, "ids");
 
         for (size_t k = 0; k < json_array_size(ids); k++)
-            fprintf(f, "{\"id\": \"%s\", \"group\": %lld}\n",
+            fprintf(f, "{\"id\": \"%s\", \"group_id\": %lld}\n",
                     json_string_value(json_array_get(ids, k)),
                     (long long)json_integer_value(json_object_get(obj, "cluster")));
         *copies += json_array_size(ids) - 1;

@@ -49,13 +49,13 @@ static const char *const doc_ids[] = { "d5", "d1", "d3", "d9", "d2", "d7", "d4" 
 static const char *const doc_texts[] = { "five", "one", "three", "nine", "two", "seven", "four" };
 
 /* Groups: g1 = {d3, d1, d5}, g2 = {d9, d7}; d2 and d4 have no label. */
-static const char labels_text[] = "{\"id\": \"d5\", \"group\": 1}\n"
-                                  "{\"id\": \"d3\", \"group\": 1}\n"
+static const char labels_text[] = "{\"id\": \"d5\", \"group_id\": 1}\n"
+                                  "{\"id\": \"d3\", \"group_id\": 1}\n"
                                   "\n"
-                                  "{\"id\": \"d9\", \"group\": 2}\n"
-                                  "{\"id\": \"d1\", \"group\": 1}\n"
-                                  "{\"id\": \"d7\", \"group\": 2}\n"
-                                  "{\"id\": \"d7\", \"group\": 2}\n";
+                                  "{\"id\": \"d9\", \"group_id\": 2}\n"
+                                  "{\"id\": \"d1\", \"group_id\": 1}\n"
+                                  "{\"id\": \"d7\", \"group_id\": 2}\n"
+                                  "{\"id\": \"d7\", \"group_id\": 2}\n";
 
 static void test_keeps_the_smallest_id_of_each_group(void)
 {
@@ -171,7 +171,8 @@ static void test_labels_and_documents_must_use_the_same_kind_of_id(void)
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     char *params;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group\": 1}\n"), 0);
+    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group_id\": 1}\n"),
+                          0);
     params = params_for("int-labels.jsonl", NULL, NULL);
     fz_sink_init(&sink);
     CU_ASSERT_EQUAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), WN_EINVAL);
@@ -188,15 +189,16 @@ static void test_bad_labels_fail_with_file_and_line(void)
         const char *text;
         const char *message;
     } cases[] = {
-        { "{\"id\": \"a\", \"group\": 1}\n{\"id\": \"a\", \"group\": 2}\n",
+        { "{\"id\": \"a\", \"group_id\": 1}\n{\"id\": \"a\", \"group_id\": 2}\n",
           "bad.jsonl:2: lists an id that an earlier line put in another group" },
-        { "{\"id\": \"a\", \"group\": 1}\n\n{\"id\": \"b\"}\n",
-          "bad.jsonl:3: field \"group\" is missing" },
-        { "{\"id\": 1.5, \"group\": 1}\n", "bad.jsonl:1: field \"id\" is neither a string nor an "
-                                           "integer" },
+        { "{\"id\": \"a\", \"group_id\": 1}\n\n{\"id\": \"b\"}\n",
+          "bad.jsonl:3: field \"group_id\" is missing" },
+        { "{\"id\": 1.5, \"group_id\": 1}\n",
+          "bad.jsonl:1: field \"id\" is neither a string nor an "
+          "integer" },
         { "[1, 2]\n", "bad.jsonl:1: not a JSON object" },
-        { "{\"id\": \"a\", \"group\": 1\n", "bad.jsonl:1: not JSON" },
-        { "{\"id\": \"a\", \"id\": \"b\", \"group\": 1}\n", "bad.jsonl:1: not JSON" },
+        { "{\"id\": \"a\", \"group_id\": 1\n", "bad.jsonl:1: not JSON" },
+        { "{\"id\": \"a\", \"id\": \"b\", \"group_id\": 1}\n", "bad.jsonl:1: not JSON" },
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -278,11 +280,11 @@ static void test_actors_share_one_copy_of_the_labels(void)
     env.params = params;
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
     /* Changed on disk after setup_on_node: the actors still see the copy it loaded. */
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", "{\"id\": \"d1\", \"group\": 1}\n"),
+    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", "{\"id\": \"d1\", \"group_id\": 1}\n"),
                           0);
     for (int i = 0; i < 3; i++)
         CU_ASSERT_EQUAL_FATAL(desc->ops->create(params, &state[i], &err), 0);
-    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group", &shared, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group_id", &shared, &err), 0);
     CU_ASSERT_EQUAL(shared->n_labels, 5);
     CU_ASSERT_EQUAL(shared->n_groups, 2);
     for (int i = 0; i < 3; i++)
@@ -290,7 +292,7 @@ static void test_actors_share_one_copy_of_the_labels(void)
     fuzzy_labels_release(shared);
     /* Every holder gone, the set was freed: the next actor loads the file again. */
     CU_ASSERT_EQUAL_FATAL(desc->ops->create(params, &state[0], &err), 0);
-    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group", &shared, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group_id", &shared, &err), 0);
     CU_ASSERT_EQUAL(shared->n_labels, 1);
     fuzzy_labels_release(shared);
     desc->ops->destroy(state[0]);
@@ -299,7 +301,7 @@ static void test_actors_share_one_copy_of_the_labels(void)
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
     CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", labels_text), 0);
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group", &shared, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group_id", &shared, &err), 0);
     CU_ASSERT_EQUAL(shared->n_labels, 5);
     fuzzy_labels_release(shared);
     /* A bad labels file fails setup_on_node, before any actor exists. */
@@ -321,7 +323,7 @@ static void test_labels_lookup_gives_verdicts(void)
 
     CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "labels.jsonl", labels_text), 0);
     CU_ASSERT(asprintf(&path, "%s/labels.jsonl", dir) > 0);
-    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_load(path, "id", "group", &labels, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_labels_load(path, "id", "group_id", &labels, &err), 0);
     CU_ASSERT_EQUAL(labels->n_labels, 5);
     CU_ASSERT_EQUAL(labels->kinds, FUZZY_LABELS_STRING_IDS);
     CU_ASSERT_EQUAL(fuzzy_labels_lookup(labels, (const unsigned char *)"sd1", 3, &g),

@@ -2,10 +2,12 @@
  * buckets_to_edges: TABLE -> TABLE.  Input: one row per (bucket, document),
  * columns bucket_field (default "_bucket_id", any integer type) and id_field
  * (default "id", string or integer ids), as the lsh stage's extract emits
- * them.  Output: one task per batch holding the edges (id_a, id_b) that
- * connect the documents of every bucket: a star from the bucket's smallest id
- * to each other id, so a bucket of n documents gives n - 1 edges, not
- * n(n-1)/2.  id_a < id_b in every edge; an edge that several buckets give is
+ * them.  Output: one task per batch holding the edges that connect the
+ * documents of every bucket, in columns left_column and right_column
+ * (default "left_id", "right_id": what connected_components reads): a star
+ * from the bucket's smallest id to each other id, so a bucket of n documents
+ * gives n - 1 edges, not n(n-1)/2.  left < right in every edge; an edge that
+ * several buckets give is
  * written once per batch; a document listed twice in one bucket counts once.
  * Rows with a null bucket or id are skipped (counted in the metadata key
  * "<stage>.null_rows").  All the rows of one bucket must arrive in one batch.
@@ -27,6 +29,7 @@
 struct buckets_to_edges {
     const char *bucket_field;
     const char *id_field;
+    const char *left_column, *right_column;
     char *stage_name;
 };
 
@@ -84,6 +87,17 @@ static int buckets_to_edges_create(const struct wn_params *params, void **state,
     }
     st->bucket_field = wn_params_get_string(params, "bucket_field");
     st->id_field = wn_params_get_string(params, "id_field");
+    st->left_column = wn_params_get_string(params, "left_column");
+    st->right_column = wn_params_get_string(params, "right_column");
+    if (strcmp(st->left_column, st->right_column) == 0) {
+        int rc = wn_error_set(err, WN_ECONFIG,
+                              "%s: left_column and right_column are both \"%s\": give the two "
+                              "ends of an edge different names",
+                              STAGE_NAME, st->left_column);
+
+        buckets_to_edges_destroy(st);
+        return rc;
+    }
     *state = st;
     return 0;
 }
@@ -258,8 +272,8 @@ static int build_edges(struct buckets_to_edges *st, struct batch *b, struct wn_t
         }
         type = bytes_a > INT32_MAX || bytes_b > INT32_MAX ? WN_COLUMN_LARGE_UTF8 : WN_COLUMN_UTF8;
     }
-    if (builder == NULL || wn_table_builder_add_column(builder, "id_a", type, 0) < 0 ||
-        wn_table_builder_add_column(builder, "id_b", type, 0) < 0) {
+    if (builder == NULL || wn_table_builder_add_column(builder, st->left_column, type, 0) < 0 ||
+        wn_table_builder_add_column(builder, st->right_column, type, 0) < 0) {
         rc = wn_error_set(err, WN_ENOMEM, "%s: out of memory", st->stage_name);
         goto out_free_builder;
     }
@@ -347,6 +361,10 @@ static const struct wn_param_spec buckets_to_edges_params[] = {
     { "bucket_field", WN_PARAM_STRING, 0, "\"_bucket_id\"", 0, 0, NULL,
       "the integer column holding the bucket id" },
     { "id_field", WN_PARAM_STRING, 0, "\"id\"", 0, 0, NULL, "the document id column" },
+    { "left_column", WN_PARAM_STRING, 0, "\"left_id\"", 0, 0, NULL,
+      "output column of an edge's smaller id" },
+    { "right_column", WN_PARAM_STRING, 0, "\"right_id\"", 0, 0, NULL,
+      "output column of an edge's larger id" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -361,7 +379,7 @@ static const struct wn_stage_ops buckets_to_edges_ops = {
 const struct wn_stage_desc fuzzy_buckets_to_edges_stage = {
     WN_STAGE_HEADER,
     .name = STAGE_NAME,
-    .summary = "edges (id_a, id_b) joining the documents that share an LSH bucket, as stars",
+    .summary = "edges joining the documents that share an LSH bucket, as stars",
     .params = buckets_to_edges_params,
     .resources = { .cpus = 1.0 },
     .batch_size = 1,

@@ -4,7 +4,7 @@
  *
  * Read from JSON Lines: one object per line with an id (string or integer)
  * and a group (string or integer), the fields named by the caller ("id" and
- * "group", as the connected_components stage writes them).  The path is one
+ * "group_id" by default, as the connected_components stage writes them).  The path is one
  * file or a directory whose *.jsonl files (and *.jsonl.zst with zstd) are
  * read in name order, dot files skipped: jsonl_writer's output directory.
  * An id listed twice with two different groups is an error.

@@ -352,7 +352,7 @@ static const struct wn_param_spec remove_duplicates_params[] = {
     { "id_field", WN_PARAM_STRING, 0, "\"id\"", 0, 0, NULL, "the document id column" },
     { "label_id_field", WN_PARAM_STRING, 0, "\"id\"", 0, 0, NULL,
       "the field of a label line holding the document id" },
-    { "label_group_field", WN_PARAM_STRING, 0, "\"group\"", 0, 0, NULL,
+    { "label_group_field", WN_PARAM_STRING, 0, "\"group_id\"", 0, 0, NULL,
       "the field of a label line holding the group (component) id" },
     { "removed_ids_path", WN_PARAM_STRING, 0, NULL, 0, 0, NULL,
       "a directory to write the removed ids to, one <task id>.jsonl per task (default: none)" },
