@@ -1,0 +1,298 @@
+/*
+ * fuzzy_minhash_*: shingles, the shingle hash and signatures (the kernels
+ * that take the minima live in minhash_kernels.c).  See minhash_core.h and
+ * docs/fuzzy-dedup.md for the definitions this file implements.
+ */
+#include "build_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "minhash_core.h"
+
+#define INVALID_BYTE_UNIT 0x110000u
+
+/* ---- the shingle hash ---------------------------------------------------------- */
+
+/* 64 x 64 -> 128-bit product, folded: high ^ low. */
+static inline uint64_t mix(uint64_t x, uint64_t y)
+{
+#if defined(__SIZEOF_INT128__)
+    unsigned __int128 p = (unsigned __int128)x * y;
+    return (uint64_t)(p >> 64) ^ (uint64_t)p;
+#else
+    uint64_t x0 = (uint32_t)x, x1 = x >> 32, y0 = (uint32_t)y, y1 = y >> 32;
+    uint64_t p00 = x0 * y0, p01 = x0 * y1, p10 = x1 * y0, p11 = x1 * y1;
+    uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;
+    uint64_t lo = (mid << 32) | (uint32_t)p00;
+    uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    return hi ^ lo;
+#endif
+}
+
+/* Little-endian loads of 8 and 4 bytes, unaligned. */
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline uint64_t load32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+#define SECRET0 UINT64_C(0xA0761D6478BD642F)
+#define SECRET1 UINT64_C(0xE7037ED1A0B428DB)
+#define SECRET2 UINT64_C(0x8EBC6AF09C88C6E3)
+#define SECRET3 UINT64_C(0x589965CC75374CC3)
+
+/*
+ * A wyhash-like hash: one multiply-fold round per 16 bytes, then the last 1..16
+ * bytes read as two overlapping words (never outside p[0..len)), then a final
+ * round with the length.  Independent per shingle, so shingles hash in parallel
+ * in the CPU's pipeline.
+ */
+static inline uint64_t bytes_hash(const unsigned char *p, size_t len, uint64_t h)
+{
+    uint64_t a, b;
+    size_t rest = len;
+
+    while (rest > 16) {
+        h = mix(load64(p) ^ SECRET1, load64(p + 8) ^ h);
+        p += 16;
+        rest -= 16;
+    }
+    if (rest > 8) {
+        a = load64(p);
+        b = load64(p + rest - 8);
+    } else if (rest >= 4) {
+        a = load32(p);
+        b = load32(p + rest - 4);
+    } else if (rest > 0) {
+        a = ((uint64_t)p[0] << 16) | ((uint64_t)p[rest >> 1] << 8) | p[rest - 1];
+        b = 0;
+    } else {
+        a = b = 0;
+    }
+    a ^= SECRET1;
+    b ^= h;
+    return mix(SECRET0 ^ (uint64_t)len, mix(a, b) ^ SECRET2) ^ SECRET3;
+}
+
+/* The hash's starting state for a key. */
+static uint64_t hash_start(uint64_t key)
+{
+    return key ^ mix(key ^ SECRET0, SECRET1);
+}
+
+uint64_t fuzzy_bytes_hash(const unsigned char *p, size_t len, uint64_t key)
+{
+    return bytes_hash(p, len, hash_start(key));
+}
+
+/* splitmix64: the fixed generator every constant is drawn from. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_perm, uint64_t seed,
+                       enum fuzzy_minhash_kernel kernel)
+{
+    uint64_t state = seed;
+    size_t bytes;
+
+    memset(mh, 0, sizeof(*mh));
+    if (ngram < 1 || ngram > FUZZY_MINHASH_MAX_NGRAM || num_perm < 1 ||
+        num_perm > FUZZY_MINHASH_MAX_PERMUTATIONS)
+        return -1;
+    mh->kernel_fn = fuzzy_minhash_kernel_get(kernel);
+    if (mh->kernel_fn == NULL)
+        return -1;
+    mh->kernel = kernel;
+    mh->ngram = ngram;
+    mh->num_perm = num_perm;
+    mh->padded = (num_perm + FUZZY_MINHASH_LANES - 1) / FUZZY_MINHASH_LANES * FUZZY_MINHASH_LANES;
+    mh->key = splitmix64(&state);
+    mh->hash_start = hash_start(mh->key);
+    bytes = (size_t)mh->padded * sizeof(uint32_t);
+    mh->a = aligned_alloc(64, bytes);
+    mh->b = aligned_alloc(64, bytes);
+    if (mh->a == NULL || mh->b == NULL) {
+        fuzzy_minhash_clear(mh);
+        return -2;
+    }
+    for (uint32_t i = 0; i < mh->padded; i++) {
+        uint64_t r = splitmix64(&state);
+        mh->a[i] = (uint32_t)r | 1u;
+        mh->b[i] = (uint32_t)(r >> 32);
+    }
+    return 0;
+}
+
+void fuzzy_minhash_clear(struct fuzzy_minhash *mh)
+{
+    free(mh->a);
+    free(mh->b);
+    memset(mh, 0, sizeof(*mh));
+}
+
+int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
+                               const struct fuzzy_minhash *mh)
+{
+    memset(scratch, 0, sizeof(*scratch));
+    scratch->ring = malloc((size_t)mh->ngram * sizeof(size_t));
+    scratch->hashes = malloc(FUZZY_MINHASH_CHUNK * sizeof(uint64_t));
+    scratch->xs = aligned_alloc(64, FUZZY_MINHASH_CHUNK * sizeof(uint32_t));
+    scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(uint32_t));
+    if (scratch->ring == NULL || scratch->hashes == NULL || scratch->xs == NULL ||
+        scratch->mins == NULL) {
+        fuzzy_minhash_scratch_clear(scratch);
+        return -2;
+    }
+    return 0;
+}
+
+void fuzzy_minhash_scratch_clear(struct fuzzy_minhash_scratch *scratch)
+{
+    free(scratch->ring);
+    free(scratch->hashes);
+    free(scratch->xs);
+    free(scratch->mins);
+    memset(scratch, 0, sizeof(*scratch));
+}
+
+/* ---- units and shingles ------------------------------------------------------ */
+
+size_t fuzzy_utf8_unit(const unsigned char *s, size_t len, uint32_t *unit)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    size_t need;
+    uint32_t cp;
+
+    if (c < 0x80) {
+        *unit = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+        cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        cp = c & 0x0Fu;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        cp = c & 0x07u;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        goto invalid;
+    }
+    if (len < need || s[1] < lo || s[1] > hi)
+        goto invalid;
+    cp = (cp << 6) | (s[1] & 0x3Fu);
+    for (size_t i = 2; i < need; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            goto invalid;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    *unit = cp;
+    return need;
+
+invalid:
+    *unit = INVALID_BYTE_UNIT + c;
+    return 1;
+}
+
+uint64_t fuzzy_minhash_shingle_count(uint64_t units, uint32_t ngram)
+{
+    return units < ngram ? 1 : units - ngram + 1;
+}
+
+void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh, size_t *ring,
+                          const char *text, size_t len)
+{
+    memset(sh, 0, sizeof(*sh));
+    sh->mh = mh;
+    sh->text = (const unsigned char *)text;
+    sh->len = text != NULL ? len : 0;
+    sh->ring = ring;
+}
+
+size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max)
+{
+    const unsigned char *text = sh->text;
+    const uint32_t ngram = sh->mh->ngram;
+    const uint64_t start = sh->mh->hash_start;
+    size_t *ring = sh->ring;
+    size_t pos = sh->pos, len = sh->len, n = 0;
+    uint64_t units = sh->units;
+    uint32_t ring_at = sh->ring_at;
+
+    if (sh->done)
+        return 0;
+    while (n < max && pos < len) {
+        uint32_t unit;
+
+        ring[ring_at] = pos;
+        if (++ring_at == ngram)
+            ring_at = 0;
+        if (text[pos] < 0x80)
+            pos++;
+        else
+            pos += fuzzy_utf8_unit(text + pos, len - pos, &unit);
+        /* ring[ring_at] is now where the oldest of the last ngram units starts. */
+        if (++units >= ngram)
+            out[n++] = bytes_hash(text + ring[ring_at], pos - ring[ring_at], start);
+    }
+    if (pos >= len && n < max) {
+        /* A text shorter than one shingle is one shingle: the whole text. */
+        if (units < ngram)
+            out[n++] = bytes_hash(text, len, start);
+        sh->done = 1;
+    }
+    sh->pos = pos;
+    sh->units = units;
+    sh->ring_at = ring_at;
+    return n;
+}
+
+/* ---- signatures -------------------------------------------------------------- */
+
+void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
+                             const char *text, size_t len, uint32_t *sig)
+{
+    struct fuzzy_shingler sh;
+    size_t n;
+
+    memset(scratch->mins, 0xFF, (size_t)mh->padded * sizeof(uint32_t));
+    fuzzy_shingler_start(&sh, mh, scratch->ring, text, len);
+    while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
+        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->padded, scratch->mins);
+    }
+    memcpy(sig, scratch->mins, (size_t)mh->num_perm * sizeof(uint32_t));
+}

@@ -1,0 +1,140 @@
+/*
+ * MinHash signatures: shingling, the shingle hash, the permutation family and
+ * the kernels.  Shared by the minhash stage, tools/gen_dedup_corpus (exact
+ * Jaccard over the same shingles), the tests and bench/minhash; it needs
+ * nothing from libwinnow.  docs/fuzzy-dedup.md states the definitions:
+ *
+ *   units     the text decoded as UTF-8: one unit per code point; a byte that
+ *             does not start a well-formed sequence is one unit on its own
+ *             (value 0x110000 + byte, so it never equals a code point).
+ *   shingles  every run of `ngram` consecutive units; a text of fewer than
+ *             `ngram` units (the empty text too) has exactly one shingle, the
+ *             whole text.
+ *   hash      a 64-bit hash of the shingle's bytes (fuzzy_bytes_hash: 16
+ *             bytes per 64x64->128-bit multiply-fold round, keyed from the
+ *             seed); the permutations see x = its low ^ high 32 bits.
+ *   family    pi_i(x) = (a_i * x + b_i) mod 2^32, a_i odd: K bijections of the
+ *             32-bit values; signature[i] = min over the shingles of pi_i(x).
+ */
+#ifndef WINNOW_FUZZY_MINHASH_CORE_H
+#define WINNOW_FUZZY_MINHASH_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Permutations are padded to a multiple of this (the widest kernel's lanes). */
+#define FUZZY_MINHASH_LANES 16
+/* Shingles hashed per kernel call: the chunk stays in L1. */
+#define FUZZY_MINHASH_CHUNK 1024
+/* Bounds the stage enforces (and fuzzy_minhash_init checks). */
+#define FUZZY_MINHASH_MAX_NGRAM 4096
+#define FUZZY_MINHASH_MAX_PERMUTATIONS 65536
+
+enum fuzzy_minhash_kernel {
+    FUZZY_KERNEL_PORTABLE = 0, /* plain C, for any CPU */
+    FUZZY_KERNEL_SSE41 = 1,    /* x86 with SSE4.1 (4 lanes): CPUs without AVX2 */
+    FUZZY_KERNEL_AVX2 = 2,     /* x86-64 with AVX2 (8 lanes) */
+    FUZZY_KERNEL_AVX512 = 3,   /* x86-64 with AVX-512F (16 lanes) */
+    FUZZY_KERNEL_COUNT
+};
+
+/* mins[i] = min(mins[i], pi_i(xs[s])) for s < n and i < padded (a multiple of
+ * FUZZY_MINHASH_LANES).  Every kernel gives bit-identical results. */
+typedef void (*fuzzy_minhash_kernel_fn)(const uint32_t *xs, size_t n, const uint32_t *a,
+                                        const uint32_t *b, size_t padded, uint32_t *mins);
+
+/* The settings and derived constants of one signature scheme.  Read-only after
+ * fuzzy_minhash_init, so one may be shared by threads. */
+struct fuzzy_minhash {
+    uint32_t ngram;      /* units per shingle (>= 1) */
+    uint32_t num_perm;   /* signature length K */
+    uint32_t padded;     /* K rounded up to FUZZY_MINHASH_LANES */
+    uint64_t key;        /* key of the shingle hash */
+    uint64_t hash_start; /* the hash's state derived from key */
+    uint32_t *a, *b;     /* padded coefficients (64-byte aligned) */
+    enum fuzzy_minhash_kernel kernel;
+    fuzzy_minhash_kernel_fn kernel_fn;
+};
+
+/* Per-thread scratch for fuzzy_minhash_signature: no allocation per document
+ * or per shingle once made. */
+struct fuzzy_minhash_scratch {
+    size_t *ring;     /* byte offsets of the last ngram units */
+    uint64_t *hashes; /* FUZZY_MINHASH_CHUNK shingle hashes */
+    uint32_t *xs;     /* the same, folded to 32 bits */
+    uint32_t *mins;   /* padded running minima */
+};
+
+/* Walks the shingles of one text.  Plain data; set up with fuzzy_shingler_start. */
+struct fuzzy_shingler {
+    const struct fuzzy_minhash *mh;
+    const unsigned char *text;
+    size_t len;
+    size_t pos;       /* next byte to decode */
+    uint64_t units;   /* units decoded so far */
+    size_t *ring;     /* ngram slots: where each of the last ngram units starts */
+    uint32_t ring_at; /* slot of the oldest unit once units >= ngram */
+    int done;
+};
+
+/*
+ * Derives every constant from (ngram, num_perm, seed) with splitmix64, in this
+ * order: the hash key, then (a_i, b_i) for i = 0..padded-1 (a_i = low 32 bits | 1,
+ * b_i = high 32 bits of one draw).  kernel picks the kernel; it must be
+ * supported (fuzzy_minhash_kernel_supported).  Returns 0, -1 on bad settings
+ * or a kernel this CPU lacks, -2 when out of memory.  Any thread.
+ */
+int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_perm, uint64_t seed,
+                       enum fuzzy_minhash_kernel kernel);
+void fuzzy_minhash_clear(struct fuzzy_minhash *mh);
+
+/* Allocates scratch for mh; 0 or -2 (out of memory).  Freed by _scratch_clear. */
+int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
+                               const struct fuzzy_minhash *mh);
+void fuzzy_minhash_scratch_clear(struct fuzzy_minhash_scratch *scratch);
+
+/* Writes the num_perm signature values of text[0..len) into sig.  text may be
+ * NULL when len is 0.  One thread per scratch. */
+void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
+                             const char *text, size_t len, uint32_t *sig);
+
+/* Starts walking the shingles of text[0..len); ring has mh->ngram slots. */
+void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash *mh, size_t *ring,
+                          const char *text, size_t len);
+/* Writes up to max (>= 1) 64-bit shingle hashes into out and returns how
+ * many; 0 once every shingle was given. */
+size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max);
+
+/* The 64-bit shingle hash of p[0..len) under key (reads nothing outside it). */
+uint64_t fuzzy_bytes_hash(const unsigned char *p, size_t len, uint64_t key);
+
+/* Decodes the unit at s[0..len) (len >= 1) into *unit; returns its byte count. */
+size_t fuzzy_utf8_unit(const unsigned char *s, size_t len, uint32_t *unit);
+
+/* Number of shingles of a text of `units` units: max(1, units - ngram + 1). */
+uint64_t fuzzy_minhash_shingle_count(uint64_t units, uint32_t ngram);
+
+/* The 32 bits the permutations see of a 64-bit shingle hash. */
+static inline uint32_t fuzzy_minhash_fold(uint64_t hash)
+{
+    return (uint32_t)(hash ^ (hash >> 32));
+}
+
+/* ---- kernels -------------------------------------------------------------- */
+
+const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel);
+/* Nonzero when this build has the kernel and this CPU (and OS) can run it. */
+int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel);
+/* The fastest supported kernel. */
+enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void);
+/* The kernel's function, or NULL when it is not supported here. */
+fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kernel);
+/*
+ * The kernel to use: value (normally getenv("WINNOW_MINHASH_KERNEL")) names
+ * one of portable, sse41, avx2, avx512; NULL or "" picks the best.  Returns 0, or -1
+ * with a message in msg (an unknown name, or a kernel this CPU cannot run).
+ */
+int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *kernel, char *msg,
+                                size_t msg_size);
+
+#endif /* WINNOW_FUZZY_MINHASH_CORE_H */

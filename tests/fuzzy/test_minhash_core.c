@@ -1,0 +1,539 @@
+/* Tests of the MinHash algorithm (plugins/stages/fuzzy/minhash_core.c, minhash_kernels.c). */
+#include "build_config.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cu.h"
+#include "minhash_core.h"
+
+#define K_DEFAULT 260
+
+static uint64_t rng_state = 12345;
+
+static uint64_t next_random(void)
+{
+    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Random text of about len bytes: words, multi-byte characters and some invalid bytes. */
+static char *random_text(size_t len, int with_invalid)
+{
+    static const char *const pieces[] = { "lorem", "ipsum", "dolor",  " ", " ",   " ", ".",
+                                          "é",     "ß",     "データ", "😀", "жук", "\n" };
+    char *text = malloc(len + 16);
+    size_t used = 0;
+
+    while (used < len) {
+        uint64_t r = next_random();
+
+        if (with_invalid && r % 23 == 0) {
+            text[used++] = (char)(0x80 + (r >> 8) % 0x80); /* a stray continuation or bad lead */
+        } else {
+            const char *p = pieces[(r >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+            size_t n = strlen(p);
+
+            if (used + n > len)
+                break;
+            memcpy(text + used, p, n);
+            used += n;
+        }
+    }
+    text[used] = '\0';
+    return text;
+}
+
+/* The signature computed the slow, obvious way: every shingle hashed from its
+ * bytes, every permutation applied in scalar code. */
+static void reference_signature(const struct fuzzy_minhash *mh, const char *text, size_t len,
+                                uint32_t *sig)
+{
+    size_t *start = malloc((len + 2) * sizeof(*start));
+    size_t units = 0, pos = 0;
+
+    while (pos < len) {
+        uint32_t unit;
+        start[units++] = pos;
+        pos += fuzzy_utf8_unit((const unsigned char *)text + pos, len - pos, &unit);
+    }
+    start[units] = len;
+    for (uint32_t i = 0; i < mh->num_perm; i++)
+        sig[i] = UINT32_MAX;
+    for (size_t k = 0; k + mh->ngram <= units || (k == 0 && units < mh->ngram); k++) {
+        size_t from = units < mh->ngram ? 0 : start[k];
+        size_t to = units < mh->ngram ? len : start[k + mh->ngram];
+        uint32_t x = fuzzy_minhash_fold(
+            fuzzy_bytes_hash((const unsigned char *)text + from, to - from, mh->key));
+
+        for (uint32_t i = 0; i < mh->num_perm; i++) {
+            uint32_t v = mh->a[i] * x + mh->b[i];
+            if (v < sig[i])
+                sig[i] = v;
+        }
+    }
+    free(start);
+}
+
+/* All 64-bit shingle hashes of text (malloc'd), *n of them. */
+static uint64_t *all_shingles(const struct fuzzy_minhash *mh, const char *text, size_t len,
+                              size_t *n)
+{
+    size_t *ring = malloc(mh->ngram * sizeof(*ring));
+    uint64_t *out = malloc((len + 1) * sizeof(*out) + FUZZY_MINHASH_CHUNK * sizeof(*out));
+    struct fuzzy_shingler sh;
+    size_t got;
+
+    *n = 0;
+    fuzzy_shingler_start(&sh, mh, ring, text, len);
+    /* Odd chunk sizes on purpose: the walk must not depend on them. */
+    while ((got = fuzzy_shingler_next(&sh, out + *n, 1 + *n % 7)) > 0)
+        *n += got;
+    free(ring);
+    return out;
+}
+
+static void signature_of(const struct fuzzy_minhash *mh, const char *text, uint32_t *sig)
+{
+    struct fuzzy_minhash_scratch scratch;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_scratch_init(&scratch, mh), 0);
+    fuzzy_minhash_signature(mh, &scratch, text, text ? strlen(text) : 0, sig);
+    fuzzy_minhash_scratch_clear(&scratch);
+}
+
+static const unsigned char *u8(const char *s)
+{
+    return (const unsigned char *)s;
+}
+
+/* ---- units and shingles ------------------------------------------------------- */
+
+static void test_utf8_units_are_code_points_and_invalid_bytes_count_alone(void)
+{
+    uint32_t unit;
+
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("a"), 1, &unit), 1);
+    CU_ASSERT_EQUAL(unit, 'a');
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("é"), 2, &unit), 2);
+    CU_ASSERT_EQUAL(unit, 0xE9);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("データ"), 9, &unit), 3);
+    CU_ASSERT_EQUAL(unit, 0x30C7);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("😀"), 4, &unit), 4);
+    CU_ASSERT_EQUAL(unit, 0x1F600);
+    /* Ill-formed: a lone continuation byte, a bad lead, a truncated sequence,
+     * an overlong form, a surrogate, a value past U+10FFFF: one byte each. */
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\x80"), 1, &unit), 1);
+    CU_ASSERT_EQUAL(unit, 0x110000 + 0x80);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xff"), 1, &unit), 1);
+    CU_ASSERT_EQUAL(unit, 0x110000 + 0xFF);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xe2\x82"), 2, &unit), 1);
+    CU_ASSERT_EQUAL(unit, 0x110000 + 0xE2);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xe2\x82\xac"), 2, &unit), 1); /* cut by len */
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xc0\xaf"), 2, &unit), 1);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xed\xa0\x80"), 3, &unit), 1);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xf4\x90\x80\x80"), 4, &unit), 1);
+    CU_ASSERT_EQUAL(fuzzy_utf8_unit(u8("\xe2\x28\xa1"), 3, &unit), 1);
+}
+
+static void test_shingles_are_code_point_ngrams(void)
+{
+    struct fuzzy_minhash mh;
+    /* 11 code points in 14 bytes: h é l l o ␠ w ö r l d */
+    const char *text = "h\xc3\xa9llo w\xc3\xb6rld";
+    size_t n;
+    uint64_t *h;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 3, 16, 7, FUZZY_KERNEL_PORTABLE), 0);
+    h = all_shingles(&mh, text, strlen(text), &n);
+    CU_ASSERT_EQUAL(n, 9); /* 11 - 3 + 1, not 13 - 3 + 1 bytes */
+    CU_ASSERT_EQUAL(h[0], fuzzy_bytes_hash(u8("h\xc3\xa9l"), 4, mh.key));
+    CU_ASSERT_EQUAL(h[1], fuzzy_bytes_hash(u8("\xc3\xa9ll"), 4, mh.key));
+    CU_ASSERT_EQUAL(h[2], fuzzy_bytes_hash(u8("llo"), 3, mh.key));
+    CU_ASSERT_EQUAL(h[5], fuzzy_bytes_hash(u8(" w\xc3\xb6"), 4, mh.key));
+    CU_ASSERT_EQUAL(h[8], fuzzy_bytes_hash(u8("rld"), 3, mh.key));
+    CU_ASSERT_EQUAL(fuzzy_minhash_shingle_count(11, 3), 9);
+    free(h);
+    fuzzy_minhash_clear(&mh);
+}
+
+static void test_invalid_bytes_are_one_code_point_each(void)
+{
+    struct fuzzy_minhash mh;
+    /* a, \xff, b, \xe2 (a truncated sequence): 4 units */
+    const char *text = "a\xff"
+                       "b\xe2";
+    size_t n;
+    uint64_t *h;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 2, 16, 7, FUZZY_KERNEL_PORTABLE), 0);
+    h = all_shingles(&mh, text, 4, &n);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(h[0], fuzzy_bytes_hash(u8("a\xff"), 2, mh.key));
+    CU_ASSERT_EQUAL(h[1], fuzzy_bytes_hash(u8("\xff"
+                                              "b"),
+                                           2, mh.key));
+    CU_ASSERT_EQUAL(h[2], fuzzy_bytes_hash(u8("b\xe2"), 2, mh.key));
+    free(h);
+    fuzzy_minhash_clear(&mh);
+}
+
+static void test_short_and_empty_texts_are_one_shingle(void)
+{
+    struct fuzzy_minhash mh;
+    uint32_t empty[32], null_sig[32], a[32], a2[32], ab[32];
+    size_t n;
+    uint64_t *h;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 5, 32, 7, FUZZY_KERNEL_PORTABLE), 0);
+    h = all_shingles(&mh, "d\xc3\xa9j\xc3\xa0", 6, &n); /* 4 code points < 5 */
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(h[0], fuzzy_bytes_hash(u8("d\xc3\xa9j\xc3\xa0"), 6, mh.key));
+    free(h);
+    h = all_shingles(&mh, "", 0, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(h[0], fuzzy_bytes_hash(u8(""), 0, mh.key));
+    free(h);
+    h = all_shingles(&mh, "abcde", 5, &n); /* exactly n code points: one ordinary shingle */
+    CU_ASSERT_EQUAL(n, 1);
+    free(h);
+    CU_ASSERT_EQUAL(fuzzy_minhash_shingle_count(0, 5), 1);
+    CU_ASSERT_EQUAL(fuzzy_minhash_shingle_count(4, 5), 1);
+
+    signature_of(&mh, "", empty);
+    signature_of(&mh, NULL, null_sig);
+    signature_of(&mh, "a", a);
+    signature_of(&mh, "a", a2);
+    signature_of(&mh, "ab", ab);
+    CU_ASSERT_EQUAL(memcmp(empty, null_sig, sizeof(empty)), 0);
+    CU_ASSERT_EQUAL(memcmp(a, a2, sizeof(a)), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(empty, a, sizeof(a)), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(a, ab, sizeof(a)), 0);
+    fuzzy_minhash_clear(&mh);
+}
+
+/* ---- signatures ---------------------------------------------------------------------- */
+
+static void test_signature_matches_the_obvious_computation(void)
+{
+    static const uint32_t ngrams[] = { 1, 3, 24, 100 };
+    static const uint32_t perms[] = { 1, 16, 260, 300 };
+
+    for (size_t g = 0; g < 4; g++) {
+        struct fuzzy_minhash mh;
+        char *text = random_text(5000 + 997 * g, 1);
+        uint32_t *got = malloc(perms[g] * sizeof(*got)), *want = malloc(perms[g] * sizeof(*want));
+
+        CU_ASSERT_EQUAL_FATAL(
+            fuzzy_minhash_init(&mh, ngrams[g], perms[g], g, fuzzy_minhash_kernel_best()), 0);
+        signature_of(&mh, text, got);
+        reference_signature(&mh, text, strlen(text), want);
+        CU_ASSERT_EQUAL(memcmp(got, want, perms[g] * sizeof(*got)), 0);
+        fuzzy_minhash_clear(&mh);
+        free(text);
+        free(got);
+        free(want);
+    }
+}
+
+static void test_signatures_are_pinned_for_the_default_settings(void)
+{
+    /* Changing these values changes every signature ever written: only with a
+     * format change that docs/fuzzy-dedup.md announces. */
+    static const uint32_t want[8] = { 58532156, 16147062, 627350,   16011937,
+                                      33633092, 26035848, 10950503, 26320411 };
+    struct fuzzy_minhash mh;
+    uint32_t sig[K_DEFAULT];
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
+                          0);
+    signature_of(&mh,
+                 "The quick brown fox jumps over the lazy dog; "
+                 "le cœur déçu mais l'âme plutôt naïve, Louÿs rêva de crapaüter.",
+                 sig);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(sig[i], want[i]);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(sig[K_DEFAULT - 4 + i], want[4 + i]);
+    if (sig[0] != want[0])
+        printf("\n  pinned values now: %u %u %u %u ... %u %u %u %u\n", sig[0], sig[1], sig[2],
+               sig[3], sig[256], sig[257], sig[258], sig[259]);
+    fuzzy_minhash_clear(&mh);
+}
+
+static void test_same_settings_give_same_signatures_other_seeds_differ(void)
+{
+    struct fuzzy_minhash m1, m2, m3;
+    char *text = random_text(3000, 0);
+    uint32_t s1[K_DEFAULT], s2[K_DEFAULT], s3[K_DEFAULT], again[K_DEFAULT];
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&m1, 24, K_DEFAULT, 42, FUZZY_KERNEL_PORTABLE), 0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&m2, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&m3, 24, K_DEFAULT, 43, FUZZY_KERNEL_PORTABLE), 0);
+    CU_ASSERT_EQUAL(memcmp(m1.a, m2.a, K_DEFAULT * sizeof(uint32_t)), 0);
+    CU_ASSERT_EQUAL(memcmp(m1.b, m2.b, K_DEFAULT * sizeof(uint32_t)), 0);
+    for (uint32_t i = 0; i < m1.padded; i++)
+        CU_ASSERT_EQUAL(m1.a[i] & 1u, 1u);
+    signature_of(&m1, text, s1);
+    signature_of(&m2, text, s2);
+    signature_of(&m3, text, s3);
+    signature_of(&m1, text, again);
+    CU_ASSERT_EQUAL(memcmp(s1, s2, sizeof(s1)), 0);
+    CU_ASSERT_EQUAL(memcmp(s1, again, sizeof(s1)), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(s1, s3, sizeof(s1)), 0);
+    fuzzy_minhash_clear(&m1);
+    fuzzy_minhash_clear(&m2);
+    fuzzy_minhash_clear(&m3);
+    free(text);
+}
+
+static void test_every_kernel_gives_identical_signatures(void)
+{
+    struct fuzzy_minhash mh[FUZZY_KERNEL_COUNT];
+    int ran = 0;
+
+    for (int k = 0; k < FUZZY_KERNEL_COUNT; k++) {
+        if (!fuzzy_minhash_kernel_supported((enum fuzzy_minhash_kernel)k)) {
+            printf("\n  kernel %s: not supported here, skipped",
+                   fuzzy_minhash_kernel_name((enum fuzzy_minhash_kernel)k));
+            CU_ASSERT_EQUAL(
+                fuzzy_minhash_init(&mh[k], 24, K_DEFAULT, 42, (enum fuzzy_minhash_kernel)k), -1);
+            continue;
+        }
+        CU_ASSERT_EQUAL_FATAL(
+            fuzzy_minhash_init(&mh[k], 24, K_DEFAULT, 42, (enum fuzzy_minhash_kernel)k), 0);
+        ran++;
+    }
+    CU_ASSERT(ran >= 1);
+    for (int t = 0; t < 40; t++) {
+        size_t len = t == 0 ? 0 : (size_t)(next_random() % (t < 20 ? 300 : 20000));
+        char *text = random_text(len, t % 2);
+        uint32_t want[K_DEFAULT], got[K_DEFAULT];
+
+        signature_of(&mh[FUZZY_KERNEL_PORTABLE], text, want);
+        for (int k = 1; k < FUZZY_KERNEL_COUNT; k++) {
+            if (!fuzzy_minhash_kernel_supported((enum fuzzy_minhash_kernel)k))
+                continue;
+            signature_of(&mh[k], text, got);
+            CU_ASSERT_EQUAL(memcmp(want, got, sizeof(want)), 0);
+        }
+        free(text);
+    }
+    /* Odd signature lengths exercise every kernel's tail. */
+    for (uint32_t perms = 1; perms <= 97; perms += 16) {
+        char *text = random_text(2000, 1);
+        uint32_t want[128], got[128];
+        struct fuzzy_minhash p, q;
+
+        CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&p, 5, perms, 9, FUZZY_KERNEL_PORTABLE), 0);
+        signature_of(&p, text, want);
+        for (int k = 1; k < FUZZY_KERNEL_COUNT; k++) {
+            if (fuzzy_minhash_init(&q, 5, perms, 9, (enum fuzzy_minhash_kernel)k) != 0)
+                continue;
+            signature_of(&q, text, got);
+            CU_ASSERT_EQUAL(memcmp(want, got, perms * sizeof(uint32_t)), 0);
+            fuzzy_minhash_clear(&q);
+        }
+        fuzzy_minhash_clear(&p);
+        free(text);
+    }
+    for (int k = 0; k < FUZZY_KERNEL_COUNT; k++)
+        fuzzy_minhash_clear(&mh[k]);
+}
+
+static void test_kernel_choice_names_the_problem(void)
+{
+    enum fuzzy_minhash_kernel k = FUZZY_KERNEL_COUNT;
+    char msg[256] = "";
+
+    CU_ASSERT_EQUAL(fuzzy_minhash_kernel_choose(NULL, &k, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL(k, fuzzy_minhash_kernel_best());
+    CU_ASSERT_EQUAL(fuzzy_minhash_kernel_choose("", &k, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL(fuzzy_minhash_kernel_choose("portable", &k, msg, sizeof(msg)), 0);
+    CU_ASSERT_EQUAL(k, FUZZY_KERNEL_PORTABLE);
+    CU_ASSERT_EQUAL(fuzzy_minhash_kernel_choose("sse9", &k, msg, sizeof(msg)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "WINNOW_MINHASH_KERNEL=sse9 is not a kernel"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "portable, sse41, avx2 or avx512"));
+    for (int i = 1; i < FUZZY_KERNEL_COUNT; i++) {
+        const char *name = fuzzy_minhash_kernel_name((enum fuzzy_minhash_kernel)i);
+        int rc = fuzzy_minhash_kernel_choose(name, &k, msg, sizeof(msg));
+
+        if (fuzzy_minhash_kernel_supported((enum fuzzy_minhash_kernel)i)) {
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL((int)k, i);
+        } else {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT_PTR_NOT_NULL(strstr(msg, "cannot run"));
+        }
+    }
+}
+
+static void test_bad_settings_are_refused(void)
+{
+    struct fuzzy_minhash mh;
+
+    CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 0, 10, 1, FUZZY_KERNEL_PORTABLE), -1);
+    CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 0, 1, FUZZY_KERNEL_PORTABLE), -1);
+    CU_ASSERT_EQUAL(
+        fuzzy_minhash_init(&mh, FUZZY_MINHASH_MAX_NGRAM + 1, 10, 1, FUZZY_KERNEL_PORTABLE), -1);
+    CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 10, 1, FUZZY_KERNEL_COUNT), -1);
+    CU_ASSERT_EQUAL(fuzzy_minhash_init(&mh, 5, 10, 1, FUZZY_KERNEL_PORTABLE), 0);
+    CU_ASSERT_EQUAL(mh.padded, 16);
+    fuzzy_minhash_clear(&mh);
+}
+
+/* A long document's signature is the elementwise minimum of the signatures of
+ * two pieces that overlap by ngram - 1 code points: the shingle sets' union. */
+static void test_very_long_documents_hash_as_their_pieces(void)
+{
+    struct fuzzy_minhash mh;
+    size_t len = (size_t)3 << 20;
+    char *text = random_text(len, 1);
+    size_t units = 0, pos = 0, cut = 0, back = 0, actual = strlen(text);
+    size_t *start = malloc((actual + 1) * sizeof(*start));
+    uint32_t whole[K_DEFAULT], first[K_DEFAULT], second[K_DEFAULT];
+    struct fuzzy_minhash_scratch scratch;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_scratch_init(&scratch, &mh), 0);
+    while (pos < actual) {
+        uint32_t unit;
+        start[units++] = pos;
+        pos += fuzzy_utf8_unit((const unsigned char *)text + pos, actual - pos, &unit);
+    }
+    start[units] = actual;
+    cut = start[units / 2];             /* the first piece ends here */
+    back = start[units / 2 - (24 - 1)]; /* the second starts 23 units earlier */
+    fuzzy_minhash_signature(&mh, &scratch, text, actual, whole);
+    fuzzy_minhash_signature(&mh, &scratch, text, cut, first);
+    fuzzy_minhash_signature(&mh, &scratch, text + back, actual - back, second);
+    for (int i = 0; i < K_DEFAULT; i++)
+        CU_ASSERT_EQUAL(whole[i], first[i] < second[i] ? first[i] : second[i]);
+    /* and the pieces differ from the whole, or the check would prove little */
+    CU_ASSERT_NOT_EQUAL(memcmp(whole, first, sizeof(whole)), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(whole, second, sizeof(whole)), 0);
+    fuzzy_minhash_scratch_clear(&scratch);
+    fuzzy_minhash_clear(&mh);
+    free(start);
+    free(text);
+}
+
+/* ---- Jaccard estimate ----------------------------------------------------------------- */
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double exact_jaccard(const struct fuzzy_minhash *mh, const char *a, const char *b)
+{
+    size_t na, nb, i = 0, j = 0, both = 0, ua = 0, ub = 0;
+    uint64_t *sa = all_shingles(mh, a, strlen(a), &na), *sb = all_shingles(mh, b, strlen(b), &nb);
+
+    qsort(sa, na, sizeof(*sa), compare_u64);
+    qsort(sb, nb, sizeof(*sb), compare_u64);
+    for (size_t k = 0; k < na; k++)
+        if (ua == 0 || sa[ua - 1] != sa[k])
+            sa[ua++] = sa[k];
+    for (size_t k = 0; k < nb; k++)
+        if (ub == 0 || sb[ub - 1] != sb[k])
+            sb[ub++] = sb[k];
+    while (i < ua && j < ub) {
+        if (sa[i] == sb[j])
+            both++, i++, j++;
+        else if (sa[i] < sb[j])
+            i++;
+        else
+            j++;
+    }
+    free(sa);
+    free(sb);
+    return (double)both / (double)(ua + ub - both);
+}
+
+/* Replaces `edits` random 5-byte windows of an ASCII text with random letters. */
+static char *edited_copy(const char *text, size_t edits)
+{
+    size_t len = strlen(text);
+    char *copy = strdup(text);
+
+    for (size_t e = 0; e < edits && len > 5; e++) {
+        size_t at = next_random() % (len - 5);
+        for (int i = 0; i < 5; i++)
+            copy[at + i] = (char)('a' + next_random() % 26);
+    }
+    return copy;
+}
+
+static void test_signature_agreement_estimates_jaccard(void)
+{
+    struct fuzzy_minhash mh;
+    struct fuzzy_minhash_scratch scratch;
+    double sum_error = 0, worst = 0;
+    int pairs = 0;
+
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_scratch_init(&scratch, &mh), 0);
+    for (int t = 0; t < 120; t++) {
+        char *a = random_text(4000, 0), *b = edited_copy(a, (size_t)(t % 40) * 2);
+        uint32_t sa[K_DEFAULT], sb[K_DEFAULT];
+        double j = exact_jaccard(&mh, a, b), estimate, sigma;
+        int agree = 0;
+
+        fuzzy_minhash_signature(&mh, &scratch, a, strlen(a), sa);
+        fuzzy_minhash_signature(&mh, &scratch, b, strlen(b), sb);
+        for (int i = 0; i < K_DEFAULT; i++)
+            agree += sa[i] == sb[i];
+        estimate = agree / (double)K_DEFAULT;
+        sigma = sqrt(j * (1 - j) / K_DEFAULT);
+        /* 5 sigma: a failure by chance has odds of about 1 in 3.5 million per pair. */
+        CU_ASSERT(fabs(estimate - j) <= 5 * sigma + 0.01);
+        if (fabs(estimate - j) > 5 * sigma + 0.01)
+            printf("\n  pair %d: Jaccard %.4f, estimate %.4f", t, j, estimate);
+        sum_error += estimate - j;
+        worst = fabs(estimate - j) > worst ? fabs(estimate - j) : worst;
+        pairs++;
+        free(a);
+        free(b);
+    }
+    /* No bias: the mean error over 120 pairs is far inside 0.01. */
+    CU_ASSERT(fabs(sum_error / pairs) < 0.01);
+    printf("\n  %d pairs: mean error %+.4f, worst %.4f\n", pairs, sum_error / pairs, worst);
+    fuzzy_minhash_scratch_clear(&scratch);
+    fuzzy_minhash_clear(&mh);
+}
+
+int main(void)
+{
+    static const struct wn_test tests[] = {
+        { "utf8 units are code points and invalid bytes count alone",
+          test_utf8_units_are_code_points_and_invalid_bytes_count_alone },
+        { "shingles are code point n-grams", test_shingles_are_code_point_ngrams },
+        { "invalid bytes are one code point each", test_invalid_bytes_are_one_code_point_each },
+        { "short and empty texts are one shingle", test_short_and_empty_texts_are_one_shingle },
+        { "signature matches the obvious computation",
+          test_signature_matches_the_obvious_computation },
+        { "signatures are pinned for the default settings",
+          test_signatures_are_pinned_for_the_default_settings },
+        { "same settings give same signatures, other seeds differ",
+          test_same_settings_give_same_signatures_other_seeds_differ },
+        { "every kernel gives identical signatures", test_every_kernel_gives_identical_signatures },
+        { "kernel choice names the problem", test_kernel_choice_names_the_problem },
+        { "bad settings are refused", test_bad_settings_are_refused },
+        { "very long documents hash as their pieces",
+          test_very_long_documents_hash_as_their_pieces },
+        { "signature agreement estimates Jaccard", test_signature_agreement_estimates_jaccard },
+        { NULL, NULL }
+    };
+
+    return wn_test_run_suite("minhash_core", tests, NULL, NULL);
+}
