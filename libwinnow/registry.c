@@ -688,9 +688,15 @@ static int load_file(struct wn_registry *registry, const char *path, struct wn_e
      * lt_dlopen finds the object already fully bound.
      */
     dlerror();
-    /* Open by the resolved path: a name without a slash would make dlopen
-     * search the library path instead of the file the user named. */
-    probe = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    /*
+     * Open by the resolved path: a name without a slash would make dlopen
+     * search the library path instead of the file the user named.
+     * RTLD_NODELETE: winnow never unmaps a plugin once loaded.  Libraries
+     * plugins bring along (NCCL, UCX, CUDA) leave threads running past their
+     * own cleanup — NCCL's bootstrap root thread, for one — and unmapping
+     * their code under those threads crashes the process at exit.
+     */
+    probe = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (probe == NULL) {
         const char *why = dlerror();
         size_t real_len = strlen(real);
