@@ -751,9 +751,20 @@ static int nccl_unique_id(struct wn_comms_group *group, struct wn_comms_unique_i
 {
     ncclUniqueId uid;
     ncclResult_t st;
+    cudaError_t ce;
+    int devices = 0;
 
     (void)group;
     memset(id, 0, sizeof(*id));
+    /* No device, no group: ncclGetUniqueId starts NCCL's bootstrap root
+     * thread, which would wait for ranks that can never join. */
+    ce = cudaGetDeviceCount(&devices);
+    if (ce != cudaSuccess || devices <= 0)
+        return wn_error_set(err, WN_ERESOURCE,
+                            "nccl: no usable CUDA device (cudaGetDeviceCount: %s): the nccl comms "
+                            "provider needs one GPU per rank; on a machine without GPUs use "
+                            "\"comms\": \"ucx\"",
+                            ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
     st = ncclGetUniqueId(&uid);
     if (st != ncclSuccess)
         return wn_error_set(err, WN_EIO, "nccl: the root could not make a unique id: %s%s%s",
