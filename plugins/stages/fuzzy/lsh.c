@@ -23,6 +23,7 @@
 #include "minhash_core.h"
 
 #define STAGE_NAME "lsh"
+#define LSH_DEFAULT_BANDS_PER_ITERATION 5
 #define LSH_HASH_KEY UINT64_C(0x4C53482D42414E44) /* "LSH-BAND" */
 
 struct lsh_stage {
@@ -87,12 +88,22 @@ static uint64_t bucket_id(const struct lsh_stage *st, uint32_t band, const uint3
 
 /* ---- params and lifecycle ----------------------------------------------------- */
 
+/* bands_per_iteration when given, else 5 or num_bands when that is less. */
+static int64_t bands_per_iteration(const struct wn_params *params)
+{
+    int64_t bands = wn_params_get_int(params, "num_bands");
+
+    if (wn_params_has(params, "bands_per_iteration"))
+        return wn_params_get_int(params, "bands_per_iteration");
+    return bands < LSH_DEFAULT_BANDS_PER_ITERATION ? bands : LSH_DEFAULT_BANDS_PER_ITERATION;
+}
+
 /* Checks the band params; 0 or WN_ECONFIG naming them. */
 static int check_bands(const struct wn_params *params, uint32_t *rounds, struct wn_error *err)
 {
     int64_t bands = wn_params_get_int(params, "num_bands");
     int64_t rows = wn_params_get_int(params, "rows_per_band");
-    int64_t per = wn_params_get_int(params, "bands_per_iteration");
+    int64_t per = bands_per_iteration(params);
 
     if (bands * rows > FUZZY_MINHASH_MAX_PERMUTATIONS)
         return wn_error_set(err, WN_ECONFIG,
@@ -142,7 +153,7 @@ static int lsh_create(const struct wn_params *params, void **state, struct wn_er
     st->bucket_field = wn_params_get_string(params, "bucket_field");
     st->num_bands = (uint32_t)wn_params_get_int(params, "num_bands");
     st->rows_per_band = (uint32_t)wn_params_get_int(params, "rows_per_band");
-    st->bands_per_iteration = (uint32_t)wn_params_get_int(params, "bands_per_iteration");
+    st->bands_per_iteration = (uint32_t)bands_per_iteration(params);
     st->stage_name = strdup(STAGE_NAME);
     st->scratch = malloc((size_t)st->rows_per_band * sizeof(*st->scratch));
     if (st->stage_name == NULL || st->scratch == NULL) {
@@ -203,6 +214,8 @@ static int band_rows(struct lsh_stage *st, const struct wn_task *task, uint32_t 
     size_t k = 0;
     int kind, rc;
 
+    if (table != NULL && wn_table_num_rows(table) == 0)
+        return 0; /* no rows, maybe no columns: nothing to bucket */
     rc = fuzzy_find_column(st->stage_name, task, st->id_field, "id_field", &id_col, err);
     if (rc == 0)
         rc = fuzzy_find_column(st->stage_name, task, st->signature_field, "signature_field",
@@ -482,9 +495,10 @@ static const struct wn_param_spec lsh_params[] = {
       FUZZY_MINHASH_MAX_PERMUTATIONS, NULL, "LSH bands: minhash's num_bands" },
     { "rows_per_band", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "13", 1,
       FUZZY_MINHASH_MAX_PERMUTATIONS, NULL, "signature values per band: minhash's rows_per_band" },
-    { "bands_per_iteration", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "5", 1,
+    { "bands_per_iteration", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, NULL, 1,
       FUZZY_MINHASH_MAX_PERMUTATIONS, NULL,
-      "bands shuffled per round (1..num_bands): the shuffle holds one round's rows at a time" },
+      "bands shuffled per round, 1..num_bands (default 5, or num_bands when fewer): the "
+      "shuffle holds one round's rows at a time" },
     { "partitions", WN_PARAM_INT, WN_PARAM_HAS_MIN, NULL, 1, 0, NULL,
       "shuffle partitions (default: the largest power of two <= the input task count)" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
