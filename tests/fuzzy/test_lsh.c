@@ -583,6 +583,39 @@ static void test_any_ranks_and_bands_per_round_remove_the_reference_set(void)
     for (size_t i = 0; i < n; i++)
         want_count += want[i];
     CU_ASSERT(want_count > 100);
+    {
+        /* Against the ground truth: every copy should go, every original stay. */
+        char *path, *data, *line, *save = NULL;
+        uint8_t *copy = calloc(n, 1);
+        size_t copies = 0, hits = 0;
+
+        CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", corpus_dir) > 0);
+        data = fz_read(path, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+        for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            json_error_t jerr;
+            json_t *obj = json_loads(line, 0, &jerr), *ids = json_object_get(obj, "ids");
+
+            for (size_t j = 1; j < json_array_size(ids); j++) {
+                size_t i = corpus_value_index(json_array_get(ids, j));
+
+                CU_ASSERT_FATAL(i < n);
+                copy[i] = 1;
+                copies++;
+            }
+            json_decref(obj);
+        }
+        for (size_t i = 0; i < n; i++)
+            hits += want[i] && copy[i];
+        printf("\n  removed %zu of %zu documents, %zu of them copies: precision %.4f, recall "
+               "%.4f of %zu copies",
+               want_count, n, hits, (double)hits / (double)want_count,
+               (double)hits / (double)copies, copies);
+        CU_ASSERT((double)hits >= 0.99 * (double)want_count);
+        free(copy);
+        free(data);
+        free(path);
+    }
     for (size_t k = 0; k < sizeof(configs) / sizeof(configs[0]); k++) {
         char sub[64];
         size_t got_count = 0, mismatches = 0;
@@ -603,6 +636,133 @@ static void test_any_ranks_and_bands_per_round_remove_the_reference_set(void)
     free(want);
     free(got);
     corpus_free(&c);
+}
+
+static double s_curve(double s)
+{
+    return 1.0 - pow(1.0 - pow(s, ROWS), BANDS);
+}
+
+/* The buckets of each document in the JSONL lines under dir/sub/buckets. */
+struct doc_buckets {
+    uint64_t b[BANDS];
+    size_t n;
+};
+
+static void read_buckets(const char *sub, struct doc_buckets *docs, size_t n_docs)
+{
+    char *path, *file;
+    DIR *d;
+    struct dirent *e;
+
+    CU_ASSERT(asprintf(&path, "%s/%s/buckets", dir, sub) > 0);
+    d = opendir(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    while ((e = readdir(d)) != NULL) {
+        char *data, *line, *save = NULL;
+
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".jsonl") == NULL)
+            continue;
+        CU_ASSERT(asprintf(&file, "%s/%s", path, e->d_name) > 0);
+        data = fz_read(file, NULL);
+        for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+            unsigned long long bucket;
+            unsigned long id;
+
+            /* uint64 bucket ids may pass 2^63: read by hand, not by jansson. */
+            CU_ASSERT_EQUAL_FATAL(sscanf(line, "{\"_bucket_id\": %llu, \"id\": %lu}", &bucket, &id),
+                                  2);
+            CU_ASSERT_FATAL(id < n_docs && docs[id].n < BANDS);
+            docs[id].b[docs[id].n++] = bucket;
+        }
+        free(data);
+        free(file);
+    }
+    closedir(d);
+    free(path);
+}
+
+static void test_candidate_rates_of_the_real_lsh_follow_the_s_curve(void)
+{
+    char corpus_dir[4096], *config;
+    const char *args[] = { "--docs",      "3000", "--seed",     "7",    "--exact-rate", "0.02",
+                           "--near-rate", "0.75", "--edit-max", "0.35", "--min-words",  "100",
+                           "--max-words", "600",  "--pairs",    "4000", "--int-ids",    "--out",
+                           corpus_dir,    NULL };
+    struct corpus_pair *pairs;
+    struct doc_buckets *docs;
+    long n_pairs;
+    size_t pairs_in[10] = { 0 }, cands[10] = { 0 }, high = 0, high_cands = 0, low = 0,
+           low_cands = 0;
+    double theory[10] = { 0 };
+    json_t *summary;
+    size_t n_docs;
+
+    snprintf(corpus_dir, sizeof(corpus_dir), "%s/quality-corpus", dir);
+    CU_ASSERT_EQUAL_FATAL(corpus_generate(args), 0);
+    summary = corpus_summary(corpus_dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(summary);
+    n_docs = 3000;
+    json_decref(summary);
+    CU_ASSERT_FATAL(asprintf(&config,
+                             "{\n"
+                             "  \"executor\": { \"backend\": \"actor_pool\", \"mode\": \"barrier\" },\n"
+                             "  \"stages\": [\n"
+                             "    { \"stage\": \"file_partitioning\", \"params\": { \"paths\": "
+                             "[\"%s/docs\"] } },\n"
+                             "    { \"stage\": \"jsonl_reader\" },\n"
+                             "    { \"stage\": \"minhash\" },\n"
+                             "    { \"stage\": \"lsh\", \"shuffle\": \"ucx\", \"actors\": 2 },\n"
+                             "    { \"stage\": \"jsonl_writer\", \"params\": { \"path\": "
+                             "\"buckets\" } }\n"
+                             "  ]\n"
+                             "}\n",
+                             corpus_dir) > 0);
+    CU_ASSERT_EQUAL_FATAL(run_winnow("quality", config), 0);
+    free(config);
+    docs = calloc(n_docs, sizeof(*docs));
+    read_buckets("quality", docs, n_docs);
+    n_pairs = corpus_read_pairs(corpus_dir, &pairs);
+    CU_ASSERT_FATAL(n_pairs > 1000);
+    for (long i = 0; i < n_pairs; i++) {
+        const struct corpus_pair *p = &pairs[i];
+        int bin = p->jaccard >= 1.0 ? 9 : (int)(p->jaccard * 10);
+        int cand = 0;
+
+        CU_ASSERT_FATAL(p->a < n_docs && p->b < n_docs);
+        for (size_t x = 0; x < docs[p->a].n && !cand; x++)
+            for (size_t y = 0; y < docs[p->b].n && !cand; y++)
+                cand = docs[p->a].b[x] == docs[p->b].b[y];
+        pairs_in[bin]++;
+        cands[bin] += (size_t)cand;
+        theory[bin] += s_curve(p->jaccard);
+        if (p->jaccard >= 0.9) {
+            high++;
+            high_cands += (size_t)cand;
+        } else if (p->jaccard < 0.5) {
+            low++;
+            low_cands += (size_t)cand;
+        }
+    }
+    printf("\n  | Jaccard | pairs | candidates | measured | S-curve |\n");
+    for (int bin = 0; bin < 10; bin++) {
+        double measured = pairs_in[bin] ? (double)cands[bin] / (double)pairs_in[bin] : 0.0;
+        double want = pairs_in[bin] ? theory[bin] / (double)pairs_in[bin] : 0.0;
+
+        printf("  | [%.1f, %.1f%s | %zu | %zu | %.4f | %.4f |\n", bin / 10.0, (bin + 1) / 10.0,
+               bin == 9 ? "]" : ")", pairs_in[bin], cands[bin], measured, want);
+        if (pairs_in[bin] >= 30)
+            CU_ASSERT(fabs(measured - want) <=
+                      4.0 * sqrt(want * (1.0 - want) / (double)pairs_in[bin]) + 0.03);
+    }
+    printf("  recall at Jaccard >= 0.9: %zu/%zu; candidates below 0.5: %zu/%zu\n", high_cands,
+           high, low_cands, low);
+    CU_ASSERT(high >= 100);
+    CU_ASSERT((double)high_cands >= 0.95 * (double)high);
+    CU_ASSERT(low >= 100);
+    CU_ASSERT((double)low_cands <= 0.05 * (double)low);
+    free(pairs);
+    free(docs);
 }
 
 /* Writes the lines of docs as dir/sub/docs/part-00000.jsonl. */
@@ -713,6 +873,8 @@ int main(void)
 #ifdef HAVE_UCX
         { "any ranks and bands per round remove the reference set",
           test_any_ranks_and_bands_per_round_remove_the_reference_set },
+        { "candidate rates of the real lsh follow the S-curve",
+          test_candidate_rates_of_the_real_lsh_follow_the_s_curve },
         { "empty input and one document give no labels",
           test_empty_input_and_one_document_give_no_labels },
         { "identical documents leave only the first", test_identical_documents_leave_only_the_first },
