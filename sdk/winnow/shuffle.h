@@ -13,6 +13,14 @@
  *                    the stage's extract hook gets the partition's rows as
  *                    one table and emits output tasks.
  *
+ * A stage may ask for several ROUNDS (num_rounds hook, version 2): the three
+ * phases then run once per round, each round over the same input tasks and a
+ * fresh shuffle group, and the outputs of round 0 come first, then round 1's,
+ * and so on.  The insert hook reads the round from the sink
+ * (wn_shuffle_sink_round), so each round can hand over a different part of
+ * every row (LSH: some of the bands), bounding the shuffle's memory by one
+ * round.
+ *
  * Stage authors implement struct wn_shuffle_stage_ops and point their stage
  * descriptor's `shuffle` field at it.  Shuffle providers (backend plugins
  * of kind WN_BACKEND_SHUFFLE) implement struct wn_shuffle_provider_ops;
@@ -47,7 +55,18 @@ struct wn_shuffle_sink {
     int (*insert)(struct wn_shuffle_sink *self, const struct wn_table *rows,
                   const uint32_t *partitions, struct wn_error *err);
     void *reserved[4];
+    /* Since struct_size covers them (read with wn_shuffle_sink_round): */
+    uint32_t round;      /* the round being inserted, 0 .. num_rounds-1 */
+    uint32_t num_rounds; /* >= 1 */
 };
+
+/* The round a sink belongs to: 0 for an executor that predates rounds. */
+static inline uint32_t wn_shuffle_sink_round(const struct wn_shuffle_sink *sink)
+{
+    if (sink->struct_size < offsetof(struct wn_shuffle_sink, round) + sizeof(sink->round))
+        return 0;
+    return sink->round;
+}
 
 /* Calls sink->insert; for readability in insert hooks. */
 static inline int wn_shuffle_insert(struct wn_shuffle_sink *sink, const struct wn_table *rows,
@@ -66,7 +85,19 @@ struct wn_shuffle_partition {
     const char *stage_name; /* the configured name */
     const char *dataset;    /* the dataset of the stage's input tasks, or NULL */
     void *reserved[4];
+    /* Since struct_size covers them (read with wn_shuffle_partition_round): */
+    uint32_t round;      /* the round being extracted, 0 .. num_rounds-1 */
+    uint32_t num_rounds; /* >= 1 */
 };
+
+/* The round a partition belongs to: 0 for an executor that predates rounds. */
+static inline uint32_t wn_shuffle_partition_round(const struct wn_shuffle_partition *partition)
+{
+    if (partition->struct_size <
+        offsetof(struct wn_shuffle_partition, round) + sizeof(partition->round))
+        return 0;
+    return partition->round;
+}
 
 /* How many partitions a shuffle has when the stage's params do not say
  * (the seed's rules; n = number of input tasks of the stage). */
@@ -75,9 +106,10 @@ enum wn_shuffle_partitioning {
     WN_SHUFFLE_PARTITIONS_POW2 = 1      /* P = the largest power of two <= max(1, n) (LSH) */
 };
 
-#define WN_SHUFFLE_STAGE_OPS_VERSION 1
+/* Version 2 added num_rounds. */
+#define WN_SHUFFLE_STAGE_OPS_VERSION 2
 struct wn_shuffle_stage_ops {
-    uint32_t version; /* WN_SHUFFLE_STAGE_OPS_VERSION */
+    uint32_t version; /* WN_SHUFFLE_STAGE_OPS_VERSION (1: no num_rounds) */
     enum wn_shuffle_partitioning partitioning;
     /* Name of an INT param of the stage which, when given and > 0, sets P;
      * NULL when the stage has none. */
@@ -100,6 +132,14 @@ struct wn_shuffle_stage_ops {
     int (*extract)(void *state, const struct wn_shuffle_partition *partition, struct wn_table *rows,
                    struct wn_emitter *out, struct wn_error *err);
     void *reserved[4];
+    /*
+     * Version 2, may be NULL (one round): how many rounds the shuffle runs
+     * for these params (>= 1 in *rounds), or a negative WN_E* with err
+     * filled when the params make no sense.  Driver thread, before any actor
+     * is created.  Each round inserts every input task again, so the inputs
+     * stay alive until the last round's insert.
+     */
+    int (*num_rounds)(const struct wn_params *params, uint32_t *rounds, struct wn_error *err);
 };
 
 /* The stage's partition count for n_input_tasks inputs: the partitions

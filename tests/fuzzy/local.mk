@@ -79,3 +79,12 @@ tests_fuzzy_test_fuzzy_cc_pipeline_SOURCES = tests/fuzzy/test_fuzzy_cc_pipeline.
 tests_fuzzy_test_fuzzy_cc_pipeline_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_fuzzy_cc_pipeline_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_fuzzy_cc_pipeline_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+# The lsh stage: its hooks in-process, and the labels pipeline through the
+# winnow command (ucx shuffle and comms; those tests need UCX).
+check_PROGRAMS += tests/fuzzy/test_lsh
+TESTS += tests/fuzzy/test_lsh
+tests_fuzzy_test_lsh_SOURCES = tests/fuzzy/test_lsh.c plugins/stages/fuzzy/plugin.c
+tests_fuzzy_test_lsh_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
+tests_fuzzy_test_lsh_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
+tests_fuzzy_test_lsh_LDADD = $(WN_FUZZY_TEST_LIBS)

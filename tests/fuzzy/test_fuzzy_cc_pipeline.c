@@ -2,7 +2,7 @@
  * buckets_to_edges -> connected_components (graph.so, over ucx comms, two
  * ranks) -> jsonl_writer -> remove_duplicates, in real runs of the winnow
  * command.  The buckets come from test code standing in for the lsh stage
- * (the executor does not run SHUFFLE stages yet): a hash of the band number
+ * (test_lsh runs the real one): a hash of the band number
  * and the band's rows, 63 bits so that JSON integers carry them.  The
  * documents the pipeline removes must be exactly those a union-find over the
  * same buckets says, and precision and recall against the generator's ground

@@ -2,12 +2,19 @@
  * SHUFFLE stages on the actor_pool executor (see shuffle_stage.h).
  *
  * Threads and what they touch:
- *   driver   makes the provider's group, starts one thread per rank, joins
- *            them, destroys the group, then reads what the ranks wrote;
- *   rank r   create, setup, open; takes batches from a shared counter and
- *            frees their tasks after the insert hook; insert_finished;
- *            extracts its partitions into by_partition[p] (owned partitions
- *            only, so no two ranks write one slot); close, teardown, destroy.
+ *   driver   starts one thread per rank and waits until every rank is set
+ *            up; then, per round: makes the provider's group, opens the
+ *            gate, waits until every rank is done with the round, destroys
+ *            the group and appends the round's outputs (partition order) to
+ *            the run's; finally opens the gate with go = 0 and joins;
+ *   rank r   create, setup; per round: open; takes batches from a shared
+ *            counter (reset per round) and, in the last round only, frees
+ *            their tasks after the insert hook; insert_finished; extracts
+ *            its partitions into by_partition[p] (owned partitions only, so
+ *            no two ranks write one slot); close; after the last round,
+ *            teardown and destroy.
+ * The gate (gate_lock, gate_cv) orders the steps: the driver writes round,
+ * next_batch, group and by_partition only while every rank waits at it.
  */
 #include "build_config.h"
 
@@ -62,6 +69,16 @@ struct shuffle_run {
     size_t n_batches;
     size_t next_batch; /* atomic: the next batch an actor takes */
     uint32_t n_ranks, n_partitions;
+    uint32_t n_rounds, round; /* round: the one running */
+    uint32_t n_started;       /* rank threads started */
+    struct wn_task **outs;    /* the rounds' outputs so far, in order */
+    size_t n_outs, cap_outs;
+
+    pthread_mutex_t gate_lock; /* guards generation, go and done */
+    pthread_cond_t gate_cv;
+    uint32_t generation; /* the driver bumps it to start a step */
+    int go;              /* 1: run round `round`; 0: finish */
+    uint32_t done;       /* ranks done with the current step */
     char *dataset; /* of the first input task (copied: the tasks go during insert) */
     struct partition_out *by_partition;
     struct rank_actor *actors;
@@ -115,6 +132,51 @@ int wn_shuffle_stage_check(const struct wn_run_stage *stage, struct wn_error *er
     return 0;
 }
 
+/* ---- the gate between steps ------------------------------------------------- */
+
+/* Rank: this rank is done with the current step. */
+static void gate_done(struct shuffle_run *run)
+{
+    pthread_mutex_lock(&run->gate_lock);
+    run->done++;
+    pthread_cond_broadcast(&run->gate_cv);
+    pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* Rank: waits for the step after *seen; returns go (0: finish). */
+static int gate_wait(struct shuffle_run *run, uint32_t *seen)
+{
+    int go;
+
+    pthread_mutex_lock(&run->gate_lock);
+    while (run->generation == *seen)
+        pthread_cond_wait(&run->gate_cv, &run->gate_lock);
+    *seen = run->generation;
+    go = run->go;
+    pthread_mutex_unlock(&run->gate_lock);
+    return go;
+}
+
+/* Driver: starts a step (go = 1: a round, 0: the end) for every rank. */
+static void gate_open(struct shuffle_run *run, int go)
+{
+    pthread_mutex_lock(&run->gate_lock);
+    run->done = 0;
+    run->go = go;
+    run->generation++;
+    pthread_cond_broadcast(&run->gate_cv);
+    pthread_mutex_unlock(&run->gate_lock);
+}
+
+/* Driver: waits until every started rank is done with the step. */
+static void gate_join(struct shuffle_run *run)
+{
+    pthread_mutex_lock(&run->gate_lock);
+    while (run->done < run->n_started)
+        pthread_cond_wait(&run->gate_cv, &run->gate_lock);
+    pthread_mutex_unlock(&run->gate_lock);
+}
+
 /* ---- failures ---------------------------------------------------------------- */
 
 /* Records a failure of rank in phase and aborts the group, so that no other
@@ -149,9 +211,13 @@ static void rank_fail(struct shuffle_run *run, uint32_t rank, const char *phase,
         wn_log(WN_LOG_WARN, LOG_DOMAIN, "also: stage '%s' actor %u/%u failed in %s: %s",
                run->stage->name, rank, run->n_ranks, phase, cause);
     __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
-    if (code != WN_ECANCELED && run->group != NULL) {
+    if (code != WN_ECANCELED) {
+        /* Under the lock: the driver swaps groups between rounds. */
         snprintf(reason, sizeof(reason), "rank %u failed in %s: %s", rank, phase, cause);
-        run->provider->group_abort(run->group, reason);
+        pthread_mutex_lock(&run->lock);
+        if (run->group != NULL)
+            run->provider->group_abort(run->group, reason);
+        pthread_mutex_unlock(&run->lock);
     }
 }
 
@@ -204,6 +270,7 @@ static int insert_batches(struct rank_actor *a)
 {
     struct shuffle_run *run = a->run;
     struct wn_error hook_err = WN_ERROR_INIT;
+    int last = run->round + 1 == run->n_rounds; /* the inputs go after this round's insert */
     char buf[96];
 
     for (;;) {
@@ -224,7 +291,7 @@ static int insert_batches(struct rank_actor *a)
         start = now_s();
         rc = run->hooks->insert(a->state, in, n_in, &a->sink, &hook_err);
         end = now_s();
-        for (size_t i = 0; i < n_in; i++) {
+        for (size_t i = 0; last && i < n_in; i++) {
             wn_task_free(in[i]);
             in[i] = NULL;
         }
@@ -232,10 +299,16 @@ static int insert_batches(struct rank_actor *a)
             a->first_start = start;
         a->busy_s += end - start;
         a->last_end = end;
-        a->items_in += items;
+        if (last)
+            a->items_in += items;
         if (rc < 0) {
-            rank_fail(run, a->rank, "insert", rc, "task %s%s: %s", a->task_id,
-                      n_in > 1 ? " (first of its batch)" : "",
+            char round[48] = "";
+
+            if (run->n_rounds > 1)
+                snprintf(round, sizeof(round), " (round %u of %u)", run->round + 1,
+                         run->n_rounds);
+            rank_fail(run, a->rank, "insert", rc, "task %s%s%s: %s", a->task_id,
+                      n_in > 1 ? " (first of its batch)" : "", round,
                       message_of(&hook_err, rc, buf, sizeof(buf)));
             return rc;
         }
@@ -273,6 +346,8 @@ static int extract_partitions(struct rank_actor *a)
         info.num_ranks = run->n_ranks;
         info.stage_name = run->stage->name;
         info.dataset = run->dataset;
+        info.round = run->round;
+        info.num_rounds = run->n_rounds;
         items = (uint64_t)wn_table_num_rows(&rows);
         a->n_outs = 0;
         a->emit_failed = 0;
@@ -303,6 +378,36 @@ static int extract_partitions(struct rank_actor *a)
     return 0;
 }
 
+/* One round on this rank: open, insert, insert_finished, extract, close. */
+static void rank_round(struct rank_actor *a)
+{
+    struct shuffle_run *run = a->run;
+    struct wn_error hook_err = WN_ERROR_INIT;
+    char buf[96];
+    int rc;
+
+    a->sink.round = run->round;
+    a->sink.num_rounds = run->n_rounds;
+    rc = run->provider->open(run->group, a->rank, &a->shuffle, &hook_err);
+    if (rc < 0) {
+        a->shuffle = NULL;
+        rank_fail(run, a->rank, "open", rc, "%s", message_of(&hook_err, rc, buf, sizeof(buf)));
+        return;
+    }
+    if (insert_batches(a) < 0 || __atomic_load_n(&run->stop, __ATOMIC_SEQ_CST))
+        goto out_close;
+    rc = run->provider->insert_finished(a->shuffle, &hook_err);
+    if (rc < 0) {
+        rank_fail(run, a->rank, "insert_finished", rc, "%s",
+                  message_of(&hook_err, rc, buf, sizeof(buf)));
+        goto out_close;
+    }
+    extract_partitions(a);
+out_close:
+    run->provider->close(a->shuffle);
+    a->shuffle = NULL;
+}
+
 static void *rank_main(void *arg)
 {
     struct rank_actor *a = arg;
@@ -311,6 +416,7 @@ static void *rank_main(void *arg)
     struct wn_error hook_err = WN_ERROR_INIT;
     struct wn_worker worker;
     char thread_name[16], buf[96];
+    uint32_t seen = 0;
     int created = 0, rc = 0;
 
     snprintf(thread_name, sizeof(thread_name), "%.10s/%u", run->stage->name, a->rank);
@@ -320,7 +426,7 @@ static void *rank_main(void *arg)
         rc = ops->create(run->stage->params, &a->state, &hook_err);
     if (rc < 0) {
         rank_fail(run, a->rank, "create", rc, "%s", message_of(&hook_err, rc, buf, sizeof(buf)));
-        goto out;
+        goto rounds;
     }
     created = 1;
     memset(&worker, 0, sizeof(worker));
@@ -330,31 +436,17 @@ static void *rank_main(void *arg)
     worker.pool_size = run->n_ranks;
     worker.device_id = -1;
     worker.params = run->stage->params;
-    if (ops->setup != NULL && (rc = ops->setup(a->state, &worker, &hook_err)) < 0) {
+    if (ops->setup != NULL && (rc = ops->setup(a->state, &worker, &hook_err)) < 0)
         rank_fail(run, a->rank, "setup", rc, "%s", message_of(&hook_err, rc, buf, sizeof(buf)));
-        goto out;
+rounds:
+    /* Every rank takes part in every step, failed or not, so the gate counts
+     * stay right; a failure sets stop, and the driver starts no more rounds. */
+    gate_done(run);
+    while (gate_wait(run, &seen)) {
+        if (!__atomic_load_n(&run->stop, __ATOMIC_SEQ_CST))
+            rank_round(a);
+        gate_done(run);
     }
-    rc = run->provider->open(run->group, a->rank, &a->shuffle, &hook_err);
-    if (rc < 0) {
-        a->shuffle = NULL;
-        rank_fail(run, a->rank, "open", rc, "%s", message_of(&hook_err, rc, buf, sizeof(buf)));
-        goto out;
-    }
-    if (insert_batches(a) < 0)
-        goto out;
-    if (__atomic_load_n(&run->stop, __ATOMIC_SEQ_CST))
-        goto out;
-    rc = run->provider->insert_finished(a->shuffle, &hook_err);
-    if (rc < 0) {
-        rank_fail(run, a->rank, "insert_finished", rc, "%s",
-                  message_of(&hook_err, rc, buf, sizeof(buf)));
-        goto out;
-    }
-    extract_partitions(a);
-out:
-    if (a->shuffle != NULL)
-        run->provider->close(a->shuffle);
-    a->shuffle = NULL;
     if (created) {
         if (ops->teardown != NULL)
             ops->teardown(a->state);
@@ -366,32 +458,124 @@ out:
 
 /* ---- the driver --------------------------------------------------------------- */
 
-/* Concatenates the partitions' outputs in partition order. */
-static int collect_outputs(struct shuffle_run *run, struct wn_task ***out, size_t *n_out,
-                           struct wn_error *err)
+/* Driver, between rounds: appends the round's outputs, in partition order,
+ * to the run's. */
+static int append_round(struct shuffle_run *run, struct wn_error *err)
 {
-    size_t total = 0, k = 0;
-    struct wn_task **outs;
+    size_t total = 0;
 
     for (uint32_t p = 0; p < run->n_partitions; p++)
         total += run->by_partition[p].n;
-    if (total == 0)
-        return 0;
-    outs = malloc(total * sizeof(*outs));
-    if (outs == NULL)
-        return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory collecting %zu outputs",
-                            run->stage->name, total);
+    if (run->n_outs + total > run->cap_outs) {
+        size_t cap = run->cap_outs ? run->cap_outs : 16;
+        struct wn_task **outs;
+
+        while (cap < run->n_outs + total)
+            cap *= 2;
+        outs = realloc(run->outs, cap * sizeof(*outs));
+        if (outs == NULL)
+            return wn_error_set(err, WN_ENOMEM,
+                                "stage '%s': out of memory collecting %zu outputs",
+                                run->stage->name, run->n_outs + total);
+        run->outs = outs;
+        run->cap_outs = cap;
+    }
     for (uint32_t p = 0; p < run->n_partitions; p++) {
         struct partition_out *po = &run->by_partition[p];
 
         if (po->n > 0)
-            memcpy(outs + k, po->tasks, po->n * sizeof(*outs));
-        k += po->n;
+            memcpy(run->outs + run->n_outs, po->tasks, po->n * sizeof(*po->tasks));
+        run->n_outs += po->n;
+        free(po->tasks);
+        po->tasks = NULL;
         po->n = 0;
     }
-    *out = outs;
-    *n_out = total;
     return 0;
+}
+
+/* Driver: the stage's round count (1 without a num_rounds hook). */
+static int rounds_of(const struct wn_run_stage *stage, uint32_t *rounds, struct wn_error *err)
+{
+    const struct wn_shuffle_stage_ops *hooks = stage->desc->shuffle;
+    int rc;
+
+    *rounds = 1;
+    if (hooks->version < 2 || hooks->num_rounds == NULL)
+        return 0;
+    rc = hooks->num_rounds(stage->params, rounds, err);
+    if (rc < 0) {
+        if (err->message[0] == '\0')
+            wn_error_set(err, rc, "%s", wn_strerror(rc));
+        return wn_error_prefix(err, "stage '%s'", stage->name);
+    }
+    if (*rounds == 0)
+        return wn_error_set(err, WN_EPLUGIN, "stage '%s' (%s) asks for a shuffle of 0 rounds",
+                            stage->name, stage->desc->name);
+    return 0;
+}
+
+/* Driver, while every rank waits at the gate: fails the run with err. */
+static void driver_fail(struct shuffle_run *run, const struct wn_error *err)
+{
+    pthread_mutex_lock(&run->lock);
+    if (!run->failed) {
+        run->failed = 1;
+        run->error = *err;
+    }
+    pthread_mutex_unlock(&run->lock);
+    __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Driver: runs the rounds over the started ranks (waiting at the gate). */
+static void run_rounds(struct shuffle_run *run, const struct wn_run_stage *stage)
+{
+    struct wn_shuffle_group_config config;
+    struct wn_error err = WN_ERROR_INIT;
+
+    memset(&config, 0, sizeof(config));
+    config.struct_size = sizeof(config);
+    config.stage_name = stage->name;
+    config.num_ranks = run->n_ranks;
+    config.num_partitions = run->n_partitions;
+    config.params = stage->shuffle_params;
+    config.timeout_s = stage->timeout_s;
+    gate_join(run); /* every rank created and set up (or failed) */
+    for (uint32_t round = 0; round < run->n_rounds; round++) {
+        struct wn_shuffle_group *group = NULL;
+        double started = now_s();
+        int rc;
+
+        if (__atomic_load_n(&run->stop, __ATOMIC_SEQ_CST))
+            break;
+        rc = run->provider->group_create(&config, &group, &err);
+        if (rc < 0) {
+            if (err.code == 0)
+                wn_error_set(&err, rc, "%s", wn_strerror(rc));
+            wn_error_prefix(&err, "stage '%s': shuffle provider '%s'%s", stage->name,
+                            stage->shuffle_backend->name, run->n_rounds > 1 ? " (a round)" : "");
+            driver_fail(run, &err);
+            break;
+        }
+        pthread_mutex_lock(&run->lock);
+        run->group = group;
+        pthread_mutex_unlock(&run->lock);
+        run->round = round;
+        run->next_batch = 0;
+        gate_open(run, 1);
+        gate_join(run);
+        pthread_mutex_lock(&run->lock);
+        run->group = NULL;
+        pthread_mutex_unlock(&run->lock);
+        run->provider->group_destroy(group);
+        if (!run->failed && append_round(run, &err) < 0) {
+            driver_fail(run, &err);
+            break;
+        }
+        if (run->n_rounds > 1)
+            wn_log(WN_LOG_DEBUG, LOG_DOMAIN, "stage '%s': round %u of %u in %.3f s",
+                   stage->name, round + 1, run->n_rounds, now_s() - started);
+    }
+    gate_open(run, 0);
 }
 
 static void fill_stats(const struct shuffle_run *run, size_t n_tasks, size_t n_outs,
@@ -427,7 +611,6 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
                          const struct wn_stage_pool_options *options, struct wn_task ***out,
                          size_t *n_out, struct wn_stage_stats *stats, struct wn_error *err)
 {
-    struct wn_shuffle_group_config config;
     struct wn_stage_stats measured;
     struct shuffle_run run;
     double started_at = now_s();
@@ -439,6 +622,8 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
     memset(&measured, 0, sizeof(measured));
     measured.tasks_in = n_tasks;
     pthread_mutex_init(&run.lock, NULL);
+    pthread_mutex_init(&run.gate_lock, NULL);
+    pthread_cond_init(&run.gate_cv, NULL);
     run.stage = stage;
     run.ops = stage->desc->ops;
     run.hooks = stage->desc->shuffle;
@@ -453,6 +638,9 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
                           stage->name, run.n_ranks, n_tasks);
         goto out_free_tasks;
     }
+    rc = rounds_of(stage, &run.n_rounds, err);
+    if (rc < 0)
+        goto out_free_tasks;
     run.n_partitions = wn_shuffle_num_partitions(run.hooks, stage->params, n_tasks);
     if (wn_task_dataset(tasks[0]) != NULL &&
         (run.dataset = strdup(wn_task_dataset(tasks[0]))) == NULL) {
@@ -474,25 +662,11 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
                           stage->name, run.n_ranks, run.n_partitions);
         goto out_free;
     }
-    memset(&config, 0, sizeof(config));
-    config.struct_size = sizeof(config);
-    config.stage_name = stage->name;
-    config.num_ranks = run.n_ranks;
-    config.num_partitions = run.n_partitions;
-    config.params = stage->shuffle_params;
-    config.timeout_s = stage->timeout_s;
-    rc = run.provider->group_create(&config, &run.group, err);
-    if (rc < 0) {
-        wn_error_prefix(err, "stage '%s': shuffle provider '%s'", stage->name,
-                        stage->shuffle_backend->name);
-        run.group = NULL;
-        goto out_free;
-    }
     wn_log(WN_LOG_INFO, LOG_DOMAIN,
-           "stage '%s': shuffle of %zu tasks in %zu batches over %u ranks, %u partitions "
-           "(provider '%s')",
-           stage->name, n_tasks, run.n_batches, run.n_ranks, run.n_partitions,
-           stage->shuffle_backend->name);
+           "stage '%s': shuffle of %zu tasks in %zu batches over %u ranks, %u partitions, "
+           "%u round%s (provider '%s')",
+           stage->name, n_tasks, run.n_batches, run.n_ranks, run.n_partitions, run.n_rounds,
+           run.n_rounds == 1 ? "" : "s", stage->shuffle_backend->name);
 
     for (uint32_t r = 0; r < run.n_ranks; r++) {
         struct rank_actor *a = &run.actors[r];
@@ -506,33 +680,42 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
         a->rank = r;
         e = pthread_create(&a->thread, NULL, rank_main, a);
         if (e != 0) {
-            /* The ranks started wait for this one in open: the abort frees them. */
+            /* No round starts: the ranks started are released at the gate. */
             rank_fail(&run, r, "start", WN_ERESOURCE, "cannot start its thread: %s", strerror(e));
             break;
         }
         a->started = 1;
+        pthread_mutex_lock(&run.gate_lock);
+        run.n_started++;
+        pthread_mutex_unlock(&run.gate_lock);
     }
+    run_rounds(&run, stage);
     for (uint32_t r = 0; r < run.n_ranks; r++)
         if (run.actors[r].started)
             pthread_join(run.actors[r].thread, NULL);
-    run.provider->group_destroy(run.group);
-    run.group = NULL;
 
     if (run.failed) {
         rc = run.error.code;
         wn_error_set(err, rc, "%s", run.error.message);
     } else {
-        rc = collect_outputs(&run, out, n_out, err);
+        *out = run.outs;
+        *n_out = run.n_outs;
+        run.outs = NULL;
+        run.n_outs = 0;
     }
     fill_stats(&run, n_tasks, *n_out, &measured);
     if (rc == 0)
         wn_log(WN_LOG_INFO, LOG_DOMAIN,
                "stage '%s': %zu tasks (%llu items) in, %zu tasks (%llu items) out, shuffled "
-               "over %u ranks and %u partitions in %.3f s (busy %.3f s)",
+               "over %u ranks, %u partitions and %u round%s in %.3f s (busy %.3f s)",
                stage->name, n_tasks, (unsigned long long)measured.items_in, *n_out,
                (unsigned long long)measured.items_out, run.n_ranks, run.n_partitions,
-               now_s() - started_at, measured.busy_s);
+               run.n_rounds, run.n_rounds == 1 ? "" : "s", now_s() - started_at,
+               measured.busy_s);
 out_free:
+    for (size_t i = 0; i < run.n_outs; i++)
+        wn_task_free(run.outs[i]);
+    free(run.outs);
     for (uint32_t p = 0; run.by_partition != NULL && p < run.n_partitions; p++) {
         for (size_t i = 0; i < run.by_partition[p].n; i++)
             wn_task_free(run.by_partition[p].tasks[i]);
@@ -545,7 +728,7 @@ out_free:
     free(run.batches);
 out_free_tasks:
     free(run.dataset);
-    /* Every slot a batch ran on is NULL already; what is left never ran. */
+    /* Every slot the last round ran is NULL already; what is left never got there. */
     for (size_t i = 0; i < n_tasks; i++) {
         if (tasks[i] == NULL)
             continue;
@@ -553,6 +736,8 @@ out_free_tasks:
         wn_task_free(tasks[i]);
     }
     free(tasks);
+    pthread_cond_destroy(&run.gate_cv);
+    pthread_mutex_destroy(&run.gate_lock);
     pthread_mutex_destroy(&run.lock);
     if (stats != NULL)
         *stats = measured;

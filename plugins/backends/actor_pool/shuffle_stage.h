@@ -4,7 +4,10 @@
  * A SHUFFLE stage runs on N shuffle actors (N sized as for any stage), one
  * rank each of a group made by the stage's shuffle provider, P partitions
  * (the stage's param, else its rule: wn_shuffle_num_partitions):
- *   1. every actor: create, setup (actor_index = rank), then the provider's
+ *   1. every actor: create, setup (actor_index = rank); steps 2 to 5 then
+ *      run once per round (the stage's num_rounds hook, else one round),
+ *      each round with a fresh provider group over the same input tasks
+ *      (freed after the last round's insert), starting with the provider's
  *      open (the ranks wire up together);
  *   2. insert: the stage's batches, unordered over the actors (each takes the
  *      next batch when it is free), through the stage's insert hook;
@@ -12,8 +15,10 @@
  *      are complete, so it is the barrier between the phases);
  *   4. extract on every rank in parallel: each owned partition (p % N) goes
  *      to the stage's extract hook;
- *   5. close, teardown and destroy on every actor, on every path.
- * The outputs come out in partition order (so the same for any N).  The
+ *   5. close; after the last round, teardown and destroy on every actor,
+ *      on every path.
+ * The outputs come out in round order, then partition order (so the same
+ * for any N).  The
  * first failure aborts the provider's group with a reason naming the stage,
  * the rank, the phase and the task or partition, so that no rank waits for
  * a dead one; every provider wait also has its own timeout.

@@ -1,4 +1,4 @@
-# plugins/stages/fuzzy: minhash, buckets_to_edges, remove_duplicates.
+# plugins/stages/fuzzy: minhash, lsh, buckets_to_edges, remove_duplicates.
 # libminhash_core holds the algorithm alone (no libwinnow): the corpus
 # generator and the bench link it too.  The stages live in a convenience
 # library so that tests link the same objects fuzzy.so is made of; plugin.c
@@ -14,6 +14,7 @@ plugins_stages_fuzzy_libfuzzy_stages_la_SOURCES = \
 	plugins/stages/fuzzy/fuzzy_common.c plugins/stages/fuzzy/fuzzy_common.h \
 	plugins/stages/fuzzy/labels.c plugins/stages/fuzzy/labels.h \
 	plugins/stages/fuzzy/minhash.c plugins/stages/fuzzy/minhash.h \
+	plugins/stages/fuzzy/lsh.c plugins/stages/fuzzy/lsh.h \
 	plugins/stages/fuzzy/buckets_to_edges.c plugins/stages/fuzzy/buckets_to_edges.h \
 	plugins/stages/fuzzy/remove_duplicates.c plugins/stages/fuzzy/remove_duplicates.h
 plugins_stages_fuzzy_libfuzzy_stages_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY) \

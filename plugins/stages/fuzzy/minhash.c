@@ -2,7 +2,8 @@
  * minhash: TABLE -> TABLE.  For every row, the MinHash signature of the text
  * column: the output table has the id column (copied, any type) and
  * "_minhash_signature", a fixed_size_list<uint32>[num_bands * rows_per_band].
- * A null text is treated as the empty text.  The algorithm is in
+ * A null text is treated as the empty text; a task without rows and
+ * without the columns (an empty file) gives no output.  The algorithm is in
  * minhash_core.c; the kernel is the best this CPU runs, or the one named by
  * WINNOW_MINHASH_KERNEL (portable, sse41, avx2, avx512), read when an actor
  * is created.
@@ -186,6 +187,16 @@ static int minhash_process(void *state, struct wn_task **in, size_t n_in, struct
     if (tables == NULL)
         return wn_error_set(err, WN_ENOMEM, "%s: out of memory", st->stage_name);
     /* Compute every output first, so that a failure leaves the inputs in place. */
+    /* A task without rows and without the columns (a reader gives an empty
+     * file no columns) has nothing to sign: it is dropped. */
+    for (size_t i = 0; i < n_in && rc == 0; i++)
+        if (in[i] != NULL && wn_task_table(in[i]) != NULL &&
+            wn_table_num_rows(wn_task_table(in[i])) == 0 &&
+            (wn_table_column_index(wn_task_table(in[i]), st->text_field) < 0 ||
+             wn_table_column_index(wn_task_table(in[i]), st->id_field) < 0)) {
+            wn_task_free(in[i]);
+            in[i] = NULL;
+        }
     for (size_t i = 0; i < n_in && rc == 0; i++)
         if (in[i] != NULL)
             rc = signatures(st, in[i], &tables[i], err);

@@ -1,4 +1,4 @@
-/* The fuzzy plugin: minhash, buckets_to_edges and remove_duplicates. */
+/* The fuzzy plugin: minhash, lsh, buckets_to_edges and remove_duplicates. */
 #include "build_config.h"
 
 #include <stddef.h>
@@ -6,11 +6,13 @@
 #include <winnow/plugin.h>
 
 #include "buckets_to_edges.h"
+#include "lsh.h"
 #include "minhash.h"
 #include "remove_duplicates.h"
 
 static const struct wn_stage_desc *const fuzzy_stages[] = {
     &fuzzy_minhash_stage,
+    &fuzzy_lsh_stage,
     &fuzzy_buckets_to_edges_stage,
     &fuzzy_remove_duplicates_stage,
     NULL,
@@ -21,7 +23,7 @@ static const struct wn_plugin fuzzy_plugin = {
     "fuzzy",
     PACKAGE_VERSION,
     "MIT",
-    "fuzzy deduplication: MinHash signatures, bucket edges, duplicate removal",
+    "fuzzy deduplication: MinHash signatures, LSH buckets, bucket edges, duplicate removal",
     fuzzy_stages,
     NULL,
     { NULL },
