@@ -282,6 +282,31 @@ static void test_set_override_changes_the_run(void)
     CU_ASSERT_EQUAL(count_lines_in_dir("out_min1"), 7);
 }
 
+static void test_writer_that_receives_no_task_leaves_an_empty_output_directory(void)
+{
+    char dir[4200];
+    struct stat st;
+
+    /* an empty file: minhash drops its column-less table, so the writer's
+     * stage receives no task at all and starts no actor */
+    snprintf(dir, sizeof(dir), "%s/empty_corpus", tmpdir);
+    mkdir(dir, 0755);
+    CU_ASSERT_EQUAL_FATAL(write_file("empty_corpus/part-0.jsonl", ""), 0);
+    CU_ASSERT_EQUAL_FATAL(write_file("nothing.json",
+               "{ \"stages\": [\n"
+               "  { \"stage\": \"file_partitioning\", \"params\": { \"paths\": [\"empty_corpus\"] } },\n"
+               "  { \"stage\": \"jsonl_reader\" },\n"
+               "  { \"stage\": \"minhash\" },\n"
+               "  { \"stage\": \"jsonl_writer\", \"params\": { \"path\": \"out_none\" } } ] }\n"), 0);
+    run_winnow("run nothing.json");
+    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT(contains(out_text, "jsonl_writer"));
+    snprintf(dir, sizeof(dir), "%s/out_none", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(stat(dir, &st), 0);
+    CU_ASSERT_TRUE(S_ISDIR(st.st_mode));
+    CU_ASSERT_EQUAL(count_lines_in_dir("out_none"), 0);
+}
+
 static void test_malformed_line_fails_the_run_naming_file_and_line(void)
 {
     char dir[4200];
@@ -373,6 +398,8 @@ int main(void)
         { "validate reports bad configs with their place", test_validate_reports_bad_configs_with_their_place },
         { "run keeps exactly the expected documents", test_run_keeps_exactly_the_expected_documents },
         { "--set overrides change the run", test_set_override_changes_the_run },
+        { "a writer that receives no task leaves an empty output directory",
+          test_writer_that_receives_no_task_leaves_an_empty_output_directory },
         { "a malformed line fails the run naming file and line", test_malformed_line_fails_the_run_naming_file_and_line },
         { "the README plugin builds against the SDK and runs", test_readme_plugin_builds_against_the_sdk_and_runs },
         { "a failing create names the stage and the plugin's message", test_failing_create_names_stage_and_plugin_message },

@@ -499,6 +499,22 @@ static int make_directories(const char *dir, struct wn_error *err)
     return rc;
 }
 
+/* Creates the output directory once, before any actor exists, so that a run
+ * whose writer receives nothing still leaves its (empty) output directory:
+ * the next pipeline reading it then finds no rows rather than no directory. */
+static int jsonl_writer_setup_on_node(const struct wn_stage_env *env, struct wn_error *err)
+{
+    const char *dir = wn_params_get_string(env->params, "path");
+    int rc;
+
+    if (dir == NULL || dir[0] == '\0')
+        return wn_error_set(err, WN_ECONFIG, "path: give the output directory");
+    rc = make_directories(dir, err);
+    if (rc < 0)
+        wn_error_prefix(err, "path");
+    return rc;
+}
+
 static void jsonl_writer_destroy(void *state)
 {
     struct jsonl_writer *w = state;
@@ -602,6 +618,7 @@ static const struct wn_param_spec jsonl_writer_params[] = {
 
 static const struct wn_stage_ops jsonl_writer_ops = {
     .version = WN_STAGE_OPS_VERSION,
+    .setup_on_node = jsonl_writer_setup_on_node,
     .create = jsonl_writer_create,
     .process_batch = jsonl_writer_process,
     .destroy = jsonl_writer_destroy,
