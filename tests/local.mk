@@ -11,4 +11,4 @@ AM_TESTS_ENVIRONMENT = \
 	UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1'; export UBSAN_OPTIONS;
 WN_TEST_COMPILE_FLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/tests/common
 WN_TEST_LIBS = $(top_builddir)/libwinnow/libwinnow.la $(CUNIT_LIBS) $(PTHREAD_LIBS)
-EXTRA_DIST += tests/common/cu.h
+EXTRA_DIST += tests/common/cu.h tests/common/harness.h

@@ -101,7 +101,7 @@ static inline int corpus_read(const char *dir, struct corpus *c)
         c->files++;
         if (asprintf(&path, "%s/%s", docs, e->d_name) < 0)
             return -1;
-        data = fz_read(path, NULL);
+        data = harness_read(path, NULL);
         for (line = strtok_r(data, "\n", &save); rc == 0 && line != NULL;
              line = strtok_r(NULL, "\n", &save)) {
             json_error_t jerr;
@@ -162,7 +162,7 @@ static inline long corpus_read_pairs(const char *dir, struct corpus_pair **pairs
     *pairs = malloc((size_t)cap * sizeof(**pairs));
     if (asprintf(&path, "%s/truth/pairs.jsonl", dir) < 0)
         return -1;
-    data = fz_read(path, NULL);
+    data = harness_read(path, NULL);
     free(path);
     if (data == NULL)
         return -1;

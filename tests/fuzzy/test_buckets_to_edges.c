@@ -24,7 +24,7 @@ static struct wn_task *bucket_task(const char *task_id, const char *const *rows,
         else
             wn_table_builder_append_utf8(b, 1, colon + 1, strlen(colon + 1));
     }
-    return fz_task_from_builder(task_id, b);
+    return harness_task_from_builder(task_id, b);
 }
 
 /* The edges of an output task as "a-b a-b ...". */
@@ -58,13 +58,13 @@ static char *edges_text(const struct wn_task *task)
 static void test_a_bucket_becomes_a_star_from_its_smallest_id(void)
 {
     static const char *const rows[] = { "7:doc-c", "7:doc-a", "7:doc-d", "7:doc-b" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("b0", rows, 4) };
     const struct wn_table *t;
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[0]), "b0");
     t = wn_task_table(sink.tasks[0]);
@@ -74,7 +74,7 @@ static void test_a_bucket_becomes_a_star_from_its_smallest_id(void)
     CU_ASSERT_EQUAL(wn_table_column_type(t, 0), WN_COLUMN_UTF8);
     ASSERT_EDGES(sink.tasks[0], "doc-a-doc-b doc-a-doc-c doc-a-doc-d");
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "buckets_to_edges.buckets"), "1");
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_edges_repeated_across_buckets_appear_once(void)
@@ -82,40 +82,40 @@ static void test_edges_repeated_across_buckets_appear_once(void)
     /* Bucket 1 and 2 both join a-b; bucket 3 repeats a document. */
     static const char *const rows[] = { "1:a", "1:b", "2:b",    "2:a", "2:c", "3:x",
                                         "3:x", "3:y", "4:solo", "5:z", "5:z" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("b", rows, 11) };
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     ASSERT_EDGES(sink.tasks[0], "a-b a-c x-y");
     /* buckets 1, 2 and 3 made edges; 4 and 5 have one distinct document */
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "buckets_to_edges.buckets"), "3");
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_a_batch_of_tasks_gives_one_edge_table(void)
 {
     static const char *const rows1[] = { "10:m", "10:k" };
     static const char *const rows2[] = { "11:k", "11:m", "12:q", "12:p" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[2] = { bucket_task("first", rows1, 2), bucket_task("second", rows2, 4) };
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 2, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 2, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[0]), "first");
     ASSERT_EDGES(sink.tasks[0], "k-m p-q");
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_integer_ids_order_numerically(void)
 {
     struct wn_table_builder *b = wn_table_builder_new();
     static const int64_t ids[] = { 100, 9, 10, -5, 9 };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1];
     const struct wn_table *t;
@@ -126,24 +126,24 @@ static void test_integer_ids_order_numerically(void)
         wn_table_builder_append_int64(b, 0, ids[i]);
         wn_table_builder_append_int64(b, 1, i < 3 ? -1 : 4);
     }
-    in[0] = fz_task_from_builder("ints", b);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges",
-                                 "{\"id_field\": \"doc\", \"bucket_field\": \"bucket\"}", in, 1,
-                                 &sink, &err),
+    in[0] = harness_task_from_builder("ints", b);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges",
+                                      "{\"id_field\": \"doc\", \"bucket_field\": \"bucket\"}", in,
+                                      1, &sink, &err),
                           0);
     t = wn_task_table(sink.tasks[0]);
     CU_ASSERT_EQUAL(wn_table_column_type(t, 0), WN_COLUMN_INT64);
     /* bucket -1: 9 < 10 < 100 (not "10" < "100" < "9"); bucket 4: -5 < 9 */
     ASSERT_EDGES(sink.tasks[0], "-5-9 9-10 9-100");
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_a_huge_bucket_gives_n_minus_one_edges(void)
 {
     enum { N = 20000 };
     struct wn_table_builder *b = wn_table_builder_new();
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1];
     const struct wn_table *t;
@@ -158,9 +158,9 @@ static void test_a_huge_bucket_gives_n_minus_one_edges(void)
         wn_table_builder_append_uint64(b, 0, UINT64_MAX);
         wn_table_builder_append_utf8(b, 1, id, (size_t)n);
     }
-    in[0] = fz_task_from_builder("huge", b);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
+    in[0] = harness_task_from_builder("huge", b);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
     t = wn_task_table(sink.tasks[0]);
     CU_ASSERT_EQUAL(wn_table_num_rows(t), N - 1);
     for (int64_t row = 0; row < N - 1; row++) {
@@ -170,76 +170,77 @@ static void test_a_huge_bucket_gives_n_minus_one_edges(void)
         CU_ASSERT_EQUAL(memcmp(wn_table_get_utf8(t, 0, row, &len), "doc000000", 9), 0);
         CU_ASSERT_EQUAL(memcmp(wn_table_get_utf8(t, 1, row, &len), want, 9), 0);
     }
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_null_rows_are_skipped_and_counted(void)
 {
     static const char *const rows[] = { "1:a", "-:b", "1:-", "1:c" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("n", rows, 4) };
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
     ASSERT_EDGES(sink.tasks[0], "a-c");
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "buckets_to_edges.null_rows"), "2");
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_empty_input_gives_an_empty_edge_table(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("e", NULL, 0) };
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     CU_ASSERT_EQUAL(wn_table_num_rows(wn_task_table(sink.tasks[0])), 0);
     CU_ASSERT_EQUAL(wn_table_num_columns(wn_task_table(sink.tasks[0])), 2);
-    fz_sink_clear(&sink);
-    CU_ASSERT_EQUAL(fz_run("buckets_to_edges", NULL, NULL, 0, &sink, &err), 0);
+    harness_sink_clear(&sink);
+    CU_ASSERT_EQUAL(harness_run("buckets_to_edges", NULL, NULL, 0, &sink, &err), 0);
     CU_ASSERT_EQUAL(sink.count, 0);
 }
 
 static void test_edge_columns_can_be_renamed(void)
 {
     static const char *const rows[] = { "3:y", "3:x" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { bucket_task("r", rows, 2) };
     const struct wn_table *t;
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges",
-                                 "{\"left_column\": \"src\", \"right_column\": \"dst\"}", in, 1,
-                                 &sink, &err),
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges",
+                                      "{\"left_column\": \"src\", \"right_column\": \"dst\"}", in,
+                                      1, &sink, &err),
                           0);
     t = wn_task_table(sink.tasks[0]);
     CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 0), "src");
     CU_ASSERT_STRING_EQUAL(wn_table_column_name(t, 1), "dst");
     CU_ASSERT_EQUAL(wn_table_num_rows(t), 1);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
     in[0] = bucket_task("r", rows, 2);
-    CU_ASSERT_EQUAL(fz_run("buckets_to_edges", "{\"left_column\": \"e\", \"right_column\": \"e\"}",
-                           in, 1, &sink, &err),
+    CU_ASSERT_EQUAL(harness_run("buckets_to_edges",
+                                "{\"left_column\": \"e\", \"right_column\": \"e\"}", in, 1, &sink,
+                                &err),
                     WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "left_column and right_column are both \"e\""));
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_bad_columns_fail_with_their_names(void)
 {
     static const char *const rows[] = { "1:a" };
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[2] = { bucket_task("q", rows, 1), NULL };
     struct wn_table_builder *b;
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run_named("buckets_to_edges", "edges", "{\"bucket_field\": \"band\"}", in, 1,
-                                 &sink, &err),
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL(harness_run_named("buckets_to_edges", "edges", "{\"bucket_field\": \"band\"}",
+                                      in, 1, &sink, &err),
                     WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "edges: task q: no column \"band\" (columns: "
                                                "_bucket_id, id); set bucket_field"));
@@ -247,8 +248,8 @@ static void test_bad_columns_fail_with_their_names(void)
     b = wn_table_builder_new();
     wn_table_builder_add_column(b, "_bucket_id", WN_COLUMN_UTF8, 0);
     wn_table_builder_add_column(b, "id", WN_COLUMN_UTF8, 0);
-    in[0] = fz_task_from_builder("s", b);
-    CU_ASSERT_EQUAL(fz_run("buckets_to_edges", NULL, in, 1, &sink, &err), WN_EINVAL);
+    in[0] = harness_task_from_builder("s", b);
+    CU_ASSERT_EQUAL(harness_run("buckets_to_edges", NULL, in, 1, &sink, &err), WN_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "bucket column \"_bucket_id\" has Arrow format "
                                                "\"u\", not an integer"));
     /* string ids in one task, integer ids in the next */
@@ -256,12 +257,12 @@ static void test_bad_columns_fail_with_their_names(void)
     b = wn_table_builder_new();
     wn_table_builder_add_column(b, "_bucket_id", WN_COLUMN_UINT64, 0);
     wn_table_builder_add_column(b, "id", WN_COLUMN_INT64, 0);
-    in[1] = fz_task_from_builder("i", b);
-    CU_ASSERT_EQUAL(fz_run("buckets_to_edges", NULL, in, 2, &sink, &err), WN_EINVAL);
+    in[1] = harness_task_from_builder("i", b);
+    CU_ASSERT_EQUAL(harness_run("buckets_to_edges", NULL, in, 2, &sink, &err), WN_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "task i: column \"id\" holds integer ids but an "
                                                "earlier task of the batch holds string ids"));
     CU_ASSERT_EQUAL(sink.count, 0);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 int main(void)

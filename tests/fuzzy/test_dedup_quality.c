@@ -24,13 +24,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -123,7 +123,7 @@ static void test_removed_documents_are_the_copies(void)
     size_t originals_removed = 0;
     size_t bin_n[5] = { 0 }, bin_hit[5] = { 0 };
     struct wn_table_builder *b;
-    struct fz_sink edges, kept;
+    struct harness_sink edges, kept;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1];
     const struct wn_table *t;
@@ -140,7 +140,7 @@ static void test_removed_documents_are_the_copies(void)
     for (size_t i = 0; i < n; i++)
         source[i] = (uint32_t)i;
     CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", corpus_dir) > 0);
-    data = fz_read(path, NULL);
+    data = harness_read(path, NULL);
     for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;
         json_t *obj = json_loads(line, 0, &jerr), *ids = json_object_get(obj, "ids");
@@ -187,11 +187,11 @@ static void test_removed_documents_are_the_copies(void)
             wn_table_builder_append_utf8(b, 1, id, 11);
         }
     }
-    in[0] = fz_task_from_builder("buckets", b);
+    in[0] = harness_task_from_builder("buckets", b);
 
     /* The buckets_to_edges stage. */
-    fz_sink_init(&edges);
-    CU_ASSERT_EQUAL_FATAL(fz_run("buckets_to_edges", NULL, in, 1, &edges, &err), 0);
+    harness_sink_init(&edges);
+    CU_ASSERT_EQUAL_FATAL(harness_run("buckets_to_edges", NULL, in, 1, &edges, &err), 0);
     CU_ASSERT_EQUAL_FATAL(edges.count, 1);
     t = wn_task_table(edges.tasks[0]);
 
@@ -235,8 +235,8 @@ static void test_removed_documents_are_the_copies(void)
         free(id_text);
     }
     CU_ASSERT(asprintf(&labels_params, "{\"labels_path\": \"%s\"}", path) > 0);
-    fz_sink_init(&kept);
-    CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", labels_params, in, 1, &kept, &err), 0);
+    harness_sink_init(&kept);
+    CU_ASSERT_EQUAL_FATAL(harness_run("remove_duplicates", labels_params, in, 1, &kept, &err), 0);
     t = wn_task_table(kept.tasks[0]);
     is_kept = calloc(n, 1);
     for (int64_t r = 0; r < wn_table_num_rows(t); r++) {
@@ -286,8 +286,8 @@ static void test_removed_documents_are_the_copies(void)
     printf("  originals removed: %zu\n", originals_removed);
     CU_ASSERT(originals_removed <= removed - true_removed);
 
-    fz_sink_clear(&edges);
-    fz_sink_clear(&kept);
+    harness_sink_clear(&edges);
+    harness_sink_clear(&kept);
     fuzzy_minhash_scratch_clear(&scratch);
     fuzzy_minhash_clear(&mh);
     fuzzy_minhash_clear(&mh_shingles);

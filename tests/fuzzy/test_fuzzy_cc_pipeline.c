@@ -24,13 +24,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -41,7 +41,7 @@ static void show_stderr(void)
 
     if (asprintf(&path, "%s/stderr", dir) < 0)
         return;
-    text = fz_read(path, NULL);
+    text = harness_read(path, NULL);
     printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
     free(text);
     free(path);
@@ -53,7 +53,7 @@ static int run_winnow(const char *name, const char *config)
     char *cmd;
     int rc;
 
-    if (fz_write_text(dir, name, config) < 0 ||
+    if (harness_write_text(dir, name, config) < 0 ||
         asprintf(&cmd, "cd '%s' && '%s/cli/winnow' run '%s' > stdout 2> stderr", dir,
                  wn_test_builddir(), name) < 0)
         return -1;
@@ -127,7 +127,7 @@ static size_t mark_ids(const char *sub, uint8_t *marks, size_t n)
             continue;
         if (asprintf(&file, "%s/%s", path, e->d_name) < 0)
             break;
-        data = fz_read(file, NULL);
+        data = harness_read(file, NULL);
         for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
             json_error_t jerr;
             json_t *obj = json_loads(line, 0, &jerr);
@@ -175,7 +175,7 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
     for (size_t i = 0; i < n; i++)
         source[i] = (uint32_t)i;
     CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", corpus_dir) > 0);
-    data = fz_read(path, NULL);
+    data = harness_read(path, NULL);
     for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;
         json_t *obj = json_loads(line, 0, &jerr), *ids = json_object_get(obj, "ids");

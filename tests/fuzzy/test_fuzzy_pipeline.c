@@ -18,13 +18,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -35,7 +35,7 @@ static void show_stderr(void)
 
     if (asprintf(&path, "%s/stderr", dir) < 0)
         return;
-    text = fz_read(path, NULL);
+    text = harness_read(path, NULL);
     printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
     free(text);
     free(path);
@@ -71,7 +71,7 @@ static int run_winnow(const char *config, const char *sets)
     char *cmd;
     int rc;
 
-    if (fz_write_text(dir, "pipeline.json", config) < 0 ||
+    if (harness_write_text(dir, "pipeline.json", config) < 0 ||
         asprintf(&cmd, "'%s/cli/winnow' run '%s/pipeline.json' %s > '%s/stdout' 2> '%s/stderr'",
                  wn_test_builddir(), dir, sets, dir, dir) < 0)
         return -1;
@@ -102,7 +102,7 @@ static char *read_outputs(const char *sub, size_t *lines)
             continue;
         if (asprintf(&file, "%s/%s", path, e->d_name) < 0)
             break;
-        text = fz_read(file, &len);
+        text = harness_read(file, &len);
         all = realloc(all, used + len + 1);
         memcpy(all + used, text, len);
         used += len;
@@ -175,7 +175,7 @@ static void write_truth_labels(const char *corpus_dir, const char *labels_path, 
 
     *copies = 0;
     CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", corpus_dir) > 0);
-    data = fz_read(path, NULL);
+    data = harness_read(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(data);
     for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;

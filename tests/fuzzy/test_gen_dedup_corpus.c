@@ -11,13 +11,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -33,7 +33,7 @@ static char *sub(const char *name)
 static int same_file(const char *a, const char *b)
 {
     size_t na = 0, nb = 0;
-    char *x = fz_read(a, &na), *y = fz_read(b, &nb);
+    char *x = harness_read(a, &na), *y = harness_read(b, &nb);
     int same = x != NULL && y != NULL && na == nb && memcmp(x, y, na) == 0;
 
     free(x);
@@ -235,7 +235,7 @@ static void test_clusters_list_each_original_with_its_copies(void)
     CU_ASSERT_EQUAL_FATAL(corpus_generate(args), 0);
     summary = corpus_summary(out);
     CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", out) > 0);
-    data = fz_read(path, NULL);
+    data = harness_read(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(data);
     for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         json_error_t jerr;
@@ -279,7 +279,7 @@ static void test_bytes_sets_the_corpus_size(void)
         char *data;
 
         CU_ASSERT(asprintf(&path, "%s/docs/part-%05d.jsonl", out, i) > 0);
-        data = fz_read(path, &len);
+        data = harness_read(path, &len);
         CU_ASSERT_PTR_NOT_NULL(data);
         total += len;
         free(data);

@@ -29,13 +29,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -84,11 +84,11 @@ static int fake_insert(struct wn_shuffle_sink *self, const struct wn_table *rows
  * round as the executor does; the outputs land in out.  0 or the failure's
  * code, err filled. */
 static int fake_run(const char *params_json, struct wn_task **tasks, size_t n_tasks, uint32_t P,
-                    struct fz_sink *out, size_t *misplaced, struct wn_error *err)
+                    struct harness_sink *out, size_t *misplaced, struct wn_error *err)
 {
-    const struct wn_stage_desc *desc = fz_stage("lsh");
+    const struct wn_stage_desc *desc = harness_stage("lsh");
     const struct wn_shuffle_stage_ops *hooks = desc->shuffle;
-    struct wn_params *params = fz_params("lsh", params_json, err);
+    struct wn_params *params = harness_params("lsh", params_json, err);
     struct fake_shuffle f;
     uint32_t rounds = 0;
     void *state = NULL;
@@ -187,7 +187,7 @@ static int row_compare(const void *a, const void *b)
 }
 
 /* Every (bucket, id) row of the outputs, sorted. */
-static struct fake_row *output_rows(const struct fz_sink *out, size_t *n)
+static struct fake_row *output_rows(const struct harness_sink *out, size_t *n)
 {
     struct fake_row *rows = NULL;
     size_t count = 0;
@@ -218,7 +218,7 @@ static void test_bucket_ids_use_the_absolute_band_number(void)
     int64_t ids[2] = { 10, 11 };
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *task;
-    struct fz_sink out;
+    struct harness_sink out;
     struct fake_row *rows;
     size_t n, misplaced = 0;
     uint32_t values[2] = { 7, 7 };
@@ -226,7 +226,7 @@ static void test_bucket_ids_use_the_absolute_band_number(void)
     for (size_t i = 0; i < 16; i++)
         sigs[i] = 7;
     task = signature_task(0, ids, sigs, 2, 8);
-    fz_sink_init(&out);
+    harness_sink_init(&out);
     CU_ASSERT_EQUAL_FATAL(fake_run("{\"num_bands\": 4, \"rows_per_band\": 2, "
                                    "\"bands_per_iteration\": 1}",
                                    &task, 1, 4, &out, &misplaced, &err),
@@ -248,7 +248,7 @@ static void test_bucket_ids_use_the_absolute_band_number(void)
     CU_ASSERT_NOT_EQUAL(fuzzy_lsh_bucket_id(0, values, 2), fuzzy_lsh_bucket_id(1, values, 2));
     CU_ASSERT_EQUAL(misplaced, 0);
     free(rows);
-    fz_sink_clear(&out);
+    harness_sink_clear(&out);
     wn_task_free(task);
 }
 
@@ -260,12 +260,12 @@ static void test_only_buckets_of_two_or_more_documents_are_kept(void)
     uint32_t band0[2] = { 1, 1 }, band1[2] = { 9, 9 };
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *task;
-    struct fz_sink out;
+    struct harness_sink out;
     struct fake_row *rows;
     size_t n;
 
     task = signature_task(0, ids, sigs, 4, 4);
-    fz_sink_init(&out);
+    harness_sink_init(&out);
     CU_ASSERT_EQUAL_FATAL(fake_run("{\"num_bands\": 2, \"rows_per_band\": 2}", &task, 1, 2, &out,
                                    NULL, &err),
                           0);
@@ -282,7 +282,7 @@ static void test_only_buckets_of_two_or_more_documents_are_kept(void)
     for (size_t i = 0; i < out.count; i++)
         CU_ASSERT_EQUAL(wn_table_num_rows(wn_task_table(out.tasks[i])) % 2, 0);
     free(rows);
-    fz_sink_clear(&out);
+    harness_sink_clear(&out);
     wn_task_free(task);
 }
 
@@ -313,12 +313,12 @@ static void test_one_and_n_bands_per_round_give_the_same_rows(void)
         tasks[k] = signature_task(k, ids + k * 100, sigs + (size_t)k * 100 * NB * NR, 100, NB * NR);
     for (int c = 0; c < 4; c++) {
         struct wn_error err = WN_ERROR_INIT;
-        struct fz_sink out;
+        struct harness_sink out;
 
-        fz_sink_init(&out);
+        harness_sink_init(&out);
         CU_ASSERT_EQUAL_FATAL(fake_run(params[c], tasks, 3, c == 3 ? 1 : 8, &out, NULL, &err), 0);
         rows[c] = output_rows(&out, &n[c]);
-        fz_sink_clear(&out);
+        harness_sink_clear(&out);
     }
     CU_ASSERT(n[0] > 100);
     for (int c = 1; c < 4; c++) {
@@ -338,9 +338,9 @@ static void test_a_signature_of_another_length_is_refused_naming_both_params(voi
     int64_t ids[1] = { 1 };
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *task = signature_task(0, ids, sigs, 1, 12);
-    struct fz_sink out;
+    struct harness_sink out;
 
-    fz_sink_init(&out);
+    harness_sink_init(&out);
     CU_ASSERT_EQUAL(fake_run("{\"num_bands\": 4, \"rows_per_band\": 4}", &task, 1, 1, &out, NULL,
                              &err),
                     WN_EINVAL);
@@ -350,16 +350,16 @@ static void test_a_signature_of_another_length_is_refused_naming_both_params(voi
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "rows_per_band (4)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "task t0"));
     CU_ASSERT_EQUAL(out.count, 0);
-    fz_sink_clear(&out);
+    harness_sink_clear(&out);
     wn_task_free(task);
 }
 
 static void test_bands_per_iteration_beyond_num_bands_is_refused(void)
 {
-    const struct wn_shuffle_stage_ops *hooks = fz_stage("lsh")->shuffle;
+    const struct wn_shuffle_stage_ops *hooks = harness_stage("lsh")->shuffle;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *params =
-        fz_params("lsh", "{\"num_bands\": 4, \"bands_per_iteration\": 5}", &err);
+        harness_params("lsh", "{\"num_bands\": 4, \"bands_per_iteration\": 5}", &err);
     uint32_t rounds = 0;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(params);
@@ -367,7 +367,7 @@ static void test_bands_per_iteration_beyond_num_bands_is_refused(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "bands_per_iteration is 5"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "num_bands (4)"));
     wn_params_free(params);
-    params = fz_params("lsh", "{\"num_bands\": 20, \"bands_per_iteration\": 6}", &err);
+    params = harness_params("lsh", "{\"num_bands\": 20, \"bands_per_iteration\": 6}", &err);
     CU_ASSERT_EQUAL(hooks->num_rounds(params, &rounds, &err), 0);
     CU_ASSERT_EQUAL(rounds, 4);
     wn_params_free(params);
@@ -381,7 +381,7 @@ static void show_stderr(const char *sub)
 
     if (asprintf(&path, "%s/%s/stderr", dir, sub) < 0)
         return;
-    text = fz_read(path, NULL);
+    text = harness_read(path, NULL);
     printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
     free(text);
     free(path);
@@ -397,7 +397,8 @@ static int run_winnow(const char *sub, const char *config)
         return -1;
     mkdir(path, 0777);
     free(path);
-    if (asprintf(&path, "%s/%s", dir, sub) < 0 || fz_write_text(path, "pipeline.json", config) < 0)
+    if (asprintf(&path, "%s/%s", dir, sub) < 0 ||
+        harness_write_text(path, "pipeline.json", config) < 0)
         return -1;
     free(path);
     if (asprintf(&cmd, "cd '%s/%s' && '%s/cli/winnow' run pipeline.json > stdout 2> stderr", dir,
@@ -464,7 +465,7 @@ static long read_removed(const char *sub, uint8_t *removed, size_t n)
             continue;
         if (asprintf(&file, "%s/%s", path, e->d_name) < 0)
             break;
-        data = fz_read(file, NULL);
+        data = harness_read(file, NULL);
         for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
             json_error_t jerr;
             json_t *obj = json_loads(line, 0, &jerr);
@@ -590,7 +591,7 @@ static void test_any_ranks_and_bands_per_round_remove_the_reference_set(void)
         size_t copies = 0, hits = 0;
 
         CU_ASSERT(asprintf(&path, "%s/truth/clusters.jsonl", corpus_dir) > 0);
-        data = fz_read(path, NULL);
+        data = harness_read(path, NULL);
         CU_ASSERT_PTR_NOT_NULL_FATAL(data);
         for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             json_error_t jerr;
@@ -664,7 +665,7 @@ static void read_buckets(const char *sub, struct doc_buckets *docs, size_t n_doc
         if (e->d_name[0] == '.' || strstr(e->d_name, ".jsonl") == NULL)
             continue;
         CU_ASSERT(asprintf(&file, "%s/%s", path, e->d_name) > 0);
-        data = fz_read(file, NULL);
+        data = harness_read(file, NULL);
         for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
             unsigned long long bucket;
             unsigned long id;

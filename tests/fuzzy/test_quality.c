@@ -26,13 +26,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }

@@ -14,13 +14,13 @@ static char *dir;
 
 static int suite_init(void)
 {
-    dir = fz_mkdtemp();
+    dir = harness_mkdtemp();
     return dir == NULL;
 }
 
 static int suite_cleanup(void)
 {
-    fz_remove_tree(dir);
+    harness_remove_tree(dir);
     free(dir);
     return 0;
 }
@@ -59,16 +59,16 @@ static const char labels_text[] = "{\"id\": \"d5\", \"group_id\": 1}\n"
 
 static void test_keeps_the_smallest_id_of_each_group(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     char *params, *ids, *texts;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "labels.jsonl", labels_text), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "labels.jsonl", labels_text), 0);
     params = params_for("labels.jsonl", NULL, NULL);
     wn_task_meta_set(in[0], "origin", "test");
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 1);
     CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[0]), "t");
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "origin"), "test");
@@ -81,27 +81,27 @@ static void test_keeps_the_smallest_id_of_each_group(void)
     free(ids);
     free(texts);
     free(params);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_removed_ids_are_written_per_task(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[2] = { fz_docs_task("part/0", doc_ids, doc_texts, 7),
                               fz_docs_task("none", doc_ids + 4, doc_texts + 4, 2) };
     char *params = params_for("labels.jsonl", "removed/deep", NULL), *path, *text;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "labels.jsonl", labels_text), 0);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run_named("remove_duplicates", "dedup", params, in, 2, &sink, &err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "labels.jsonl", labels_text), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(
+        harness_run_named("remove_duplicates", "dedup", params, in, 2, &sink, &err), 0);
     CU_ASSERT_EQUAL_FATAL(sink.count, 2);
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[0], "dedup.removed"), "3");
     CU_ASSERT_STRING_EQUAL(wn_task_meta_get(sink.tasks[1], "dedup.removed"), "0");
     /* "part/0" becomes the file name "part_0.jsonl"; rows in table order */
     CU_ASSERT(asprintf(&path, "%s/removed/deep/part_0.jsonl", dir) > 0);
-    text = fz_read(path, NULL);
+    text = harness_read(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text, "{\"id\": \"d5\", \"group\": 1, \"kept_id\": \"d1\"}\n"
                                  "{\"id\": \"d3\", \"group\": 1, \"kept_id\": \"d1\"}\n"
@@ -113,13 +113,13 @@ static void test_removed_ids_are_written_per_task(void)
     CU_ASSERT_EQUAL(access(path, F_OK), -1);
     free(path);
     free(params);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_labels_directory_integer_ids_and_string_groups(void)
 {
     struct wn_table_builder *b = wn_table_builder_new();
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1];
     static const int64_t ids[] = { 30, 4, 100, 9, -2, 5 };
@@ -128,30 +128,30 @@ static void test_labels_directory_integer_ids_and_string_groups(void)
     CU_ASSERT(asprintf(&sub, "%s/cc", dir) > 0);
     mkdir(sub, 0777);
     /* jsonl_writer's output: files read in name order; dot files and others skipped */
-    CU_ASSERT_EQUAL(fz_write_text(sub, "a.jsonl",
-                                  "{\"doc\": 100, \"comp\": \"x\"}\n"
-                                  "{\"doc\": 9, \"comp\": \"x\"}\n"),
+    CU_ASSERT_EQUAL(harness_write_text(sub, "a.jsonl",
+                                       "{\"doc\": 100, \"comp\": \"x\"}\n"
+                                       "{\"doc\": 9, \"comp\": \"x\"}\n"),
                     0);
-    CU_ASSERT_EQUAL(fz_write_text(sub, "b.jsonl",
-                                  "{\"doc\": 30, \"comp\": \"y\"}\n"
-                                  "{\"doc\": 4, \"comp\": \"y\"}\n"
-                                  "{\"doc\": -2, \"comp\": \"x\"}\n"),
+    CU_ASSERT_EQUAL(harness_write_text(sub, "b.jsonl",
+                                       "{\"doc\": 30, \"comp\": \"y\"}\n"
+                                       "{\"doc\": 4, \"comp\": \"y\"}\n"
+                                       "{\"doc\": -2, \"comp\": \"x\"}\n"),
                     0);
-    CU_ASSERT_EQUAL(fz_write_text(sub, ".c.jsonl.tmp-1-1", "not json\n"), 0);
-    CU_ASSERT_EQUAL(fz_write_text(sub, "notes.txt", "not json\n"), 0);
+    CU_ASSERT_EQUAL(harness_write_text(sub, ".c.jsonl.tmp-1-1", "not json\n"), 0);
+    CU_ASSERT_EQUAL(harness_write_text(sub, "notes.txt", "not json\n"), 0);
     wn_table_builder_add_column(b, "id", WN_COLUMN_INT64, 0);
     for (int i = 0; i < 6; i++)
         wn_table_builder_append_int64(b, 0, ids[i]);
-    in[0] = fz_task_from_builder("ints", b);
+    in[0] = harness_task_from_builder("ints", b);
     params =
         params_for("cc", "gone", "\"label_id_field\": \"doc\", \"label_group_field\": \"comp\"");
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), 0);
     got = fz_column_text(sink.tasks[0], "id");
     /* x = {100, 9, -2} keeps -2 (numerically smallest); y = {30, 4} keeps 4 */
     CU_ASSERT_STRING_EQUAL(got, "4,-2,5");
     CU_ASSERT(asprintf(&path, "%s/gone/ints.jsonl", dir) > 0);
-    text = fz_read(path, NULL);
+    text = harness_read(path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text, "{\"id\": 30, \"group\": \"y\", \"kept_id\": 4}\n"
                                  "{\"id\": 100, \"group\": \"x\", \"kept_id\": -2}\n"
@@ -161,26 +161,26 @@ static void test_labels_directory_integer_ids_and_string_groups(void)
     free(got);
     free(sub);
     free(params);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_labels_and_documents_must_use_the_same_kind_of_id(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     char *params;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group_id\": 1}\n"),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        harness_write_text(dir, "int-labels.jsonl", "{\"id\": 1, \"group_id\": 1}\n"), 0);
     params = params_for("int-labels.jsonl", NULL, NULL);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), WN_EINVAL);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), WN_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "column \"id\" holds string ids but the labels "
                                                "hold integer ids"));
     CU_ASSERT_EQUAL(sink.count, 0);
     free(params);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_bad_labels_fail_with_file_and_line(void)
@@ -202,45 +202,45 @@ static void test_bad_labels_fail_with_file_and_line(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct fz_sink sink;
+        struct harness_sink sink;
         struct wn_error err = WN_ERROR_INIT;
         struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 2) };
         char *params = params_for("bad.jsonl", NULL, NULL);
 
-        CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "bad.jsonl", cases[i].text), 0);
-        fz_sink_init(&sink);
-        CU_ASSERT_EQUAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), WN_EDATA);
+        CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "bad.jsonl", cases[i].text), 0);
+        harness_sink_init(&sink);
+        CU_ASSERT_EQUAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), WN_EDATA);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, cases[i].message));
         if (strstr(err.message, cases[i].message) == NULL)
             printf("\n  case %zu: %s\n", i, err.message);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "remove_duplicates: "));
         free(params);
-        fz_sink_clear(&sink);
+        harness_sink_clear(&sink);
     }
 }
 
 static void test_a_missing_labels_path_is_named(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 2) };
     char *params = params_for("nowhere", NULL, NULL);
 
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), WN_ENOTFOUND);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), WN_ENOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "nowhere: No such file or directory"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "point it at the connected components' output"));
     free(params);
     /* labels_path is required */
     in[0] = fz_docs_task("t", doc_ids, doc_texts, 2);
-    CU_ASSERT_EQUAL(fz_run("remove_duplicates", "{}", in, 1, &sink, &err), WN_ECONFIG);
+    CU_ASSERT_EQUAL(harness_run("remove_duplicates", "{}", in, 1, &sink, &err), WN_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "labels_path"));
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 static void test_an_empty_labels_directory_removes_nothing(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     char *params, *sub, *ids;
@@ -248,20 +248,20 @@ static void test_an_empty_labels_directory_removes_nothing(void)
     CU_ASSERT(asprintf(&sub, "%s/empty", dir) > 0);
     mkdir(sub, 0777);
     params = params_for("empty", NULL, NULL);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), 0);
     ids = fz_column_text(sink.tasks[0], "id");
     CU_ASSERT_STRING_EQUAL(ids, "d5,d1,d3,d9,d2,d7,d4");
     free(ids);
     free(sub);
     free(params);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 
 /* setup_on_node loads the labels once; actors share that copy; the last one frees it. */
 static void test_actors_share_one_copy_of_the_labels(void)
 {
-    const struct wn_stage_desc *desc = fz_stage("remove_duplicates");
+    const struct wn_stage_desc *desc = harness_stage("remove_duplicates");
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *params;
     struct wn_stage_env env;
@@ -269,10 +269,10 @@ static void test_actors_share_one_copy_of_the_labels(void)
     void *state[3] = { NULL, NULL, NULL };
     char *json, *path;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", labels_text), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "shared.jsonl", labels_text), 0);
     CU_ASSERT(asprintf(&path, "%s/shared.jsonl", dir) > 0);
     json = params_for("shared.jsonl", NULL, NULL);
-    params = fz_params("remove_duplicates", json, &err);
+    params = harness_params("remove_duplicates", json, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(params);
     memset(&env, 0, sizeof(env));
     env.struct_size = sizeof(env);
@@ -280,8 +280,8 @@ static void test_actors_share_one_copy_of_the_labels(void)
     env.params = params;
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
     /* Changed on disk after setup_on_node: the actors still see the copy it loaded. */
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", "{\"id\": \"d1\", \"group_id\": 1}\n"),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        harness_write_text(dir, "shared.jsonl", "{\"id\": \"d1\", \"group_id\": 1}\n"), 0);
     for (int i = 0; i < 3; i++)
         CU_ASSERT_EQUAL_FATAL(desc->ops->create(params, &state[i], &err), 0);
     CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group_id", &shared, &err), 0);
@@ -299,13 +299,13 @@ static void test_actors_share_one_copy_of_the_labels(void)
     /* A set that setup_on_node loaded but no actor took (a run that failed
      * first) is read again by the next setup_on_node. */
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", labels_text), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "shared.jsonl", labels_text), 0);
     CU_ASSERT_EQUAL_FATAL(desc->ops->setup_on_node(&env, &err), 0);
     CU_ASSERT_EQUAL_FATAL(fuzzy_labels_acquire(path, "id", "group_id", &shared, &err), 0);
     CU_ASSERT_EQUAL(shared->n_labels, 5);
     fuzzy_labels_release(shared);
     /* A bad labels file fails setup_on_node, before any actor exists. */
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "shared.jsonl", "oops\n"), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "shared.jsonl", "oops\n"), 0);
     CU_ASSERT_EQUAL(desc->ops->setup_on_node(&env, &err), WN_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "remove_duplicates: "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "shared.jsonl:1: not JSON"));
@@ -321,7 +321,7 @@ static void test_labels_lookup_gives_verdicts(void)
     const struct fuzzy_group *g = NULL;
     char *path;
 
-    CU_ASSERT_EQUAL_FATAL(fz_write_text(dir, "labels.jsonl", labels_text), 0);
+    CU_ASSERT_EQUAL_FATAL(harness_write_text(dir, "labels.jsonl", labels_text), 0);
     CU_ASSERT(asprintf(&path, "%s/labels.jsonl", dir) > 0);
     CU_ASSERT_EQUAL_FATAL(fuzzy_labels_load(path, "id", "group_id", &labels, &err), 0);
     CU_ASSERT_EQUAL(labels->n_labels, 5);
@@ -342,7 +342,7 @@ static void test_labels_lookup_gives_verdicts(void)
 #ifdef HAVE_ZSTD
 static void test_compressed_labels_are_read(void)
 {
-    struct fz_sink sink;
+    struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;
     struct wn_task *in[1] = { fz_docs_task("t", doc_ids, doc_texts, 7) };
     size_t bound = ZSTD_compressBound(sizeof(labels_text)), n;
@@ -356,15 +356,15 @@ static void test_compressed_labels_are_read(void)
     fwrite(packed, 1, n, f);
     fclose(f);
     params = params_for("labels.jsonl.zst", NULL, NULL);
-    fz_sink_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(fz_run("remove_duplicates", params, in, 1, &sink, &err), 0);
+    harness_sink_init(&sink);
+    CU_ASSERT_EQUAL_FATAL(harness_run("remove_duplicates", params, in, 1, &sink, &err), 0);
     ids = fz_column_text(sink.tasks[0], "id");
     CU_ASSERT_STRING_EQUAL(ids, "d1,d2,d7,d4");
     free(ids);
     free(params);
     free(path);
     free(packed);
-    fz_sink_clear(&sink);
+    harness_sink_clear(&sink);
 }
 #endif
 
