@@ -266,6 +266,28 @@ static inline char *harness_read(const char *path, size_t *len)
     return data;
 }
 
+/*
+ * Defines `static char *var`, a temporary directory for a whole CUnit suite,
+ * and the suite's init_fn (makes it; nonzero on failure) and cleanup_fn
+ * (removes it with everything in it) to pass to wn_test_run_suite.
+ */
+#define HARNESS_SUITE_TMPDIR(var, init_fn, cleanup_fn)                                             \
+    static char *var;                                                                              \
+                                                                                                   \
+    static int init_fn(void)                                                                       \
+    {                                                                                              \
+        var = harness_mkdtemp();                                                                   \
+        return var == NULL;                                                                        \
+    }                                                                                              \
+                                                                                                   \
+    static int cleanup_fn(void)                                                                    \
+    {                                                                                              \
+        harness_remove_tree(var);                                                                  \
+        free(var);                                                                                 \
+        var = NULL;                                                                                \
+        return 0;                                                                                  \
+    }
+
 /* ---- tables ---------------------------------------------------------------- */
 
 /* A TABLE task `id` from a builder (finished and freed); NULL on failure (said on stderr). */

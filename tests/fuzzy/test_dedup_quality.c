@@ -20,20 +20,7 @@
 #define ROWS 13
 #define K (BANDS * ROWS)
 
-static char *dir;
-
-static int suite_init(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL;
-}
-
-static int suite_cleanup(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
 struct bucket_row {
     uint64_t bucket;

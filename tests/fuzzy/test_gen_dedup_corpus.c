@@ -7,20 +7,7 @@
 #include "corpus_reader.h"
 #include "minhash_core.h"
 
-static char *dir;
-
-static int suite_init(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL;
-}
-
-static int suite_cleanup(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
 /* dir/name (malloc'd). */
 static char *sub(const char *name)

@@ -25,20 +25,7 @@
 #define ROWS 13
 #define K (BANDS * ROWS)
 
-static char *dir;
-
-static int suite_init(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL;
-}
-
-static int suite_cleanup(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
 /* ---- the hooks, in-process ---------------------------------------------------- */
 

@@ -22,20 +22,7 @@
 #define K (BANDS * ROWS)
 #define BINS 10
 
-static char *dir;
-
-static int suite_init(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL;
-}
-
-static int suite_cleanup(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
 /* Nonzero when the signatures agree on every row of some band. */
 static int share_a_band(const uint32_t *x, const uint32_t *y)

@@ -10,20 +10,7 @@
 #include "labels.h"
 #include "remove_duplicates.h"
 
-static char *dir;
-
-static int suite_init(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL;
-}
-
-static int suite_cleanup(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
 /* Params naming labels (a name under dir) and optionally removed ids (a name under dir). */
 static char *params_for(const char *labels, const char *removed, const char *extra)

@@ -14,20 +14,7 @@
 
 #include "stage_harness.h"
 
-static char *dir;
-
-static int make_dir(void)
-{
-    dir = harness_mkdtemp();
-    return dir == NULL ? -1 : 0;
-}
-
-static int remove_dir(void)
-{
-    harness_remove_tree(dir);
-    free(dir);
-    return 0;
-}
+HARNESS_SUITE_TMPDIR(dir, make_dir, remove_dir)
 
 /* A fresh empty directory under dir, named name (malloc'd path). */
 static char *subdir(const char *name)
