@@ -105,16 +105,8 @@ static int buckets_to_edges_create(const struct wn_params *params, void **state,
 static int buckets_to_edges_setup(void *state, const struct wn_worker *worker, struct wn_error *err)
 {
     struct buckets_to_edges *st = state;
-    char *name;
 
-    if (worker == NULL || worker->stage_name == NULL || worker->stage_name[0] == '\0')
-        return 0;
-    name = strdup(worker->stage_name);
-    if (name == NULL)
-        return wn_error_set(err, WN_ENOMEM, "%s: out of memory", STAGE_NAME);
-    free(st->stage_name);
-    st->stage_name = name;
-    return 0;
+    return fuzzy_take_worker_name(&st->stage_name, worker, STAGE_NAME, err);
 }
 
 /* What one batch collects before anything is emitted. */

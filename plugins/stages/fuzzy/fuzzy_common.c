@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <winnow/stage.h>
+
 #include "fuzzy_common.h"
 #include "minhash_core.h"
 
@@ -69,6 +71,21 @@ int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col, st
 const char *fuzzy_id_kind_name(int kind)
 {
     return kind == FUZZY_KEY_INTEGER ? "integer" : "string";
+}
+
+int fuzzy_take_worker_name(char **stage_name, const struct wn_worker *worker, const char *stage,
+                           struct wn_error *err)
+{
+    char *name;
+
+    if (worker == NULL || worker->stage_name == NULL || worker->stage_name[0] == '\0')
+        return 0;
+    name = strdup(worker->stage_name);
+    if (name == NULL)
+        return wn_error_set(err, WN_ENOMEM, "%s: out of memory", stage);
+    free(*stage_name);
+    *stage_name = name;
+    return 0;
 }
 
 /* ---- arena ------------------------------------------------------------------- */

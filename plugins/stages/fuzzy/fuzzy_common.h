@@ -35,6 +35,14 @@ int fuzzy_id_kind(const char *stage, const struct wn_task *task, int64_t col, st
 /* "integer" or "string". */
 const char *fuzzy_id_kind_name(int kind);
 
+struct wn_worker;
+
+/* Setup's naming: replaces *stage_name (malloc'd, owned by the stage) with a
+ * copy of the worker's stage name, which messages then use; keeps it when the
+ * worker gives none.  0 or WN_ENOMEM (err names stage).  Called from setup. */
+int fuzzy_take_worker_name(char **stage_name, const struct wn_worker *worker, const char *stage,
+                           struct wn_error *err);
+
 /* ---- a growable byte arena (offsets stay valid, pointers do not) -------------- */
 struct fuzzy_arena {
     unsigned char *data;
