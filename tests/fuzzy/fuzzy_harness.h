@@ -9,6 +9,7 @@
 
 #define HARNESS_TMP_PREFIX "winnow-fuzzy"
 #include "harness.h"
+#include "minhash_core.h"
 
 /* ---- tables ------------------------------------------------------------------- */
 
@@ -72,6 +73,74 @@ static inline char *fz_column_text(const struct wn_task *task, const char *colum
         text[used] = '\0';
     }
     return text;
+}
+
+/* ---- reference answers ------------------------------------------------------- */
+
+/* A document in an LSH bucket, for the reference bandings the tests compute. */
+struct fz_bucket_row {
+    uint64_t bucket;
+    size_t doc;
+};
+
+/* qsort order of fz_bucket_row: by bucket, then document. */
+static inline int fz_bucket_compare(const void *a, const void *b)
+{
+    const struct fz_bucket_row *x = a, *y = b;
+
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* The root of i in a union-find over parent[] (with path halving). */
+static inline size_t fz_uf_find(size_t *parent, size_t i)
+{
+    while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+static inline int fz_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The distinct shingle hashes of text, sorted (malloc'd); *n of them. */
+static inline uint64_t *fz_shingle_set(const struct fuzzy_minhash *mh, const char *text, size_t len,
+                                       size_t *n)
+{
+    size_t *ring = malloc(mh->ngram * sizeof(*ring)), got, u = 0;
+    uint64_t *set = malloc((len + 2) * sizeof(*set) + FUZZY_MINHASH_CHUNK * sizeof(*set));
+    struct fuzzy_shingler sh;
+
+    *n = 0;
+    fuzzy_shingler_start(&sh, mh, ring, text, len);
+    while ((got = fuzzy_shingler_next(&sh, set + *n, FUZZY_MINHASH_CHUNK)) > 0)
+        *n += got;
+    qsort(set, *n, sizeof(*set), fz_compare_u64);
+    for (size_t i = 0; i < *n; i++)
+        if (u == 0 || set[u - 1] != set[i])
+            set[u++] = set[i];
+    *n = u;
+    free(ring);
+    return set;
+}
+
+/* ---- winnow runs -------------------------------------------------------------- */
+
+/* Prints run_dir/stderr, what a failed `winnow run` said. */
+static inline void fz_show_stderr(const char *run_dir)
+{
+    char *path, *text;
+
+    if (asprintf(&path, "%s/stderr", run_dir) < 0)
+        return;
+    text = harness_read(path, NULL);
+    printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
+    free(text);
+    free(path);
 }
 
 #endif /* WINNOW_TESTS_FUZZY_HARNESS_H */

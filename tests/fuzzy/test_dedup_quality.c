@@ -22,63 +22,16 @@
 
 HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
-struct bucket_row {
-    uint64_t bucket;
-    uint32_t doc;
-};
-
-static int bucket_compare(const void *a, const void *b)
-{
-    const struct bucket_row *x = a, *y = b;
-
-    if (x->bucket != y->bucket)
-        return x->bucket < y->bucket ? -1 : 1;
-    return x->doc < y->doc ? -1 : x->doc > y->doc;
-}
-
-static size_t find(size_t *parent, size_t i)
-{
-    while (parent[i] != i)
-        i = parent[i] = parent[parent[i]];
-    return i;
-}
-
 static void id_of(size_t i, char *id)
 {
     snprintf(id, 24, "d%010zu", i % 10000000000u);
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t *shingle_set(const struct fuzzy_minhash *mh, const char *text, size_t len,
-                             size_t *n)
-{
-    size_t *ring = malloc(mh->ngram * sizeof(*ring)), got, u = 0;
-    uint64_t *set = malloc((len + 2) * sizeof(*set) + FUZZY_MINHASH_CHUNK * sizeof(*set));
-    struct fuzzy_shingler sh;
-
-    *n = 0;
-    fuzzy_shingler_start(&sh, mh, ring, text, len);
-    while ((got = fuzzy_shingler_next(&sh, set + *n, FUZZY_MINHASH_CHUNK)) > 0)
-        *n += got;
-    qsort(set, *n, sizeof(*set), compare_u64);
-    for (size_t i = 0; i < *n; i++)
-        if (u == 0 || set[u - 1] != set[i])
-            set[u++] = set[i];
-    *n = u;
-    free(ring);
-    return set;
-}
-
 static double jaccard(const struct fuzzy_minhash *mh, const struct corpus *c, size_t a, size_t b)
 {
     size_t na, nb, i = 0, j = 0, both = 0;
-    uint64_t *x = shingle_set(mh, c->text[a], c->len[a], &na);
-    uint64_t *y = shingle_set(mh, c->text[b], c->len[b], &nb);
+    uint64_t *x = fz_shingle_set(mh, c->text[a], c->len[a], &na);
+    uint64_t *y = fz_shingle_set(mh, c->text[b], c->len[b], &nb);
 
     while (i < na && j < nb) {
         if (x[i] == y[j])
@@ -105,7 +58,7 @@ static void test_removed_documents_are_the_copies(void)
     struct fuzzy_minhash_scratch scratch;
     struct corpus c;
     uint32_t *sigs, *source;
-    struct bucket_row *rows;
+    struct fz_bucket_row *rows;
     size_t n_rows = 0, n, *parent, *size, copies = 0, removed = 0, true_removed = 0;
     size_t originals_removed = 0;
     size_t bin_n[5] = { 0 }, bin_hit[5] = { 0 };
@@ -156,10 +109,10 @@ static void test_removed_documents_are_the_copies(void)
             memcpy(key, &band, 4);
             memcpy(key + 4, sigs + i * K + band * ROWS, ROWS * 4);
             rows[n_rows].bucket = fuzzy_bytes_hash(key, sizeof(key), 7);
-            rows[n_rows++].doc = (uint32_t)i;
+            rows[n_rows++].doc = i;
         }
     }
-    qsort(rows, n_rows, sizeof(*rows), bucket_compare);
+    qsort(rows, n_rows, sizeof(*rows), fz_bucket_compare);
     b = wn_table_builder_new();
     wn_table_builder_add_column(b, "_bucket_id", WN_COLUMN_UINT64, 0);
     wn_table_builder_add_column(b, "id", WN_COLUMN_UTF8, 0);
@@ -194,16 +147,16 @@ static void test_removed_documents_are_the_copies(void)
         memcpy(a, wn_table_get_utf8(t, 0, r, &len), 11);
         memcpy(z, wn_table_get_utf8(t, 1, r, &len), 11);
         a[11] = z[11] = '\0';
-        parent[find(parent, corpus_index(a))] = find(parent, corpus_index(z));
+        parent[fz_uf_find(parent, corpus_index(a))] = fz_uf_find(parent, corpus_index(z));
     }
     size = calloc(n, sizeof(*size));
     for (size_t i = 0; i < n; i++)
-        size[find(parent, i)]++;
+        size[fz_uf_find(parent, i)]++;
     CU_ASSERT(asprintf(&path, "%s/labels.jsonl", dir) > 0);
     f = fopen(path, "w");
     for (size_t i = 0; i < n; i++)
-        if (size[find(parent, i)] >= 2)
-            fprintf(f, "{\"id\": \"d%010zu\", \"group_id\": %zu}\n", i, find(parent, i));
+        if (size[fz_uf_find(parent, i)] >= 2)
+            fprintf(f, "{\"id\": \"d%010zu\", \"group_id\": %zu}\n", i, fz_uf_find(parent, i));
     fclose(f);
 
     /* The remove_duplicates stage over all documents. */

@@ -22,18 +22,6 @@
 
 HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
-static void show_stderr(void)
-{
-    char *path, *text;
-
-    if (asprintf(&path, "%s/stderr", dir) < 0)
-        return;
-    text = harness_read(path, NULL);
-    printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
-    free(text);
-    free(path);
-}
-
 /* Writes config to dir/<name> and runs `winnow run` on it; returns the exit status. */
 static int run_winnow(const char *name, const char *config)
 {
@@ -48,7 +36,7 @@ static int run_winnow(const char *name, const char *config)
     free(cmd);
     rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     if (rc != 0)
-        show_stderr();
+        fz_show_stderr(dir);
     return rc;
 }
 
@@ -75,27 +63,6 @@ static const char dedup_config[] =
     "    { \"stage\": \"jsonl_writer\", \"params\": { \"path\": \"deduplicated\" } }\n"
     "  ]\n"
     "}\n";
-
-struct bucket_row {
-    uint64_t bucket;
-    uint32_t doc;
-};
-
-static int bucket_compare(const void *a, const void *b)
-{
-    const struct bucket_row *x = a, *y = b;
-
-    if (x->bucket != y->bucket)
-        return x->bucket < y->bucket ? -1 : 1;
-    return x->doc < y->doc ? -1 : x->doc > y->doc;
-}
-
-static size_t find(size_t *parent, size_t i)
-{
-    while (parent[i] != i)
-        i = parent[i] = parent[parent[i]];
-    return i;
-}
 
 /* The ids in every *.jsonl of dir/sub (field "id", integers) flagged in marks. */
 static size_t mark_ids(const char *sub, uint8_t *marks, size_t n)
@@ -146,7 +113,7 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
     struct fuzzy_minhash mh;
     struct fuzzy_minhash_scratch scratch;
     struct corpus c;
-    struct bucket_row *rows;
+    struct fz_bucket_row *rows;
     uint32_t *sig, *source;
     size_t n, n_rows = 0, *parent, *size, copies = 0, expected_removed = 0;
     size_t removed_count, kept_count, true_removed = 0, mismatches = 0;
@@ -191,10 +158,10 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
             memcpy(key, &band, 4);
             memcpy(key + 4, sig + band * ROWS, ROWS * 4);
             rows[n_rows].bucket = fuzzy_bytes_hash(key, sizeof(key), 7) >> 1;
-            rows[n_rows++].doc = (uint32_t)i;
+            rows[n_rows++].doc = i;
         }
     }
-    qsort(rows, n_rows, sizeof(*rows), bucket_compare);
+    qsort(rows, n_rows, sizeof(*rows), fz_bucket_compare);
     CU_ASSERT(asprintf(&path, "%s/buckets", dir) > 0);
     mkdir(path, 0777);
     free(path);
@@ -210,9 +177,9 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
         for (e = s + 1; e < n_rows && rows[e].bucket == rows[s].bucket; e++)
             ;
         for (size_t k = s; e - s >= 2 && k < e; k++) {
-            fprintf(f[rows[s].bucket & 1], "{\"_bucket_id\": %llu, \"id\": %u}\n",
+            fprintf(f[rows[s].bucket & 1], "{\"_bucket_id\": %llu, \"id\": %zu}\n",
                     (unsigned long long)rows[k].bucket, rows[k].doc);
-            parent[find(parent, rows[k].doc)] = find(parent, rows[s].doc);
+            parent[fz_uf_find(parent, rows[k].doc)] = fz_uf_find(parent, rows[s].doc);
         }
     }
     fclose(f[0]);
@@ -222,7 +189,7 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
     removed = calloc(n, 1);
     kept = calloc(n, 1);
     for (size_t i = 0; i < n; i++)
-        size[find(parent, i)]++;
+        size[fz_uf_find(parent, i)]++;
 
     CU_ASSERT_EQUAL_FATAL(run_winnow("labels.json", labels_config), 0);
     CU_ASSERT_EQUAL_FATAL(run_winnow("dedup.json", dedup_config), 0);
@@ -232,8 +199,8 @@ static void test_connected_components_labels_drive_remove_duplicates(void)
     for (size_t i = 0; i < n; i++) {
         size_t smallest = i;
 
-        for (size_t j = 0; j < i && size[find(parent, i)] >= 2; j++)
-            if (find(parent, j) == find(parent, i)) {
+        for (size_t j = 0; j < i && size[fz_uf_find(parent, i)] >= 2; j++)
+            if (fz_uf_find(parent, j) == fz_uf_find(parent, i)) {
                 smallest = j;
                 break;
             }

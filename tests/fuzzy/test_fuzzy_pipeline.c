@@ -16,18 +16,6 @@
 
 HARNESS_SUITE_TMPDIR(dir, suite_init, suite_cleanup)
 
-static void show_stderr(void)
-{
-    char *path, *text;
-
-    if (asprintf(&path, "%s/stderr", dir) < 0)
-        return;
-    text = harness_read(path, NULL);
-    printf("\n  winnow's stderr:\n%s\n", text ? text : "(none)");
-    free(text);
-    free(path);
-}
-
 static const char minhash_config[] =
     "{\n"
     "  \"executor\": { \"backend\": \"actor_pool\", \"mode\": \"barrier\" },\n"
@@ -66,7 +54,7 @@ static int run_winnow(const char *config, const char *sets)
     free(cmd);
     rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     if (rc != 0)
-        show_stderr();
+        fz_show_stderr(dir);
     return rc;
 }
 

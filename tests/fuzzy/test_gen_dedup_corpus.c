@@ -137,33 +137,6 @@ static void test_duplicates_come_at_the_requested_rates(void)
     free(out);
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The distinct shingle hashes of text, sorted; *n of them. */
-static uint64_t *shingle_set(const struct fuzzy_minhash *mh, const char *text, size_t len,
-                             size_t *n)
-{
-    size_t *ring = malloc(mh->ngram * sizeof(*ring)), got, u = 0;
-    uint64_t *set = malloc((len + 2) * sizeof(*set) + FUZZY_MINHASH_CHUNK * sizeof(*set));
-    struct fuzzy_shingler sh;
-
-    *n = 0;
-    fuzzy_shingler_start(&sh, mh, ring, text, len);
-    while ((got = fuzzy_shingler_next(&sh, set + *n, FUZZY_MINHASH_CHUNK)) > 0)
-        *n += got;
-    qsort(set, *n, sizeof(*set), compare_u64);
-    for (size_t i = 0; i < *n; i++)
-        if (u == 0 || set[u - 1] != set[i])
-            set[u++] = set[i];
-    *n = u;
-    free(ring);
-    return set;
-}
-
 static void test_pair_jaccard_is_exact_over_the_minhash_shingles(void)
 {
     char *out = sub("jaccard");
@@ -184,8 +157,8 @@ static void test_pair_jaccard_is_exact_over_the_minhash_shingles(void)
     CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 9, 1, 99, FUZZY_KERNEL_PORTABLE), 0);
     for (long i = 0; i < n_pairs; i++) {
         size_t na, nb, x = 0, y = 0, both = 0;
-        uint64_t *a = shingle_set(&mh, c.text[pairs[i].a], c.len[pairs[i].a], &na);
-        uint64_t *b = shingle_set(&mh, c.text[pairs[i].b], c.len[pairs[i].b], &nb);
+        uint64_t *a = fz_shingle_set(&mh, c.text[pairs[i].a], c.len[pairs[i].a], &na);
+        uint64_t *b = fz_shingle_set(&mh, c.text[pairs[i].b], c.len[pairs[i].b], &nb);
         double j;
 
         while (x < na && y < nb) {

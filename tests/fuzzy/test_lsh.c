@@ -483,27 +483,6 @@ static long read_removed(const char *sub, uint8_t *removed, size_t n)
     return count;
 }
 
-static size_t uf_find(size_t *parent, size_t i)
-{
-    while (parent[i] != i)
-        i = parent[i] = parent[parent[i]];
-    return i;
-}
-
-struct doc_bucket {
-    uint64_t bucket;
-    size_t doc;
-};
-
-static int doc_bucket_compare(const void *a, const void *b)
-{
-    const struct doc_bucket *x = a, *y = b;
-
-    if (x->bucket != y->bucket)
-        return x->bucket < y->bucket ? -1 : 1;
-    return x->doc < y->doc ? -1 : x->doc > y->doc;
-}
-
 /* What should go: documents sharing a bucket (fuzzy_lsh_bucket_id over all
  * 20 bands) are joined; all but the smallest of each component go. */
 static void reference_removed(const struct corpus *c, uint8_t *removed)
@@ -512,7 +491,7 @@ static void reference_removed(const struct corpus *c, uint8_t *removed)
     struct fuzzy_minhash_scratch scratch;
     uint32_t sig[K];
     size_t n = c->count, *parent = malloc(n * sizeof(*parent)), *smallest;
-    struct doc_bucket *rows = malloc(n * BANDS * sizeof(*rows));
+    struct fz_bucket_row *rows = malloc(n * BANDS * sizeof(*rows));
     size_t n_rows = 0;
 
     CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K, 42, fuzzy_minhash_kernel_best()), 0);
@@ -525,16 +504,16 @@ static void reference_removed(const struct corpus *c, uint8_t *removed)
             rows[n_rows++].doc = i;
         }
     }
-    qsort(rows, n_rows, sizeof(*rows), doc_bucket_compare);
+    qsort(rows, n_rows, sizeof(*rows), fz_bucket_compare);
     for (size_t s = 0, e; s < n_rows; s = e) {
         for (e = s + 1; e < n_rows && rows[e].bucket == rows[s].bucket; e++)
-            parent[uf_find(parent, rows[e].doc)] = uf_find(parent, rows[s].doc);
+            parent[fz_uf_find(parent, rows[e].doc)] = fz_uf_find(parent, rows[s].doc);
     }
     smallest = malloc(n * sizeof(*smallest));
     for (size_t i = 0; i < n; i++)
         smallest[i] = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
-        size_t r = uf_find(parent, i);
+        size_t r = fz_uf_find(parent, i);
 
         if (smallest[r] == SIZE_MAX)
             smallest[r] = i;
