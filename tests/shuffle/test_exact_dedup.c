@@ -192,7 +192,7 @@ static void test_an_empty_partition_emits_nothing(void)
     struct wn_error err = WN_ERROR_INIT;
     const struct wn_stage_desc *desc = harness_stage("exact_dedup");
     struct wn_params *params = harness_params("exact_dedup", NULL, &err);
-    struct wn_shuffle_partition part = { sizeof(part), 3, 4, 3, 4, "x", NULL, { NULL } };
+    struct wn_shuffle_partition part = { sizeof(part), 3, 4, 3, 4, "x", NULL, { NULL }, 0, 1 };
     struct harness_sink sink;
     struct wn_table rows;
     void *state = NULL;
@@ -346,7 +346,7 @@ static void *corpus_rank_main(void *arg)
     for (uint32_t p = cr->rank; rc == 0 && p < run->num_partitions; p += RANKS) {
         struct wn_shuffle_partition part = { sizeof(part), p,       run->num_partitions,
                                              cr->rank,     RANKS,   "exact_dedup",
-                                             "corpus",     { NULL } };
+                                             "corpus",     { NULL },     0, 1 };
         struct wn_table rows;
 
         rc = wn_ucx_shuffle_ops.extract(sh, p, &rows, err);

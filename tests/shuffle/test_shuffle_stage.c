@@ -166,7 +166,8 @@ static const struct wn_shuffle_stage_ops faulty_hooks = { WN_SHUFFLE_STAGE_OPS_V
                                                           NULL,
                                                           faulty_insert,
                                                           faulty_extract,
-                                                          { NULL } };
+                                                          { NULL },
+                                                          NULL };
 static const struct wn_stage_desc faulty_stage = { WN_STAGE_HEADER,
                                                    "faulty",
                                                    "fails on demand",
