@@ -246,12 +246,19 @@ static int parse_size(const char *text, double min, double *out)
 int main(int argc, char **argv)
 {
     double n = 1e6, actors = 2, batch = 1, inflight = 2, repeats = 3;
+    int executor_only = 0;
     double floor_s = 0, exec_s = 0;
     struct wn_error err = WN_ERROR_INIT;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:a:b:i:r:h")) != -1) {
-        double *target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
+    while ((opt = getopt(argc, argv, "n:a:b:i:r:xh")) != -1) {
+        double *target;
+
+        if (opt == 'x') {
+            executor_only = 1;
+            continue;
+        }
+        target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
                        : opt == 'i' ? &inflight : opt == 'r' ? &repeats : NULL;
 
         if (target == NULL) {
@@ -269,7 +276,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < (int)repeats; r++) {
         double f = 0, e = 0;
 
-        if (run_floor((size_t)n, (size_t)batch, &f) < 0) {
+        if (!executor_only && run_floor((size_t)n, (size_t)batch, &f) < 0) {
             fprintf(stderr, "dispatch: floor: out of memory\n");
             return 1;
         }

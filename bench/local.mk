@@ -5,12 +5,10 @@ bench_programs = bench/dispatch
 noinst_PROGRAMS += bench/dispatch
 
 # The actor_pool executor compiled in, driven through its entry point.
-bench_dispatch_SOURCES = bench/dispatch.c \
-	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
-	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+bench_dispatch_SOURCES = bench/dispatch.c $(WN_ACTOR_POOL_SOURCES)
 bench_dispatch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
 bench_dispatch_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-bench_dispatch_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+bench_dispatch_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
 BENCH_ARGS =
 bench: $(bench_programs)

@@ -7,10 +7,10 @@ check_PROGRAMS += tests/executor/test_pool tests/executor/test_batching \
 TESTS += tests/executor/test_pool tests/executor/test_batching tests/executor/test_actor_pool
 
 tests_executor_test_pool_SOURCES = tests/executor/test_pool.c \
-	plugins/backends/actor_pool/pool.c
+	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/gpu.c
 tests_executor_test_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
-tests_executor_test_pool_LDADD = $(WN_TEST_LIBS)
+tests_executor_test_pool_LDADD = $(WN_TEST_LIBS) -ldl -lm
 
 tests_executor_test_batching_SOURCES = tests/executor/test_batching.c \
 	plugins/backends/actor_pool/batching.c
@@ -19,11 +19,10 @@ tests_executor_test_batching_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
 tests_executor_test_batching_LDADD = $(WN_TEST_LIBS)
 
 tests_executor_test_actor_pool_SOURCES = tests/executor/test_actor_pool.c \
-	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
-	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
 tests_executor_test_actor_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_actor_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
-tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)
+tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
 # The built shared object, loaded with dlopen (RTLD_NOW).
 check_PROGRAMS += tests/executor/test_actor_pool_so

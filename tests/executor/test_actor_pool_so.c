@@ -41,7 +41,8 @@ static int close_plugin(void)
 
 static void test_exports_only_the_entry_point(void)
 {
-    static const char *const internals[] = { "wn_stage_pool_run", "wn_pool_plan",
+    static const char *const internals[] = { "wn_ap_plain_new", "wn_ap_stage_fail",
+                                             "wn_gpu_discover", "wn_pool_plan",
                                              "wn_pool_max_actors", "wn_batching_split",
                                              "actor_pool_run", NULL };
 

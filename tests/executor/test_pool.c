@@ -50,7 +50,8 @@ static void test_sizing_table(void)
 {
     for (size_t i = 0; i < sizeof(sizing_cases) / sizeof(sizing_cases[0]); i++) {
         const struct sizing_case *c = &sizing_cases[i];
-        struct wn_pool_capacity cap = { c->cpus, c->gpus, c->reserved_cpus, c->reserved_gpus };
+        struct wn_pool_capacity cap = { c->cpus, c->gpus, c->reserved_cpus, c->reserved_gpus,
+                                        NULL };
         struct wn_pool_request req;
         struct wn_pool_plan plan;
         struct wn_error err = WN_ERROR_INIT;
@@ -81,7 +82,7 @@ static void test_sizing_table(void)
 
 static void test_zero_cpu_capacity_names_stage_and_request(void)
 {
-    struct wn_pool_capacity cap = { 1, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 1, 0, 0, 0, NULL };
     struct wn_pool_request req = { "x", { 2, 0, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -95,7 +96,7 @@ static void test_zero_cpu_capacity_names_stage_and_request(void)
 
 static void test_reserving_everything_leaves_zero_capacity(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 10, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 10, 0, NULL };
     struct wn_pool_request req = { "big", { 1, 0, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -107,7 +108,7 @@ static void test_reserving_everything_leaves_zero_capacity(void)
 
 static void test_zero_gpu_capacity_names_gpus(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 0, 0, NULL };
     struct wn_pool_request req = { "embed", { 1, 0.5, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -125,7 +126,7 @@ static void test_zero_gpu_capacity_names_gpus(void)
 
 static void test_gpu_memory_without_device_needs_a_gpu(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 0, 0, NULL };
     struct wn_pool_request req = { "m", { 1, 0, 16, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -137,7 +138,7 @@ static void test_gpu_memory_without_device_needs_a_gpu(void)
 
 static void test_zero_tasks_with_zero_capacity_is_still_an_error(void)
 {
-    struct wn_pool_capacity cap = { 1, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 1, 0, 0, 0, NULL };
     struct wn_pool_request req = { "x", { 4, 0, 0, 0 }, 0, 1, 0 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -147,7 +148,7 @@ static void test_zero_tasks_with_zero_capacity_is_still_an_error(void)
 
 static void test_unconstrained_stage_is_limited_in_threads(void)
 {
-    struct wn_pool_capacity cap = { 4, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 4, 0, 0, 0, NULL };
     struct wn_pool_request req = { "io", { 0, 0, 0, 0 }, 0, 1, 1000000 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;

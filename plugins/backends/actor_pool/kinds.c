@@ -1,0 +1,27 @@
+/*
+ * The stage kinds actor_pool runs, and the barrier runner of each (see
+ * executor.h, struct wn_ap_kind).  PLAIN stages stream in streaming mode and
+ * run through this table in barrier mode; every other kind always runs here,
+ * as a barrier.  A new kind adds its runner in its own file and one line
+ * below.
+ */
+#include "build_config.h"
+
+#include <stddef.h>
+
+#include "barrier.h"
+#include "executor.h"
+
+static const struct wn_ap_kind kinds[] = {
+    { WN_STAGE_PLAIN, "plain", NULL, wn_ap_plain_barrier_run },
+    /* COMMS and SHUFFLE stages register here, e.g.
+     * { WN_STAGE_COMMS, "comms", wn_ap_comms_check, wn_ap_comms_stage_run }, */
+};
+
+const struct wn_ap_kind *wn_ap_kind_find(enum wn_stage_kind kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i].kind == kind)
+            return &kinds[i];
+    return NULL;
+}
