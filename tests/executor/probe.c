@@ -289,9 +289,11 @@ static int probe_process(void *state, struct wn_task **in, size_t n_in, struct w
     if (fail_every > 0 && task_value(in[0]) % fail_every == 0 &&
         attempt_add(wn_task_id(in[0]), (int)p->actor_index) <=
             wn_params_get_int(p->params, "fail_attempts")) {
+        long v = task_value(in[0]);
+
         if (wn_params_get_bool(p->params, "consume_on_fail"))
             wn_task_free(wn_task_take(&in[0]));
-        rc = wn_error_set(err, WN_EDATA, "batch of v %ld refused", task_value(in[0]));
+        rc = wn_error_set(err, WN_EDATA, "batch of v %ld refused", v);
     } else if (fail_every > 0 && task_value(in[0]) % fail_every == 0) {
         /* passes on this attempt (attempt_add counted it) */
     }

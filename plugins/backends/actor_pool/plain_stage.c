@@ -892,7 +892,9 @@ static void handle_failure(struct plain_actor *pa, struct slot *s, int rc, const
     uint32_t lost;
 
     first_id(pa, s);
-    if (!p->keep_inputs || s->n_pushed > 0 || wn_ap_run_stopping(p->run)) {
+    if (p->keep_inputs && wn_ap_run_stopping(p->run))
+        return; /* not retried, not skipped: the run stopped (the drain frees it) */
+    if (!p->keep_inputs || s->n_pushed > 0) {
         fail_batch(pa, s, rc, message, "");
         return;
     }
