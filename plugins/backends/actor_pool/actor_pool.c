@@ -528,9 +528,11 @@ static uint64_t sink_drain(struct sink_target *s)
 static void sink_serve(struct sink_target *s)
 {
     struct wn_ap_run *run = s->run;
-    unsigned round = 0;
+    unsigned round = 0, iteration = 0;
 
     for (;;) {
+        if (++iteration % 64 == 0)
+            wn_ap_run_tick(run); /* also while outputs keep coming */
         if (sink_drain(s) > 0) {
             round = 0;
             continue;
