@@ -40,6 +40,14 @@ tests_executor_test_observe_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_observe_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
 tests_executor_test_observe_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
+check_PROGRAMS += tests/executor/test_gpu
+TESTS += tests/executor/test_gpu
+tests_executor_test_gpu_SOURCES = tests/executor/test_gpu.c \
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_gpu_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_gpu_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_gpu_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
+
 # The built shared object, loaded with dlopen (RTLD_NOW).
 check_PROGRAMS += tests/executor/test_actor_pool_so
 TESTS += tests/executor/test_actor_pool_so

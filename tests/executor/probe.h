@@ -49,6 +49,10 @@ extern struct seen_state seen;
 
 void seen_reset(void);
 
+/* The GPU a (fake) backend made current on the calling thread; the probe's
+ * setup counts a worker whose device_id differs as unbound.  -1: none. */
+extern _Thread_local int probe_current_device;
+
 extern const struct wn_param_spec probe_params[];
 extern const struct wn_stage_desc probe_desc;
 extern const struct wn_stage_desc probe_comms_desc;

@@ -715,7 +715,13 @@ static int check_capacity(struct wn_ap_run *run, struct wn_error *err)
             wn_log(WN_LOG_INFO, LOG_DOMAIN,
                    "stage '%s' asks for no CPU: its pool grows up to %u actor threads",
                    stage->name, WN_POOL_THREAD_LIMIT);
-        if (wn_gpu_wanted(&stage->resources)) {
+    }
+    /* Every stage sized alone first; then, in streaming mode, one GPU
+     * placement kept for each GPU stage, since all of them run at once. */
+    for (size_t i = 0; i < run->n_stages; i++) {
+        struct wn_ap_stage *stage = &run->stages[i];
+
+        if (stage->streams && wn_gpu_wanted(&stage->resources)) {
             if (wn_gpu_ledger_place(&run->ledger, &stage->resources, &stage->first_placement) < 0)
                 return wn_error_set(err, WN_ERESOURCE,
                                     "stage '%s' asks %g GPUs per actor, but in streaming mode "
