@@ -55,3 +55,12 @@ tests_executor_test_actor_pool_so_SOURCES = tests/executor/test_actor_pool_so.c
 tests_executor_test_actor_pool_so_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
 tests_executor_test_actor_pool_so_LDADD = $(WN_TEST_LIBS)
 EXTRA_tests_executor_test_actor_pool_so_DEPENDENCIES = plugins/backends/actor_pool/actor_pool.la
+
+# `winnow run` meets a hung hook: the command must exit, not hang.
+check_LTLIBRARIES += tests/executor/hang_stage.la
+tests_executor_hang_stage_la_SOURCES = tests/executor/hang_stage.c
+tests_executor_hang_stage_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY)
+tests_executor_hang_stage_la_LIBADD = $(WN_PLUGIN_LINK_LIBS)
+tests_executor_hang_stage_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS) -rpath $(abs_builddir)
+TESTS += tests/executor/cli_timeout.sh
+EXTRA_DIST += tests/executor/cli_timeout.sh

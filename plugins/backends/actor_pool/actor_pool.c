@@ -337,7 +337,7 @@ static int abandon(struct wn_ap_run *run, struct wn_ap_actor *a, uint64_t word, 
     snprintf(message, size,
              "stage '%s' actor %u/%u: %s%s did not return within timeout_s %g (%.1f s): the run "
              "stops and leaves that thread running",
-             stage->name, a->index, stage->pool_size, a->hook_name ? a->hook_name : "a hook",
+             stage->name, a->index, wn_ap_stage_pool_now(stage), a->hook_name ? a->hook_name : "a hook",
              tasks, (double)stage->timeout_ns * 1e-9, (double)(now - start) * 1e-9);
     return 1;
 }

@@ -223,6 +223,7 @@ struct wn_ap_stage {
     struct wn_ap_actor **actors;
     uint32_t n_actors, cap_actors;
     uint32_t pool_size;                /* what setup is told (the planned pool) */
+    int pool_fixed;                    /* the pool started whole (explicit or planned size) */
 
     struct wn_ap_counts counts;        /* see above; skipped and retries are atomic */
     uint64_t items_in, items_out;      /* by the actors (summed at the end) */
@@ -247,6 +248,14 @@ void wn_ap_stage_skip(struct wn_ap_stage *stage, struct wn_task *task, const cha
  * capacity and what its GPU ledger holds now.  Any thread. */
 int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors,
                      struct wn_error *err);
+
+/* The pool size messages name ("actor 2/4"): the planned size of a pool
+ * started whole, else the actors started so far (a pool growing on demand). */
+static inline uint32_t wn_ap_stage_pool_now(const struct wn_ap_stage *stage)
+{
+    return stage->pool_fixed ? stage->pool_size
+                             : __atomic_load_n(&stage->n_actors, __ATOMIC_ACQUIRE);
+}
 
 /* The plugin's message for a failed hook, or "(no message): <code's meaning>". */
 const char *wn_ap_hook_message(const struct wn_error *hook_err, int rc, char *buf, size_t size);

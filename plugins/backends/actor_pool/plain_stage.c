@@ -218,6 +218,7 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
     p->start_target = p->start_all;
     p->target_actors = target ? target : 1;
     stage->pool_size = p->target_actors;
+    stage->pool_fixed = p->start_all > 0;
     by_tasks = (opt->queue_tasks + (uint64_t)p->batch_size - 1) / p->batch_size;
     by_actors = (uint64_t)opt->max_inflight *
                 (p->target_actors < WN_POOL_THREAD_LIMIT ? p->target_actors : WN_POOL_THREAD_LIMIT);
@@ -876,11 +877,11 @@ static void fail_batch(struct plain_actor *pa, struct slot *s, int rc, const cha
         return; /* the run stopped under it: not a failure of its own */
     if (s->n_in > 1)
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed on task %s (and %u more)%s: %s",
-                         stage->name, pa->a->index, stage->pool_size, pa->note, s->n_in - 1,
+                         stage->name, pa->a->index, wn_ap_stage_pool_now(stage), pa->note, s->n_in - 1,
                          suffix, message);
     else
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed on task %s%s: %s", stage->name,
-                         pa->a->index, stage->pool_size, pa->note, suffix, message);
+                         pa->a->index, wn_ap_stage_pool_now(stage), pa->note, suffix, message);
 }
 
 /* A failed attempt of a retry / skip stage: retry, skip, or fail the run. */
@@ -910,7 +911,7 @@ static void handle_failure(struct plain_actor *pa, struct slot *s, int rc, const
     if (s->attempts <= stage->max_retries) {
         wn_log(WN_LOG_INFO, WN_AP_LOG_DOMAIN,
                "stage '%s' actor %u/%u failed on task %s (attempt %u of %u), retrying: %s",
-               stage->name, pa->a->index, stage->pool_size, pa->note, s->attempts,
+               stage->name, pa->a->index, wn_ap_stage_pool_now(stage), pa->note, s->attempts,
                stage->max_retries + 1, message);
         __atomic_add_fetch(&stage->counts.retries, 1, __ATOMIC_RELAXED);
         pa->a->retries++;
@@ -1051,7 +1052,7 @@ static void plain_body(struct wn_ap_actor *a, void *arg)
     }
     if (rc < 0) {
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed in create: %s", stage->name,
-                         a->index, stage->pool_size,
+                         a->index, wn_ap_stage_pool_now(stage),
                          wn_ap_hook_message(&hook_err, rc, buf, sizeof(buf)));
         return;
     }
@@ -1068,7 +1069,7 @@ static void plain_body(struct wn_ap_actor *a, void *arg)
     wn_ap_actor_trace(a, "setup", t0, pa->t_last);
     if (rc < 0)
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed in setup: %s", stage->name,
-                         a->index, stage->pool_size,
+                         a->index, wn_ap_stage_pool_now(stage),
                          wn_ap_hook_message(&hook_err, rc, buf, sizeof(buf)));
     else
         ready = 1;
