@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,6 +89,16 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the whole process (every thread), user and system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static struct wn_task **make_tasks(size_t n)
 {
     struct wn_task **tasks = malloc((n ? n : 1) * sizeof(*tasks));
@@ -109,20 +120,21 @@ static struct wn_task **make_tasks(size_t n)
 }
 
 /* One thread, three direct process_batch calls per batch, nothing else. */
-static int run_floor(size_t n, size_t batch_size, double *seconds)
+static int run_floor(size_t n, size_t batch_size, double *seconds, double *cpu)
 {
     struct wn_task **tasks = make_tasks(n);
     struct wn_task **a = malloc(batch_size * sizeof(*a));
     struct wn_task **b = malloc(batch_size * sizeof(*b));
     struct wn_error err = WN_ERROR_INIT;
     struct slot_sink sink = { { slot_emit, { NULL } }, NULL, 0 };
-    double start;
+    double start, cpu_start;
     int rc = 0;
 
     if (tasks == NULL || a == NULL || b == NULL) {
         rc = WN_ENOMEM;
         goto out;
     }
+    cpu_start = cpu_s();
     start = now_s();
     for (size_t first = 0; first < n && rc == 0; first += batch_size) {
         size_t len = n - first < batch_size ? n - first : batch_size;
@@ -142,6 +154,7 @@ static int run_floor(size_t n, size_t batch_size, double *seconds)
             wn_task_free(in[i]);
     }
     *seconds = now_s() - start;
+    *cpu = cpu_s() - cpu_start;
 out:
     free(a);
     free(b);
@@ -151,7 +164,7 @@ out:
 
 /* The same three stages through the actor_pool executor. */
 static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t max_inflight,
-                        double *seconds, struct wn_error *err)
+                        double *seconds, double *cpu, struct wn_error *err)
 {
     const struct wn_backend_desc *backend = winnow_plugin_v1()->backends[0];
     const struct wn_executor_ops *ops = backend->ops;
@@ -165,7 +178,7 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     struct wn_stage_stats *stats_ptrs[N_STAGES];
     struct wn_run run;
     json_t *json;
-    double start;
+    double start, cpu_start;
     int rc;
 
     json = json_pack("{sI}", "max_inflight", (json_int_t)max_inflight);
@@ -206,9 +219,11 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     run.sink = &sink.emitter;
     run.stats = stats_ptrs;
 
+    cpu_start = cpu_s();
     start = now_s();
     rc = ops->run(&run, err);
     *seconds = now_s() - start;
+    *cpu = cpu_s() - cpu_start;
     if (rc == 0 && sink.count != n)
         rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected",
                           sink.count, n);
@@ -246,16 +261,17 @@ static int parse_size(const char *text, double min, double *out)
 int main(int argc, char **argv)
 {
     double n = 1e6, actors = 2, batch = 1, inflight = 2, repeats = 3;
-    int executor_only = 0;
-    double floor_s = 0, exec_s = 0;
+    int executor_only = 0, floor_only = 0;
+    double floor_s = 0, exec_s = 0, floor_cpu = 0, exec_cpu = 0;
     struct wn_error err = WN_ERROR_INIT;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:a:b:i:r:xh")) != -1) {
+    while ((opt = getopt(argc, argv, "n:a:b:i:r:xfh")) != -1) {
         double *target;
 
-        if (opt == 'x') {
-            executor_only = 1;
+        if (opt == 'x' || opt == 'f') {
+            executor_only |= opt == 'x';
+            floor_only |= opt == 'f';
             continue;
         }
         target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
@@ -274,21 +290,25 @@ int main(int argc, char **argv)
            "%.0f tasks, best of %.0f\n",
            N_STAGES, actors, batch, inflight, n, repeats);
     for (int r = 0; r < (int)repeats; r++) {
-        double f = 0, e = 0;
+        double f = 0, e = 0, fc = 0, ec = 0;
 
-        if (!executor_only && run_floor((size_t)n, (size_t)batch, &f) < 0) {
+        if (!executor_only && run_floor((size_t)n, (size_t)batch, &f, &fc) < 0) {
             fprintf(stderr, "dispatch: floor: out of memory\n");
             return 1;
         }
-        if (run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch, (int64_t)inflight, &e,
-                         &err) < 0) {
+        if (!floor_only && run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch,
+                                        (int64_t)inflight, &e, &ec, &err) < 0) {
             fprintf(stderr, "dispatch: actor_pool: %s\n", err.message);
             return 1;
         }
-        if (r == 0 || f < floor_s)
+        if (r == 0 || f < floor_s) {
             floor_s = f;
-        if (r == 0 || e < exec_s)
+            floor_cpu = fc;
+        }
+        if (r == 0 || e < exec_s) {
             exec_s = e;
+            exec_cpu = ec;
+        }
     }
     if (n > 0 && floor_s > 0 && exec_s > 0) {
         printf("  floor (1 thread, direct calls): %12.0f items/s  %8.1f ns per item-stage\n",
@@ -298,6 +318,10 @@ int main(int argc, char **argv)
         printf("  ratio: the executor takes %.2fx the floor's time (%.1f ns overhead per "
                "item-stage)\n",
                exec_s / floor_s, (exec_s - floor_s) * 1e9 / (n * N_STAGES));
+        printf("  cpu time (all threads): floor %.1f ns, executor %.1f ns per item-stage "
+               "(%.2fx)\n",
+               floor_cpu * 1e9 / (n * N_STAGES), exec_cpu * 1e9 / (n * N_STAGES),
+               floor_cpu > 0 ? exec_cpu / floor_cpu : 0.0);
     }
     return 0;
 }

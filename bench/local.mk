@@ -1,14 +1,20 @@
 # bench: benchmarks (DESIGN.md §9).  `make bench` builds and runs every one of
 # them (BENCH_ARGS="..." passes options); `bench/run` does the same from the
 # source tree.  They are built with the project but never run by `make check`.
-bench_programs = bench/dispatch
-noinst_PROGRAMS += bench/dispatch
+bench_programs = bench/dispatch bench/memory
+noinst_PROGRAMS += bench/dispatch bench/memory
 
 # The actor_pool executor compiled in, driven through its entry point.
 bench_dispatch_SOURCES = bench/dispatch.c $(WN_ACTOR_POOL_SOURCES)
 bench_dispatch_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
 bench_dispatch_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_dispatch_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
+
+# Peak memory as the input grows 10x, streaming against barrier mode.
+bench_memory_SOURCES = bench/memory.c $(WN_ACTOR_POOL_SOURCES)
+bench_memory_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_pool
+bench_memory_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_memory_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
 BENCH_ARGS =
 bench: $(bench_programs)

@@ -162,11 +162,6 @@ static int read_options(const struct wn_run *host, struct wn_ap_options *opt,
 
 /* ---- the run context ------------------------------------------------------------------ */
 
-uint64_t wn_ap_run_clock(const struct wn_ap_run *run)
-{
-    return wn_now_ns() - run->t0_ns;
-}
-
 /* Run contexts not freed yet (a run left behind by an abandoned actor stays
  * until that actor's hook returns). */
 static unsigned live_runs;
@@ -855,6 +850,7 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
         goto out_free_tasks;
     }
     __atomic_add_fetch(&live_runs, 1, __ATOMIC_ACQ_REL);
+    wn_clock_init();
     run->refs = 1;
     run->host = host;
     run->n_stages = host->n_stages;

@@ -18,6 +18,7 @@
 
 #include "gpu.h"
 #include "pool.h"
+#include "wait.h"
 
 #define WN_AP_LOG_DOMAIN "actor_pool"
 
@@ -320,7 +321,10 @@ static inline int wn_ap_run_stopping(const struct wn_ap_run *run)
 }
 
 /* Nanoseconds since the run started. */
-uint64_t wn_ap_run_clock(const struct wn_ap_run *run);
+static inline uint64_t wn_ap_run_clock(const struct wn_ap_run *run)
+{
+    return wn_now_ns() - run->t0_ns;
+}
 
 /* Called from inside a wait of the driver thread: watches hook timeouts and
  * draws progress when due.  Other threads: nothing. */

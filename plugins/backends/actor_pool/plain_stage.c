@@ -49,16 +49,25 @@
  * burst of pushes, through flush), and batches the head passes on before
  * it tells the producer: one atomic store and one cache-line transfer per
  * group rather than per batch. */
+#ifndef PUBLISH_EVERY
 #define PUBLISH_EVERY 16u
+#endif
 #define RELEASE_EVERY 16u
 
 /* Most batches an idle actor takes at once, when many are queued. */
+#ifndef CLAIM_MAX
 #define CLAIM_MAX 8u
+#endif
+#ifndef CLAIM_SHARE
+#define CLAIM_SHARE 1
+#endif
 
 #define COUNT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
+/* Slots are 128-byte aligned: actors working on neighbouring batches do
+ * not share a cache line (nor its adjacent-line prefetch). */
 struct slot {
-    uint32_t word;            /* atomic: SLOT_* */
+    _Alignas(128) uint32_t word; /* atomic: SLOT_* */
     uint32_t n_in, cap_in;    /* inputs: in[0..n_in), NULL once taken or freed */
     struct wn_task **in;
     struct wn_task **orig;    /* the inputs as handed over (retry / skip stages) */
@@ -224,7 +233,8 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
                 (p->target_actors < WN_POOL_THREAD_LIMIT ? p->target_actors : WN_POOL_THREAD_LIMIT);
     p->window = round_pow2(by_tasks > by_actors ? by_tasks : by_actors);
     p->mask = p->window - 1;
-    p->slots = calloc(p->window, sizeof(*p->slots));
+    if (posix_memalign(&mem, 128, (size_t)p->window * sizeof(*p->slots)) == 0)
+        p->slots = memset(mem, 0, (size_t)p->window * sizeof(*p->slots));
     pthread_mutex_init(&p->lock, NULL);
     if (p->slots == NULL) {
         wn_ap_plain_free(p);
@@ -325,7 +335,7 @@ static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
 static void grow(struct wn_ap_plain *p, int want_another)
 {
     struct wn_ap_stage *stage = p->stage;
-    struct wn_error err = WN_ERROR_INIT;
+    struct wn_error err;
     uint32_t n = __atomic_load_n(&stage->n_actors, __ATOMIC_ACQUIRE);
     uint32_t goal;
 
@@ -343,6 +353,7 @@ static void grow(struct wn_ap_plain *p, int want_another)
         return;
     if (goal > p->target_actors)
         goal = p->target_actors;
+    wn_error_clear(&err);
     pthread_mutex_lock(&p->lock);
     while (!p->grow_blocked && __atomic_load_n(&stage->n_actors, __ATOMIC_ACQUIRE) < goal) {
         int rc = start_actor_locked(p, &err);
@@ -791,7 +802,7 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited)
         if (t < pub) {
             uint32_t actors = __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED);
 
-            k = (pub - t) / (actors > 0 ? actors : 1);
+            k = CLAIM_SHARE ? (pub - t) / (actors > 0 ? actors : 1) : pub - t;
             k = k < 1 ? 1 : k > CLAIM_MAX ? CLAIM_MAX : k;
             if (__atomic_compare_exchange_n(&p->take_seq, &t, t + k, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
@@ -955,7 +966,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
 {
     struct wn_ap_plain *p = pa->p;
     struct wn_ap_stage *stage = p->stage;
-    struct wn_error hook_err = WN_ERROR_INIT;
+    struct wn_error hook_err; /* only its head is cleared: 1 KiB per batch is too dear */
     uint32_t n = s->n_in;
     uint64_t items = 0, items_out = 0, end;
     char buf[96];
@@ -983,6 +994,8 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
     pa->emit_failed = 0;
     pa->abandoned_in_emit = 0;
     pa->cur = s;
+    hook_err.code = 0;
+    hook_err.message[0] = '\0';
     if (stage->timeout_ns > 0)
         resume_hook(pa, s);
     rc = stage->ops->process_batch(pa->state, s->in, n, &pa->em.emitter, &hook_err);

@@ -1,10 +1,47 @@
 /* Futex-style sleeping for the actor_pool executor (see wait.h). */
 #include "build_config.h"
 
-#include <errno.h>
 #include <stdint.h>
 
 #include "wait.h"
+
+#include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+double wn_clock_ns_per_tick;
+uint64_t wn_clock_tick_base, wn_clock_ns_base;
+static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
+
+/* Measures the time-stamp counter's rate against CLOCK_MONOTONIC over 2 ms
+ * (once per process), when the CPU says the counter is invariant. */
+static void clock_calibrate(void)
+{
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    uint64_t t0, t1, c0, c1;
+
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
+        return;
+    t0 = wn_monotonic_ns();
+    c0 = __builtin_ia32_rdtsc();
+    do
+        t1 = wn_monotonic_ns();
+    while (t1 - t0 < 2000000ull);
+    c1 = __builtin_ia32_rdtsc();
+    if (c1 <= c0)
+        return;
+    wn_clock_tick_base = c1;
+    wn_clock_ns_base = t1;
+    wn_clock_ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+#endif
+}
+
+void wn_clock_init(void)
+{
+    pthread_once(&clock_once, clock_calibrate);
+}
 
 #if defined(__linux__)
 #include <linux/futex.h>
