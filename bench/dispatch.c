@@ -25,6 +25,9 @@
 
 #define N_STAGES 3
 
+/* -R FILE: the executor's run report of the last run (see actor_pool's README). */
+static const char *report_path;
+
 /* ---- the trivial stage ---------------------------------------------------- */
 
 static int forward_process(void *state, struct wn_task **in, size_t n_in, struct wn_emitter *out,
@@ -176,6 +179,7 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     struct wn_task **tasks = NULL;
     const struct wn_run_stage *stage_ptrs[N_STAGES];
     struct wn_stage_stats *stats_ptrs[N_STAGES];
+    struct wn_run_reporting reporting;
     struct wn_run run;
     json_t *json;
     double start, cpu_start;
@@ -218,6 +222,10 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     run.n_initial_tasks = n;
     run.sink = &sink.emitter;
     run.stats = stats_ptrs;
+    memset(&reporting, 0, sizeof(reporting));
+    reporting.struct_size = sizeof(reporting);
+    reporting.report_path = report_path;
+    run.reporting = &reporting;
 
     cpu_start = cpu_s();
     start = now_s();
@@ -241,10 +249,12 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] "
-               "[-r REPEATS]\n"
+               "[-r REPEATS] [-x|-f] [-R REPORT]\n"
                "  3 forwarding stages over TASKS tasks (default 1000000), ACTORS actors per\n"
                "  stage (2), BATCH_SIZE tasks per batch (1), MAX_INFLIGHT batches per actor\n"
-               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n");
+               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n"
+               "  -x: the executor only, -f: the floor only (for profiling); -R: write the\n"
+               "  executor's run report to REPORT.\n");
 }
 
 static int parse_size(const char *text, double min, double *out)
@@ -266,9 +276,13 @@ int main(int argc, char **argv)
     struct wn_error err = WN_ERROR_INIT;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:a:b:i:r:xfh")) != -1) {
+    while ((opt = getopt(argc, argv, "n:a:b:i:r:R:xfh")) != -1) {
         double *target;
 
+        if (opt == 'R') {
+            report_path = optarg;
+            continue;
+        }
         if (opt == 'x' || opt == 'f') {
             executor_only |= opt == 'x';
             floor_only |= opt == 'f';

@@ -203,6 +203,95 @@ static void test_streaming_and_barrier_give_the_same_outputs(void)
     collector_free(&out[1]);
 }
 
+static void test_fused_stages_give_the_same_outputs_as_unfused_ones(void)
+{
+    /* "src" (batches of 2, 3 actors) fans out; "a", "b", "c" (batch_size 1,
+     * same pool) fuse into it when allowed: the same outputs in every case. */
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"fanout\": 3, \"sleep_max_us\": 100}", 2, 3, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "a", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 4, \"metric\": true}", 1,
+          3, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "b", "{\"slot\": 2, \"fanout\": 2, \"sleep_max_us\": 50}", 1, 3, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "c", "{\"slot\": 3, \"forward\": true, \"drop_multiple_of\": 5}", 1, 3, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    static const char *const executors[] = { "{}", "{\"fuse\": false}", "{\"mode\": \"barrier\"}" };
+    struct wn_stage_stats stats[3][4];
+    struct collector out[3];
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < 3; e++) {
+        struct run_result result;
+
+        seen_reset();
+        collector_init(&out[e]);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline_with(executors[e], stages, 4, 30, &out[e], stats[e],
+                                                NULL, &result, &err), 0);
+        for (size_t i = 1; i < 4; i++) {
+            json_t *fused = json_object_get(json_array_get(json_object_get(result.report,
+                                                                           "stages"), i),
+                                            "fused_into");
+
+            if (e == 0) {
+                CU_ASSERT_STRING_EQUAL(json_string_value(fused), "src");
+            } else {
+                CU_ASSERT(json_is_null(fused));
+            }
+        }
+        json_decref(result.report);
+        /* every hook on its own actor's thread, in order, never concurrently */
+        CU_ASSERT_EQUAL(seen.wrong_thread, 0);
+        CU_ASSERT_EQUAL(seen.concurrent, 0);
+        CU_ASSERT_EQUAL(seen.out_of_order, 0);
+        for (int k = 0; k < 4; k++) {
+            CU_ASSERT_EQUAL(seen.slot[k].teardowns, seen.slot[k].creates);
+            CU_ASSERT_EQUAL(seen.slot[k].destroys, seen.slot[k].creates);
+            CU_ASSERT(seen.slot[k].creates <= 3);
+        }
+    }
+    for (int e = 1; e < 3; e++) {
+        CU_ASSERT_EQUAL_FATAL(out[0].n, out[e].n);
+        for (size_t i = 0; i < out[0].n; i++)
+            check_same_task(out[0].tasks[i], out[e].tasks[i]);
+        for (int k = 0; k < 4; k++) {
+            CU_ASSERT_EQUAL(stats[0][k].tasks_in, stats[e][k].tasks_in);
+            CU_ASSERT_EQUAL(stats[0][k].tasks_out, stats[e][k].tasks_out);
+            CU_ASSERT_EQUAL(stats[0][k].items_in, stats[e][k].items_in);
+            CU_ASSERT_EQUAL(stats[0][k].batches, stats[e][k].batches);
+        }
+    }
+    CU_ASSERT_EQUAL(stats[0][1].batches, 90); /* batch_size 1: one per task */
+    CU_ASSERT(stats[0][1].actors >= 1 && stats[0][1].actors <= 3);
+    for (int e = 0; e < 3; e++)
+        collector_free(&out[e]);
+}
+
+static void test_failing_fused_stage_names_itself(void)
+{
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "fused", "{\"slot\": 1, \"forward\": true, \"fail_on\": \"root_5\"}", 1, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    struct wn_error err = WN_ERROR_INIT;
+    struct run_result result;
+
+    seen_reset();
+    CU_ASSERT_EQUAL(run_pipeline_with("{}", stages, 2, 12, NULL, NULL, NULL, &result, &err),
+                    WN_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'fused' actor "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "/2 failed on task root_5: no good root_5"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(
+                               json_object_get(result.report, "stages"), 1), "fused_into")),
+                           "src");
+    json_decref(result.report);
+    CU_ASSERT_EQUAL(seen.slot[1].teardowns, seen.slot[1].creates);
+    CU_ASSERT_EQUAL(seen.slot[0].teardowns, seen.slot[0].creates);
+}
+
 static void test_hooks_run_on_their_actor_thread_with_worker_info(void)
 {
     static const struct stage_spec stages[] = {
@@ -763,6 +852,9 @@ int main(void)
           test_output_order_is_deterministic_across_runs },
         { "streaming and barrier give the same outputs, in the same order",
           test_streaming_and_barrier_give_the_same_outputs },
+        { "fused stages give the same outputs as unfused ones",
+          test_fused_stages_give_the_same_outputs_as_unfused_ones },
+        { "a failing fused stage names itself", test_failing_fused_stage_names_itself },
         { "create, setup, process, teardown, destroy on the actor's own thread",
           test_hooks_run_on_their_actor_thread_with_worker_info },
         { "setup_on_node once per stage, on the driver, before any actor",

@@ -146,6 +146,48 @@ out_unlock:
     return rc;
 }
 
+int wn_ap_actor_attach(struct wn_ap_stage *stage, struct wn_ap_actor *host,
+                       struct wn_ap_actor **out, struct wn_error *err)
+{
+    struct wn_ap_run *run = stage->run;
+    struct wn_ap_actor *a;
+    void *mem = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    pthread_mutex_lock(&run->lock);
+    if (stage->n_actors == stage->cap_actors) {
+        uint32_t cap = stage->cap_actors ? stage->cap_actors * 2 : 8;
+        struct wn_ap_actor **actors = realloc(stage->actors, cap * sizeof(*actors));
+
+        if (actors == NULL)
+            goto out_nomem;
+        stage->actors = actors;
+        stage->cap_actors = cap;
+    }
+    if (posix_memalign(&mem, 64, sizeof(*a)) != 0)
+        goto out_nomem;
+    a = memset(mem, 0, sizeof(*a));
+    a->stage = stage;
+    a->index = stage->n_actors;
+    a->track = run->next_track++;
+    a->device_id = host->device_id;
+    if (run->trace != NULL && (a->events = calloc(WN_AP_TRACE_BUFFER, sizeof(*a->events))) == NULL) {
+        free(a);
+        goto out_nomem;
+    }
+    stage->actors[stage->n_actors] = a;
+    __atomic_store_n(&stage->n_actors, stage->n_actors + 1, __ATOMIC_RELEASE);
+    *out = a;
+    goto out_unlock;
+out_nomem:
+    rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for actor %u", stage->name,
+                      stage->n_actors);
+out_unlock:
+    pthread_mutex_unlock(&run->lock);
+    return rc;
+}
+
 void wn_ap_stage_join_actors(struct wn_ap_stage *stage)
 {
     struct wn_ap_run *run = stage->run;

@@ -71,6 +71,8 @@ static const struct wn_param_spec actor_pool_params[] = {
       "failure manifest (JSONL) of tasks skipped by on_error skip (--failures overrides)" },
     { "progress_interval_s", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN, NULL, 0.01, 0, NULL,
       "seconds between progress updates (default 0.5 on a terminal, 10 otherwise)" },
+    { "fuse", WN_PARAM_BOOL, 0, "true", 0, 0, NULL,
+      "streaming: run stages of batch_size 1 on the actor threads of the stage before them" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -138,6 +140,7 @@ static int read_options(const struct wn_run *host, struct wn_ap_options *opt,
                             (long long)queue_tasks, QUEUE_TASKS_LIMIT);
     opt->max_inflight = (uint32_t)max_inflight;
     opt->queue_tasks = (uint32_t)queue_tasks;
+    opt->fuse = wn_params_has(params, "fuse") ? wn_params_get_bool(params, "fuse") : 1;
     opt->progress_fd = 2;
     if (wn_params_has(params, "progress_interval_s"))
         opt->progress_interval_s = wn_params_get_double(params, "progress_interval_s");
@@ -426,9 +429,9 @@ static void sink_publish(struct sink_target *s)
         wn_event_signal(&s->data_event);
 }
 
-static int sink_push(struct wn_ap_target *t, struct wn_task *task)
+/* Waits until the ring has room; WN_ECANCELED when the run stops. */
+static int sink_wait_room(struct sink_target *s)
 {
-    struct sink_target *s = (struct sink_target *)t;
     unsigned round = 0;
 
     while (s->fill - s->tail_seen >= SINK_RING) {
@@ -436,10 +439,8 @@ static int sink_push(struct wn_ap_target *t, struct wn_task *task)
         if (s->fill - s->tail_seen < SINK_RING)
             break;
         sink_publish(s);
-        if (wn_ap_run_stopping(s->run)) {
-            wn_task_free(task);
+        if (wn_ap_run_stopping(s->run))
             return WN_ECANCELED;
-        }
         if (wn_wait_backoff(round++)) {
             uint32_t ev = __atomic_load_n(&s->space_event, __ATOMIC_SEQ_CST);
 
@@ -450,10 +451,48 @@ static int sink_push(struct wn_ap_target *t, struct wn_task *task)
             __atomic_sub_fetch(&s->space_waiters, 1, __ATOMIC_SEQ_CST);
         }
     }
+    return 0;
+}
+
+static int sink_push(struct wn_ap_target *t, struct wn_task *task)
+{
+    struct sink_target *s = (struct sink_target *)t;
+
+    if (sink_wait_room(s) < 0) {
+        wn_task_free(task);
+        return WN_ECANCELED;
+    }
     s->ring[s->fill % SINK_RING] = task;
     s->fill++;
     if (s->fill - s->published >= SINK_PUBLISH_EVERY)
         sink_publish(s);
+    return 0;
+}
+
+static int sink_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
+                          size_t *pushed)
+{
+    struct sink_target *s = (struct sink_target *)t;
+    size_t done = 0;
+
+    while (done < n) {
+        size_t k;
+
+        if (sink_wait_room(s) < 0) {
+            *pushed = done;
+            return WN_ECANCELED;
+        }
+        k = (size_t)(SINK_RING - (s->fill - s->tail_seen));
+        if (k > n - done)
+            k = n - done;
+        for (size_t i = 0; i < k; i++)
+            s->ring[(s->fill + i) % SINK_RING] = tasks[done + i];
+        s->fill += k;
+        done += k;
+        if (s->fill - s->published >= SINK_PUBLISH_EVERY)
+            sink_publish(s);
+    }
+    *pushed = done;
     return 0;
 }
 
@@ -753,6 +792,40 @@ static int setup_on_node(const struct wn_ap_stage *stage, struct wn_error *err)
                         wn_ap_hook_message(&hook_err, rc, buf, sizeof(buf)));
 }
 
+/* ---- fusion ----------------------------------------------------------------------------- */
+
+/* The pool a streaming stage grows to. */
+static uint32_t pool_target(const struct wn_ap_stage *stage)
+{
+    if (stage->explicit_actors > 0 && stage->explicit_actors < stage->max_actors)
+        return stage->explicit_actors;
+    return stage->max_actors;
+}
+
+/* Whether stage k can run on the actor threads of head (plain_stage.h):
+ * same batches (batch_size 1), same pool, nothing that needs a thread of
+ * its own (a timeout, a GPU, retries). */
+static int fusable(const struct wn_ap_stage *head, const struct wn_ap_stage *k)
+{
+    return k->streams && k->batch_size == 1 && k->on_error == WN_ON_ERROR_FAIL &&
+           k->timeout_ns == 0 && !wn_gpu_wanted(&k->resources) &&
+           (k->explicit_actors > 0) == (head->explicit_actors > 0) &&
+           pool_target(k) == pool_target(head);
+}
+
+/* Marks, for every streaming head, the stages fused after it. */
+static void plan_fusion(struct wn_ap_run *run)
+{
+    for (size_t i = 0; run->opt.fuse && i < run->n_stages; i++) {
+        struct wn_ap_stage *head = &run->stages[i];
+
+        if (!head->streams || head->fused_into != NULL)
+            continue;
+        for (size_t k = i + 1; k < run->n_stages && fusable(head, &run->stages[k]); k++)
+            run->stages[k].fused_into = head;
+    }
+}
+
 /* ---- the end of a run ---------------------------------------------------------------------- */
 
 /* Checks every stage's accounting; on a run that succeeded, also that each
@@ -902,20 +975,35 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
         goto out_free_tasks;
     }
     sink->target.push = sink_push;
+    sink->target.push_many = sink_push_many;
     sink->target.flush = sink_flush;
     sink->target.close = sink_close;
     sink->run = run;
     run->sink_event = &sink->data_event;
     first = &sink->target;
+    plan_fusion(run);
     for (size_t i = run->n_stages; i-- > 0;) {
         struct wn_ap_stage *stage = &run->stages[i];
 
+        if (stage->fused_into != NULL)
+            continue; /* built with its head */
         if (stage->streams) {
+            struct wn_ap_stage *chain[64];
             struct wn_ap_plain *p;
+            size_t n_chain = 0;
 
+            for (size_t k = i + 1; k < run->n_stages && run->stages[k].fused_into == stage &&
+                                   n_chain < 64; k++)
+                chain[n_chain++] = &run->stages[k];
             rc = wn_ap_plain_new(stage, &stage->counts, first, 0, &p, err);
             if (rc == 0)
+                rc = wn_ap_plain_chain(p, chain, n_chain, err);
+            if (rc == 0)
                 first = wn_ap_plain_input(p);
+            if (n_chain > 0)
+                wn_log(WN_LOG_INFO, LOG_DOMAIN,
+                       "stage '%s' runs the %zu stage(s) after it on its own actor threads",
+                       stage->name, n_chain);
         } else {
             struct wn_ap_node *node;
 

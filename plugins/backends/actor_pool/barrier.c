@@ -45,6 +45,35 @@ static int collector_push(struct wn_ap_target *t, struct wn_task *task)
     return 0;
 }
 
+static int collector_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
+                               size_t *pushed)
+{
+    struct collector *c = (struct collector *)t;
+
+    if (c->n + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 64;
+        struct wn_task **grown;
+
+        while (cap < c->n + n)
+            cap *= 2;
+        grown = realloc(c->tasks, cap * sizeof(*grown));
+        if (grown == NULL) {
+            *pushed = 0;
+            return wn_ap_stage_fail(c->stage, WN_ENOMEM,
+                                    "stage '%s': out of memory collecting %zu tasks",
+                                    c->stage->name, c->n + n);
+        }
+        c->tasks = grown;
+        c->cap = cap;
+    }
+    memcpy(c->tasks + c->n, tasks, n * sizeof(*tasks));
+    c->n += n;
+    if (c->count_in != NULL)
+        COUNT_ADD(*c->count_in, n);
+    *pushed = n;
+    return 0;
+}
+
 static void collector_flush(struct wn_ap_target *t)
 {
     (void)t; /* nobody reads the tasks before the close */
@@ -62,6 +91,7 @@ static void collector_init(struct collector *c, struct wn_ap_stage *stage, uint6
 {
     memset(c, 0, sizeof(*c));
     c->target.push = collector_push;
+    c->target.push_many = collector_push_many;
     c->target.flush = collector_flush;
     c->target.close = collector_close;
     c->stage = stage;

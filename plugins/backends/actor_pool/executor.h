@@ -41,6 +41,10 @@ struct wn_ap_target {
     /* Takes ownership of task, also on failure.  Negative: the run is
      * stopping (WN_ECANCELED) or the target failed; stop pushing. */
     int (*push)(struct wn_ap_target *self, struct wn_task *task);
+    /* Pushes tasks[0..n) in order; *pushed says how many it took.  On
+     * failure the tasks from *pushed on are left to the caller. */
+    int (*push_many)(struct wn_ap_target *self, struct wn_task **tasks, size_t n,
+                     size_t *pushed);
     /* The end of a burst of pushes: makes them visible to the target's
      * consumers (a target may hold a few back to hand them over at once). */
     void (*flush)(struct wn_ap_target *self);
@@ -141,6 +145,12 @@ int wn_ap_actor_start(struct wn_ap_stage *stage, const struct wn_gpu_placement *
                       wn_ap_actor_body_fn body, void *arg, struct wn_ap_actor **out,
                       struct wn_error *err);
 
+/* An actor of stage that lives on host's thread (a fused stage): no thread
+ * of its own, host's device; counted, traced and reported as any actor.
+ * Host's thread. */
+int wn_ap_actor_attach(struct wn_ap_stage *stage, struct wn_ap_actor *host,
+                       struct wn_ap_actor **out, struct wn_error *err);
+
 /* Joins every started actor thread of stage but the abandoned ones, and
  * gives their GPU shares back.  Any thread but an actor's own. */
 void wn_ap_stage_join_actors(struct wn_ap_stage *stage);
@@ -230,6 +240,7 @@ struct wn_ap_stage {
     uint64_t items_in, items_out;      /* by the actors (summed at the end) */
     int state;                         /* atomic: WN_AP_STAGE_* (progress) */
     struct wn_ap_plain *engine;        /* the PLAIN engine (either mode), or NULL */
+    struct wn_ap_stage *fused_into;    /* runs inside that stage's engine (plain_stage.h) */
     struct wn_ap_node *node;           /* the barrier node, or NULL (streaming PLAIN) */
 };
 
@@ -275,6 +286,7 @@ struct wn_ap_options {
     enum wn_progress progress;
     int progress_fd;
     double progress_interval_s;
+    int fuse;                         /* executor.fuse: chains of batch_size 1 stages */
     int gpus_given;                   /* executor.gpus overrides discovery */
     double gpu_memory_gb;             /* executor.gpu_memory_gb: per device; 0: discovered */
 };

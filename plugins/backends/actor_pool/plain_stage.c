@@ -74,6 +74,8 @@ struct slot {
     struct wn_task **out;     /* outputs not passed on yet */
     size_t n_out, cap_out;
     uint64_t n_pushed;        /* outputs of this batch passed on so far */
+    uint64_t n_emitted;       /* outputs the stage emitted for this batch */
+    int chained;              /* out[] holds outputs of the fused stages */
     uint64_t n_skipped;       /* inputs written to the failure manifest */
     uint64_t seq;
     uint32_t attempts;        /* failed attempts so far */
@@ -96,6 +98,12 @@ struct wn_ap_plain {
     size_t flush_threshold;        /* outputs a running head batch passes on at once */
 
     const char *perf_name;         /* the stage's interned name (task.c) */
+    /* Stages fused into this one (batch_size 1, see wn_ap_plain_chain): each
+     * actor runs its outputs through them, on its own thread. */
+    struct wn_ap_stage **chain;
+    size_t n_chain;
+    const char **chain_perf_names;
+    uint64_t chain_dropped;        /* drain: outputs of the last fused stage not passed on */
 
     /* Producer side: one thread at a time. */
     _Alignas(64) uint64_t fill_seq;  /* the slot being filled; below it: filled */
@@ -139,6 +147,20 @@ struct wn_ap_plain {
     size_t n_pactors, cap_pactors;
 };
 
+/* One fused stage on a plain actor's thread: its instance and actor record,
+ * and the outputs it emits for the task it runs. */
+struct link {
+    struct wn_ap_emitter em;       /* first: the emitter the fused stage gets */
+    struct wn_ap_stage *stage;
+    struct wn_ap_actor *a;
+    void *state;
+    int created;
+    struct wn_task **buf;          /* its outputs, reused */
+    size_t n, cap;
+    int emit_failed;
+    struct wn_ap_counts counts;    /* this actor's share of the stage's counts */
+};
+
 struct plain_actor {
     struct wn_ap_emitter em;       /* first: the emitter the stage gets */
     struct wn_ap_plain *p;
@@ -154,9 +176,12 @@ struct plain_actor {
     uint64_t claim_next, claim_end; /* batches taken at once, not run yet */
     struct wn_task *first;         /* the running batch's first input */
     char note[WN_AP_TASK_NOTE];    /* its id, when a trace or a timeout needs it */
+    struct link *links;            /* n_chain fused stages */
 };
 
 static int plain_push(struct wn_ap_target *t, struct wn_task *task);
+static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
+                           size_t *pushed);
 static void plain_flush(struct wn_ap_target *t);
 static void plain_close(struct wn_ap_target *t);
 static void plain_body(struct wn_ap_actor *a, void *arg);
@@ -204,6 +229,7 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
         return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", stage->name);
     p = memset(mem, 0, sizeof(*p));
     p->input.push = plain_push;
+    p->input.push_many = plain_push_many;
     p->input.flush = plain_flush;
     p->input.close = plain_close;
     p->stage = stage;
@@ -284,9 +310,20 @@ void wn_ap_plain_free(struct wn_ap_plain *p)
         free(p->slots[i].orig);
         free(p->slots[i].out);
     }
-    for (size_t i = 0; i < p->n_pactors; i++)
-        free(p->actors[i]);
+    for (size_t i = 0; i < p->n_pactors; i++) {
+        struct plain_actor *pa = p->actors[i];
+
+        for (size_t k = 0; pa->links != NULL && k < p->n_chain; k++) {
+            for (size_t j = 0; j < pa->links[k].n; j++)
+                wn_task_free(pa->links[k].buf[j]);
+            free(pa->links[k].buf);
+        }
+        free(pa->links);
+        free(pa);
+    }
     free(p->actors);
+    free(p->chain);
+    free(p->chain_perf_names);
     free(p->retry);
     free(p->slots);
     pthread_mutex_destroy(&p->lock);
@@ -314,6 +351,10 @@ static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
         p->cap_pactors = cap;
     }
     pa = calloc(1, sizeof(*pa));
+    if (pa != NULL && p->n_chain > 0 && (pa->links = calloc(p->n_chain, sizeof(*pa->links))) == NULL) {
+        free(pa);
+        pa = NULL;
+    }
     if (pa == NULL)
         return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for an actor", stage->name);
     pa->p = p;
@@ -377,6 +418,67 @@ static void grow(struct wn_ap_plain *p, int want_another)
     if (__atomic_load_n(&stage->state, __ATOMIC_RELAXED) == WN_AP_STAGE_WAITING)
         __atomic_store_n(&stage->state, WN_AP_STAGE_RUNNING, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- fused stages ---------------------------------------------------------------------- */
+
+int wn_ap_plain_chain(struct wn_ap_plain *p, struct wn_ap_stage *const *chain, size_t n,
+                      struct wn_error *err)
+{
+    if (n == 0)
+        return 0;
+    p->chain = calloc(n, sizeof(*p->chain));
+    p->chain_perf_names = calloc(n, sizeof(*p->chain_perf_names));
+    if (p->chain == NULL || p->chain_perf_names == NULL)
+        return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", p->stage->name);
+    for (size_t k = 0; k < n; k++) {
+        struct wn_ap_stage *stage = chain[k];
+        struct wn_task *probe = wn_task_new("", NULL);
+
+        if (probe == NULL || wn_task_perf_add(probe, stage->name, 0, 0, 0) < 0) {
+            wn_task_free(probe);
+            return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", stage->name);
+        }
+        p->chain_perf_names[k] = wn_task_perf_at(probe, 0)->stage;
+        wn_task_free(probe);
+        p->chain[k] = stage;
+        stage->fused_into = p->stage;
+        stage->pool_size = p->stage->pool_size;
+        stage->pool_fixed = p->stage->pool_fixed;
+    }
+    p->n_chain = n;
+    return 0;
+}
+
+/* Stage k of the chain's counts so far, summed over the actors (loosely,
+ * for progress; exactly once the actors were joined). */
+static void chain_counts(const struct wn_ap_plain *p, size_t k, struct wn_ap_counts *c)
+{
+    for (size_t i = 0; i < p->n_pactors; i++) {
+        const struct plain_actor *pa = p->actors[i];
+        const struct wn_ap_counts *l;
+
+        if (pa->links == NULL)
+            continue;
+        l = &pa->links[k].counts;
+        c->in += __atomic_load_n(&l->in, __ATOMIC_RELAXED);
+        c->out += __atomic_load_n(&l->out, __ATOMIC_RELAXED);
+        c->filtered += __atomic_load_n(&l->filtered, __ATOMIC_RELAXED);
+        c->created += __atomic_load_n(&l->created, __ATOMIC_RELAXED);
+    }
+}
+
+void wn_ap_plain_fused_counts(const struct wn_ap_stage *stage, struct wn_ap_counts *c)
+{
+    const struct wn_ap_plain *p = stage->fused_into ? stage->fused_into->engine : NULL;
+
+    if (p == NULL || __atomic_load_n(&p->settled, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    for (size_t k = 0; k < p->n_chain; k++)
+        if (p->chain[k] == stage)
+            chain_counts(p, k, c);
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
 }
 
 /* ---- the producer side ----------------------------------------------------------------- */
@@ -482,6 +584,47 @@ static int plain_push(struct wn_ap_target *t, struct wn_task *task)
     return 0;
 }
 
+static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
+                           size_t *pushed)
+{
+    struct wn_ap_plain *p = (struct wn_ap_plain *)t;
+    size_t done = 0;
+
+    while (done < n) {
+        struct slot *s = p->filling;
+        size_t k;
+
+        if (s == NULL && (s = acquire_fill_slot(p)) == NULL) {
+            *pushed = done;
+            return WN_ECANCELED;
+        }
+        k = s->n_in + (n - done) < p->batch_size ? s->n_in + (n - done) : p->batch_size;
+        while (s->cap_in < k) { /* a filling slot is never full: n_in < batch_size */
+            if (grow_array(&s->in, &s->cap_in, p->batch_size, p->keep_inputs, &s->orig) < 0) {
+                *pushed = done;
+                return wn_ap_stage_fail(p->stage, WN_ENOMEM,
+                                        "stage '%s': out of memory queueing a batch of %u tasks",
+                                        p->stage->name, p->batch_size);
+            }
+        }
+        k = s->cap_in - s->n_in;
+        if (k > n - done)
+            k = n - done;
+        memcpy(s->in + s->n_in, tasks + done, k * sizeof(*tasks));
+        s->n_in += (uint32_t)k;
+        done += k;
+        COUNT_ADD(p->n_in, k);
+        if (s->n_in == p->batch_size) {
+            p->filling = NULL;
+            p->fill_seq++;
+            if (p->fill_seq - p->published >= PUBLISH_EVERY)
+                publish(p);
+        }
+    }
+    *pushed = done;
+    return 0;
+}
+
 static void plain_flush(struct wn_ap_target *t)
 {
     publish((struct wn_ap_plain *)t);
@@ -554,6 +697,17 @@ void wn_ap_plain_settle(struct wn_ap_plain *p)
     if (p->settled)
         return;
     wn_ap_plain_counts(p, p->counts);
+    for (size_t k = 0; k < p->n_chain; k++) {
+        struct wn_ap_counts *c = &p->chain[k]->counts;
+
+        chain_counts(p, k, c);
+        if (k + 1 == p->n_chain) {
+            /* The last fused stage's outputs never passed on were counted
+             * out when it made them. */
+            c->out -= p->chain_dropped;
+            c->dropped += p->chain_dropped;
+        }
+    }
     __atomic_store_n(&p->settled, 1, __ATOMIC_RELEASE);
 }
 
@@ -564,23 +718,17 @@ void wn_ap_plain_settle(struct wn_ap_plain *p)
 static int push_outputs(struct wn_ap_plain *p, struct slot *s)
 {
     struct wn_ap_target *down = p->down;
-    size_t i = 0, pushed = 0;
+    size_t pushed = 0;
     int rc = 0;
 
-    while (i < s->n_out) {
-        struct wn_task *task = s->out[i];
-
-        s->out[i++] = NULL;
-        rc = down->push(down, task);
-        if (rc < 0)
-            break;
-        pushed++;
-    }
+    if (s->n_out > 0)
+        rc = down->push_many(down, s->out, s->n_out, &pushed);
     s->n_pushed += pushed;
-    COUNT_ADD(p->n_out, pushed);
-    if (i < s->n_out) /* keep what was not pushed at the front, for the drain */
-        memmove(s->out, s->out + i, (s->n_out - i) * sizeof(*s->out));
-    s->n_out -= i;
+    if (p->n_chain == 0)
+        COUNT_ADD(p->n_out, pushed); /* fused: the head's outputs are counted when settled */
+    if (pushed < s->n_out) /* keep what was not pushed at the front, for the drain */
+        memmove(s->out, s->out + pushed, (s->n_out - pushed) * sizeof(*s->out));
+    s->n_out -= pushed;
     return rc;
 }
 
@@ -605,14 +753,19 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
 
         if (push_outputs(p, s) < 0)
             break;
-        /* Settle the batch: its inputs were passed on, filtered or skipped. */
+        /* Settle the batch: its inputs were passed on, filtered or skipped.
+         * (Unfused, what the stage emitted is what was pushed.) */
         consumed = s->n_in - s->n_skipped;
-        if (s->n_pushed >= consumed)
-            COUNT_ADD(p->n_created, s->n_pushed - consumed);
+        if (s->n_emitted >= consumed)
+            COUNT_ADD(p->n_created, s->n_emitted - consumed);
         else
-            COUNT_ADD(p->n_filtered, consumed - s->n_pushed);
+            COUNT_ADD(p->n_filtered, consumed - s->n_emitted);
+        if (p->n_chain > 0)
+            COUNT_ADD(p->n_out, s->n_emitted);
         s->n_in = 0;
         s->n_pushed = 0;
+        s->n_emitted = 0;
+        s->chained = 0;
         s->n_skipped = 0;
         s->attempts = 0;
         s->avoid_actor = -1;
@@ -653,6 +806,221 @@ static void complete(struct wn_ap_plain *p, struct slot *s)
 
     if (prev & SLOT_HEAD)
         release_chain(p, s);
+}
+
+/* ---- fused stages on the actor's thread ------------------------------------------------ */
+
+static int link_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    struct link *l = (struct link *)self;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct wn_task **buf = realloc(l->buf, cap * sizeof(*buf));
+
+        if (buf == NULL) {
+            wn_task_free(task);
+            l->emit_failed = 1;
+            return WN_ENOMEM;
+        }
+        l->buf = buf;
+        l->cap = cap;
+    }
+    l->buf[l->n++] = task;
+    return 0;
+}
+
+/* Creates and sets up fused stage k's instance on this thread, when its
+ * first task reaches this actor (a stage that receives nothing starts no
+ * actor, fused or not).  Negative when it failed (the run failed). */
+static int link_start(struct plain_actor *pa, struct link *l, size_t k)
+{
+    struct wn_ap_plain *p = pa->p;
+    const struct wn_stage_ops *ops;
+    struct wn_error err;
+    struct wn_worker worker;
+    uint64_t t0, t1;
+    char buf[96];
+    int rc = 0;
+
+    l->stage = p->chain[k];
+    ops = l->stage->ops;
+    wn_error_clear(&err);
+    rc = wn_ap_actor_attach(l->stage, pa->a, &l->a, &err);
+    if (rc < 0)
+        return wn_ap_stage_fail(l->stage, rc, "%s", err.message);
+    wn_ap_emitter_init(&l->em, l->a, link_emit);
+    t0 = wn_ap_run_clock(p->run);
+    if (ops->create != NULL)
+        rc = ops->create(l->stage->config->params, &l->state, &err);
+    if (rc < 0)
+        return wn_ap_stage_fail(l->stage, rc, "stage '%s' actor %u/%u failed in create: %s",
+                                l->stage->name, l->a->index, wn_ap_stage_pool_now(l->stage),
+                                wn_ap_hook_message(&err, rc, buf, sizeof(buf)));
+    l->created = 1;
+    wn_ap_actor_worker(l->a, l->stage->pool_size, &worker);
+    if (ops->setup != NULL)
+        rc = ops->setup(l->state, &worker, &err);
+    t1 = wn_ap_run_clock(p->run);
+    l->a->setup_ns = t1 - t0;
+    wn_ap_actor_trace(l->a, "setup", t0, t1);
+    if (rc < 0)
+        return wn_ap_stage_fail(l->stage, rc, "stage '%s' actor %u/%u failed in setup: %s",
+                                l->stage->name, l->a->index, wn_ap_stage_pool_now(l->stage),
+                                wn_ap_hook_message(&err, rc, buf, sizeof(buf)));
+    return 0;
+}
+
+/* Frees every task of list[from..n). */
+static void free_list(struct wn_task **list, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        wn_task_free(list[i]);
+        list[i] = NULL;
+    }
+}
+
+/*
+ * Runs the outputs in s->out through the fused stages, each task a batch of
+ * its own (their batch_size is 1, so the batches are the ones they would
+ * get unfused), on this thread; leaves the last stage's outputs in s->out,
+ * in order.  A failure fails the run (fused stages have on_error "fail")
+ * and frees every task involved.
+ */
+static int chain_apply(struct plain_actor *pa, struct slot *s, uint64_t *clock)
+{
+    uint64_t t = *clock;
+    struct wn_ap_plain *p = pa->p;
+    struct wn_task **cur = s->out;
+    size_t n_cur = s->n_out;
+
+    for (size_t k = 0; k < p->n_chain; k++) {
+        struct link *l = &pa->links[k];
+        const struct wn_stage_ops *ops;
+
+        if (n_cur > 0 && l->a == NULL && link_start(pa, l, k) < 0) {
+            free_list(cur, 0, n_cur);
+            s->n_out = 0;
+            return WN_ECANCELED;
+        }
+        ops = p->chain[k]->ops;
+        l->n = 0;
+        for (size_t i = 0; i < n_cur; i++) {
+            struct wn_task *in[1] = { cur[i] };
+            struct wn_error err;
+            uint64_t items = wn_task_num_items(in[0]), items_out = 0, end;
+            size_t before = l->n, m;
+            struct wn_task *orig = in[0];
+            char note[WN_AP_TASK_NOTE];
+            char buf[96];
+            int rc;
+
+            if (p->need_note)
+                note_copy(note, wn_task_id(orig));
+            else
+                note[0] = '\0';
+            cur[i] = NULL;
+            err.code = 0;
+            err.message[0] = '\0';
+            l->emit_failed = 0;
+            rc = ops->process_batch(l->state, in, 1, &l->em.emitter, &err);
+            end = wn_ap_run_clock(p->run);
+            if (rc >= 0 && l->emit_failed)
+                rc = wn_error_set(&err, WN_ENOMEM, "out of memory collecting the outputs");
+            m = l->n - before;
+            if (rc < 0) {
+                /* The task's id: noted, or where the stage left the task. */
+                if (note[0] == '\0' && in[0] != NULL)
+                    note_copy(note, wn_task_id(in[0]));
+                for (size_t j = before; note[0] == '\0' && j < l->n; j++)
+                    if (l->buf[j] == orig)
+                        note_copy(note, wn_task_id(orig));
+                wn_ap_stage_fail(l->stage, rc, "stage '%s' actor %u/%u failed on task %s: %s",
+                                 l->stage->name, l->a->index, wn_ap_stage_pool_now(l->stage),
+                                 note[0] != '\0' ? note : "(consumed by the stage)",
+                                 wn_ap_hook_message(&err, rc, buf, sizeof(buf)));
+                wn_task_free(in[0]);
+                free_list(cur, i + 1, n_cur);
+                free_list(l->buf, 0, l->n);
+                l->n = 0;
+                wn_ap_actor_batch_done(l->a, t, end, 0, note, 1, (uint32_t)m, items, 0, 1, 0);
+                s->n_out = 0;
+                return rc;
+            }
+            wn_task_free(in[0]); /* what the stage left in place */
+            for (size_t j = before; j < l->n; j++) {
+                items_out += wn_task_num_items(l->buf[j]);
+                if (wn_task_perf_add(l->buf[j], p->chain_perf_names[k], (double)(end - t) * 1e-9,
+                                     0.0, items) < 0)
+                    rc = WN_ENOMEM;
+            }
+            wn_ap_actor_batch_done(l->a, t, end, 0, note, 1, (uint32_t)m, items, items_out, 1,
+                                   rc >= 0);
+            COUNT_ADD(l->counts.in, 1);
+            COUNT_ADD(l->counts.out, m);
+            if (m == 0)
+                COUNT_ADD(l->counts.filtered, 1);
+            else if (m > 1)
+                COUNT_ADD(l->counts.created, m - 1);
+            t = end;
+            if (rc < 0) {
+                wn_ap_stage_fail(l->stage, rc, "stage '%s' actor %u/%u: out of memory adding "
+                                 "perf records", l->stage->name, l->a->index,
+                                 wn_ap_stage_pool_now(l->stage));
+                free_list(cur, i + 1, n_cur);
+                free_list(l->buf, 0, l->n);
+                l->n = 0;
+                s->n_out = 0;
+                return rc;
+            }
+        }
+        cur = l->buf;
+        n_cur = l->n;
+    }
+    *clock = t;
+    /* The last fused stage's outputs become the slot's. */
+    if (n_cur > s->cap_out) {
+        struct wn_task **out = realloc(s->out, n_cur * sizeof(*out));
+
+        if (out == NULL) {
+            free_list(cur, 0, n_cur);
+            pa->links[p->n_chain - 1].n = 0;
+            s->n_out = 0;
+            return wn_ap_stage_fail(p->stage, WN_ENOMEM, "stage '%s': out of memory",
+                                    p->stage->name);
+        }
+        s->out = out;
+        s->cap_out = n_cur;
+    }
+    if (n_cur > 0)
+        memcpy(s->out, cur, n_cur * sizeof(*cur));
+    s->n_out = n_cur;
+    s->chained = 1;
+    pa->links[p->n_chain - 1].n = 0;
+    return 0;
+}
+
+/* Tears down and destroys the fused stages' instances, last first. */
+static void links_stop(struct plain_actor *pa)
+{
+    struct wn_ap_plain *p = pa->p;
+
+    for (size_t k = p->n_chain; pa->links != NULL && k-- > 0;) {
+        struct link *l = &pa->links[k];
+
+        if (l->created) {
+            if (l->stage->ops->teardown != NULL)
+                l->stage->ops->teardown(l->state);
+            if (l->stage->ops->destroy != NULL)
+                l->stage->ops->destroy(l->state);
+            l->created = 0;
+        }
+        if (l->a != NULL) {
+            __atomic_store_n(&l->a->exited, 1, __ATOMIC_RELEASE);
+            if (l->a->events != NULL)
+                wn_ap_trace_flush_actor(p->run, l->a);
+        }
+    }
 }
 
 /* ---- the actor's side ------------------------------------------------------------------ */
@@ -710,7 +1078,10 @@ static int flush_early(struct plain_actor *pa, struct slot *s)
         if (add_perf(pa, s->out[i], now) < 0)
             return WN_ENOMEM;
     }
+    if (p->n_chain > 0 && (rc = chain_apply(pa, s, &now)) < 0)
+        return rc;
     rc = push_outputs(p, s);
+    s->chained = 0;
     if (rc < 0)
         return rc;
     if (watched)
@@ -740,6 +1111,7 @@ static int plain_emit(struct wn_emitter *self, struct wn_task *task)
         s->cap_out = cap;
     }
     s->out[s->n_out++] = task;
+    s->n_emitted++;
     if (s->n_out >= pa->p->flush_threshold && !pa->p->keep_inputs)
         return flush_early(pa, s);
     return 0;
@@ -858,6 +1230,7 @@ static uint32_t recover_inputs(struct slot *s)
     for (size_t j = 0; j < s->n_out; j++)
         wn_task_free(s->out[j]);
     s->n_out = 0;
+    s->n_emitted = 0;
     return lost;
 }
 
@@ -1017,8 +1390,10 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the batch's outputs");
     if (rc >= 0) {
         for (uint32_t i = 0; i < n; i++) {
-            wn_task_free(s->in[i]);
-            s->in[i] = NULL;
+            if (s->in[i] != NULL) { /* the executor frees what the stage left */
+                wn_task_free(s->in[i]);
+                s->in[i] = NULL;
+            }
         }
         for (size_t j = 0; j < s->n_out && rc >= 0; j++) {
             items_out += wn_task_num_items(s->out[j]);
@@ -1029,8 +1404,13 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         }
     }
     wn_ap_actor_batch_done(pa->a, pa->batch_start, end, pa->batch_idle, pa->note, n,
-                           (uint32_t)(s->n_out + s->n_pushed), items, items_out + pa->items_pushed,
+                           (uint32_t)s->n_emitted, items, items_out + pa->items_pushed,
                            s->attempts + 1, rc >= 0);
+    if (rc >= 0 && p->n_chain > 0) {
+        if (chain_apply(pa, s, &end) < 0)
+            return 0; /* the run failed; the drain counts the batch */
+        pa->t_last = end;
+    }
     if (rc >= 0)
         complete(p, s);
     else
@@ -1115,6 +1495,7 @@ static void plain_body(struct wn_ap_actor *a, void *arg)
                          __ATOMIC_RELAXED);
 
 out_teardown:
+    links_stop(pa);
     /* Every created actor is torn down, after a failed setup too, so that a
      * stage can release what setup acquired before it failed.  (Once the
      * actor is abandoned, its hooks are no longer watched.) */
@@ -1151,7 +1532,10 @@ void wn_ap_plain_drain(struct wn_ap_plain *p)
                 held = 1;
         }
         COUNT_ADD(p->n_dropped, s->n_in - s->n_skipped);
-        COUNT_ADD(p->n_created, s->n_pushed);
+        if (p->n_chain == 0)
+            COUNT_ADD(p->n_created, s->n_pushed); /* pushed: counted out already */
+        else if (!held && s->chained)
+            p->chain_dropped += s->n_out;
         if (held)
             continue; /* its actor frees it if its hook ever returns */
         for (uint32_t i = 0; i < s->n_in; i++) {
@@ -1163,6 +1547,8 @@ void wn_ap_plain_drain(struct wn_ap_plain *p)
         s->n_out = 0;
         s->n_in = 0;
         s->n_pushed = 0;
+        s->n_emitted = 0;
+        s->chained = 0;
         s->n_skipped = 0;
     }
     p->filling = NULL;

@@ -26,6 +26,20 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
                     struct wn_ap_target *down, uint32_t start_actors, struct wn_ap_plain **out,
                     struct wn_error *err);
 
+/*
+ * Fuses chain[0..n) (the stages right after this one, streaming PLAIN with
+ * batch_size 1, on_error "fail", no timeout_s, no GPU) into this engine:
+ * each actor also runs one instance of each, on its own thread, over the
+ * outputs of its batches; their pool is this stage's.  A task through a
+ * chain of stages stays on one thread (and core).  Before any push.
+ */
+int wn_ap_plain_chain(struct wn_ap_plain *p, struct wn_ap_stage *const *chain, size_t n,
+                      struct wn_error *err);
+
+/* Adds the counts of a stage fused into an engine (stage->fused_into) to *c,
+ * unless settled.  Any thread, loosely (progress). */
+void wn_ap_plain_fused_counts(const struct wn_ap_stage *stage, struct wn_ap_counts *c);
+
 /* Where the stage's input goes (push, then close once). */
 struct wn_ap_target *wn_ap_plain_input(struct wn_ap_plain *p);
 

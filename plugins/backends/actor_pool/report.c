@@ -299,6 +299,12 @@ static void report_stage(FILE *f, const struct wn_ap_stage *stage)
     fprintf(f, ",\"streaming\":%s,\"batch_size\":%u,\"on_error\":\"%s\",\"max_retries\":%u,",
             stage->streams ? "true" : "false", stage->batch_size, on_error_name(stage->on_error),
             stage->max_retries);
+    fputs("\"fused_into\":", f);
+    if (stage->fused_into != NULL)
+        wn_ap_json_string(f, stage->fused_into->name);
+    else
+        fputs("null", f);
+    fputs(",", f);
     fputs("\"timeout_s\":", f);
     json_number(f, (double)stage->timeout_ns * 1e-9);
     fprintf(f, ",\"actors\":%u,\"tasks\":{\"in\":%llu,\"out\":%llu,\"filtered\":%llu,"
@@ -447,6 +453,10 @@ void wn_ap_progress_draw(struct wn_ap_run *run, int final)
 
         if (s->engine != NULL && s->streams)
             wn_ap_plain_counts(s->engine, &c);
+        if (s->fused_into != NULL) {
+            wn_ap_plain_fused_counts(s, &c);
+            state = __atomic_load_n(&s->fused_into->state, __ATOMIC_RELAXED);
+        }
         if (final && state != WN_AP_STAGE_DONE)
             state = run->failed ? -1 : state;
         stage_totals(s, &t);

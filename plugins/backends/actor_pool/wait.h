@@ -17,8 +17,8 @@
  * context switch, which otherwise dominate small batches.  Yielding (rather
  * than spinning) lets the thread that will do the work run when threads
  * outnumber cores. */
-#define WN_WAIT_SPINS 64
-#define WN_WAIT_YIELDS 16
+#define WN_WAIT_SPINS 16
+#define WN_WAIT_YIELDS 32
 
 /* Longest single sleep of a waiting thread: every wait re-checks its
  * condition (and whether the run stops) at least this often. */
