@@ -216,8 +216,6 @@ static void wake_everything(struct wn_ap_run *run)
     __atomic_add_fetch(&run->stop_event, 1, __ATOMIC_SEQ_CST);
     wn_futex_wake(&run->stop_event, INT32_MAX);
     wn_futex_wake(&run->done, INT32_MAX);
-    if (run->sink_event != NULL)
-        wn_event_signal(run->sink_event);
     for (size_t i = 0; i < run->n_stages; i++) {
         struct wn_ap_stage *stage = &run->stages[i];
         struct wn_ap_plain *engine = __atomic_load_n(&stage->engine, __ATOMIC_ACQUIRE);
@@ -386,212 +384,102 @@ void wn_ap_run_tick(struct wn_ap_run *run)
     }
 }
 
-/* ---- the sink: the last stage's outputs, handed to the driver -------------------------- */
+/* ---- the sink: the last stage's outputs ----------------------------------------------- */
 
 /*
- * The host's sink is called on the thread that called run() (the driver),
- * in output order: the last stage's head pushes into a ring (one producer
- * at a time), the driver takes from it.  Hosts get their callbacks on their
- * own thread, and the tasks are freed where the host wants them.
+ * The host's sink is called by the thread that passes the last stage's
+ * outputs on (the head of its ordered release): one thread at a time, in
+ * output order, while run() has not returned.  The tasks are still in that
+ * thread's cache, and no thread hand-over is added.  The driver meanwhile
+ * watches hook timeouts and draws progress.
  */
-#define SINK_RING 1024u
-#define SINK_PUBLISH_EVERY 16u
-
 struct sink_target {
-    struct wn_ap_target target;  /* first */
+    struct wn_ap_target target; /* first */
     struct wn_ap_run *run;
-    struct wn_task *ring[SINK_RING];
-
-    _Alignas(64) uint64_t fill;  /* producer: next free cell */
-    uint64_t published;          /* producer: cells below were published */
-    uint64_t tail_seen;          /* producer: the last tail it read */
-
-    _Alignas(64) uint64_t head;  /* atomic: cells below are readable */
-    uint32_t data_event;         /* futex: bumped when the driver sleeps and data comes */
-    uint32_t driver_sleeping;    /* atomic */
-    uint32_t closed;             /* atomic */
-
-    _Alignas(64) uint64_t tail;  /* atomic: cells below were taken by the driver */
-    uint32_t space_event;        /* futex */
-    uint32_t space_waiters;      /* atomic */
-
-    _Alignas(64) uint64_t accepted; /* driver: taken by the host's sink (or freed without one) */
-    uint64_t discarded;          /* driver: freed because the run stopped */
+    uint64_t accepted;          /* taken by the host's sink (or freed without one) */
+    uint64_t discarded;         /* freed because the run stopped */
 };
 
-static void sink_publish(struct sink_target *s)
+static int sink_take(struct sink_target *s, struct wn_task *task)
 {
-    if (s->published == s->fill)
-        return;
-    s->published = s->fill;
-    __atomic_store_n(&s->head, s->fill, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&s->driver_sleeping, __ATOMIC_SEQ_CST))
-        wn_event_signal(&s->data_event);
-}
+    struct wn_ap_run *run = s->run;
+    struct wn_emitter *host_sink = run->host->sink;
+    char id[WN_AP_TASK_NOTE];
+    size_t len;
+    int rc;
 
-/* Waits until the ring has room; WN_ECANCELED when the run stops. */
-static int sink_wait_room(struct sink_target *s)
-{
-    unsigned round = 0;
-
-    while (s->fill - s->tail_seen >= SINK_RING) {
-        s->tail_seen = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
-        if (s->fill - s->tail_seen < SINK_RING)
-            break;
-        sink_publish(s);
-        if (wn_ap_run_stopping(s->run))
-            return WN_ECANCELED;
-        if (wn_wait_backoff(round++)) {
-            uint32_t ev = __atomic_load_n(&s->space_event, __ATOMIC_SEQ_CST);
-
-            __atomic_add_fetch(&s->space_waiters, 1, __ATOMIC_SEQ_CST);
-            if (s->fill - __atomic_load_n(&s->tail, __ATOMIC_SEQ_CST) >= SINK_RING &&
-                !wn_ap_run_stopping(s->run))
-                wn_futex_wait(&s->space_event, ev, 0);
-            __atomic_sub_fetch(&s->space_waiters, 1, __ATOMIC_SEQ_CST);
-        }
+    if (wn_ap_run_stopping(run)) {
+        wn_task_free(task);
+        s->discarded++;
+        return WN_ECANCELED;
     }
+    if (host_sink == NULL) {
+        wn_task_free(task);
+        s->accepted++;
+        return 0;
+    }
+    len = strnlen(wn_task_id(task), sizeof(id) - 1); /* for a message, should the sink refuse */
+    memcpy(id, wn_task_id(task), len);
+    id[len] = '\0';
+    rc = wn_emit(host_sink, task);
+    if (rc < 0) {
+        char message[WN_ERROR_MESSAGE_MAX];
+
+        snprintf(message, sizeof(message),
+                 "the run's sink refused output task %s (output %llu): %s", id,
+                 (unsigned long long)s->accepted + 1, wn_strerror(rc));
+        s->discarded++;
+        return run_fail(run, rc, message);
+    }
+    s->accepted++;
     return 0;
 }
 
 static int sink_push(struct wn_ap_target *t, struct wn_task *task)
 {
-    struct sink_target *s = (struct sink_target *)t;
-
-    if (sink_wait_room(s) < 0) {
-        wn_task_free(task);
-        return WN_ECANCELED;
-    }
-    s->ring[s->fill % SINK_RING] = task;
-    s->fill++;
-    if (s->fill - s->published >= SINK_PUBLISH_EVERY)
-        sink_publish(s);
-    return 0;
+    return sink_take((struct sink_target *)t, task);
 }
 
 static int sink_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
                           size_t *pushed)
 {
     struct sink_target *s = (struct sink_target *)t;
-    size_t done = 0;
 
-    while (done < n) {
-        size_t k;
+    /* Each task is the sink's, taken or freed (refused or stopped). */
+    for (size_t i = 0; i < n; i++) {
+        int rc = sink_take(s, tasks[i]);
 
-        if (sink_wait_room(s) < 0) {
-            *pushed = done;
-            return WN_ECANCELED;
+        tasks[i] = NULL;
+        if (rc < 0) {
+            *pushed = i + 1;
+            return rc;
         }
-        k = (size_t)(SINK_RING - (s->fill - s->tail_seen));
-        if (k > n - done)
-            k = n - done;
-        for (size_t i = 0; i < k; i++)
-            s->ring[(s->fill + i) % SINK_RING] = tasks[done + i];
-        s->fill += k;
-        done += k;
-        if (s->fill - s->published >= SINK_PUBLISH_EVERY)
-            sink_publish(s);
     }
-    *pushed = done;
+    *pushed = n;
     return 0;
 }
 
 static void sink_flush(struct wn_ap_target *t)
 {
-    sink_publish((struct sink_target *)t);
+    (void)t;
 }
 
 static void sink_close(struct wn_ap_target *t)
 {
     struct sink_target *s = (struct sink_target *)t;
 
-    sink_publish(s);
-    __atomic_store_n(&s->closed, 1, __ATOMIC_SEQ_CST);
-    wn_event_signal(&s->data_event);
+    __atomic_store_n(&s->run->done, 1, __ATOMIC_SEQ_CST);
+    wn_futex_wake(&s->run->done, INT32_MAX);
 }
 
-/* Driver: hands what the ring holds to the host's sink; the number taken. */
-static uint64_t sink_drain(struct sink_target *s)
+/* Driver: watches hooks and draws progress until the sink is closed or the
+ * run stops. */
+static void watch_until_done(struct wn_ap_run *run)
 {
-    struct wn_ap_run *run = s->run;
-    struct wn_emitter *host_sink = run->host->sink;
-    uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
-    uint64_t head = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
-    uint64_t taken = head - tail;
-
-    for (; tail < head; tail++) {
-        struct wn_task *task = s->ring[tail % SINK_RING];
-        char id[WN_AP_TASK_NOTE];
-        int rc;
-
-        s->ring[tail % SINK_RING] = NULL;
-        if (wn_ap_run_stopping(run)) {
-            wn_task_free(task);
-            s->discarded++;
-            continue;
-        }
-        if (host_sink == NULL) {
-            wn_task_free(task);
-            s->accepted++;
-            continue;
-        }
-        snprintf(id, sizeof(id), "%s", wn_task_id(task));
-        rc = wn_emit(host_sink, task);
-        if (rc < 0) {
-            char message[WN_ERROR_MESSAGE_MAX];
-
-            snprintf(message, sizeof(message),
-                     "the run's sink refused output task %s (output %llu): %s", id,
-                     (unsigned long long)s->accepted + 1, wn_strerror(rc));
-            s->discarded++;
-            run_fail(run, rc, message);
-            continue;
-        }
-        s->accepted++;
-        if ((tail & 63) == 63) /* let a waiting producer go on */
-            __atomic_store_n(&s->tail, tail + 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&run->done, __ATOMIC_ACQUIRE) && !wn_ap_run_stopping(run)) {
+        wn_futex_wait(&run->done, 0, WATCH_INTERVAL_NS);
+        wn_ap_run_tick(run);
     }
-    __atomic_store_n(&s->tail, head, __ATOMIC_SEQ_CST);
-    if (taken > 0 && __atomic_load_n(&s->space_waiters, __ATOMIC_SEQ_CST) > 0)
-        wn_event_signal(&s->space_event);
-    return taken;
-}
-
-/* Driver: takes outputs until the sink is closed or the run stops, and
- * watches hooks and draws progress meanwhile. */
-static void sink_serve(struct sink_target *s)
-{
-    struct wn_ap_run *run = s->run;
-    unsigned round = 0, iteration = 0;
-
-    for (;;) {
-        if (++iteration % 64 == 0)
-            wn_ap_run_tick(run); /* also while outputs keep coming */
-        if (sink_drain(s) > 0) {
-            round = 0;
-            continue;
-        }
-        if (__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE) &&
-            __atomic_load_n(&s->head, __ATOMIC_ACQUIRE) ==
-                __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE))
-            break;
-        if (wn_ap_run_stopping(run))
-            break;
-        if (round % 64 == 63)
-            wn_ap_run_tick(run);
-        if (wn_wait_backoff(round++)) {
-            uint32_t ev = __atomic_load_n(&s->data_event, __ATOMIC_SEQ_CST);
-
-            __atomic_store_n(&s->driver_sleeping, 1, __ATOMIC_SEQ_CST);
-            if (__atomic_load_n(&s->head, __ATOMIC_SEQ_CST) ==
-                    __atomic_load_n(&s->tail, __ATOMIC_SEQ_CST) &&
-                !__atomic_load_n(&s->closed, __ATOMIC_SEQ_CST) && !wn_ap_run_stopping(run))
-                wn_futex_wait(&s->data_event, ev, WATCH_INTERVAL_NS);
-            __atomic_store_n(&s->driver_sleeping, 0, __ATOMIC_SEQ_CST);
-            wn_ap_run_tick(run);
-        }
-    }
-    __atomic_store_n(&run->done, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- the feeder: the initial tasks, pushed into the first stage -------------------------- */
@@ -979,7 +867,6 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
     sink->target.flush = sink_flush;
     sink->target.close = sink_close;
     sink->run = run;
-    run->sink_event = &sink->data_event;
     first = &sink->target;
     plan_fusion(run);
     for (size_t i = run->n_stages; i-- > 0;) {
@@ -1030,7 +917,7 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
         else
             feeder_started = 1;
     }
-    sink_serve(sink);
+    watch_until_done(run);
     if (feeder_started)
         pthread_join(feeder_thread, NULL);
     if (feeder.fed < n_tasks && run->n_stages > 0) {
@@ -1046,7 +933,6 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
             wn_ap_node_join(run->stages[i].node);
     for (size_t i = 0; i < run->n_stages; i++)
         wn_ap_stage_join_actors(&run->stages[i]);
-    sink_drain(sink); /* what the last stage passed on after the driver stopped serving */
     for (size_t i = 0; i < run->n_stages; i++) {
         if (run->stages[i].node != NULL)
             wn_ap_node_drain(run->stages[i].node);
@@ -1097,10 +983,8 @@ out_free_tasks:
     for (size_t i = 0; i < n_tasks; i++)
         wn_task_free(tasks[i]);
     free(tasks);
-    if (run != NULL) {
-        run->sink_event = NULL;
+    if (run != NULL)
         wn_ap_run_unref(run);
-    }
     free(sink);
     return rc;
 }

@@ -248,9 +248,10 @@ static void *node_main(void *arg)
         struct wn_task *task = outs[node->next_out];
 
         outs[node->next_out++] = NULL;
+        /* Passed on even when refused: push takes the task either way. */
+        COUNT_ADD(stage->counts.out, 1);
         if (node->down->push(node->down, task) < 0)
             return NULL; /* the run stops; the drain frees the rest */
-        COUNT_ADD(stage->counts.out, 1);
         if (node->next_out % 256 == 0)
             node->down->flush(node->down);
     }

@@ -319,7 +319,6 @@ struct wn_ap_run {
     struct wn_ap_manifest *manifest;  /* NULL: no failure manifest file */
     uint64_t skipped_unrecorded;      /* skipped while no manifest was given (logged) */
     pthread_t driver;                 /* the thread that called run() */
-    uint32_t *sink_event;             /* where the driver sleeps, woken when the run stops */
     uint64_t next_watch_ns;           /* driver: next timeout check */
     uint64_t next_progress_ns;        /* driver: next progress draw */
     int progress_live;                /* redraw in place (terminal) */
