@@ -42,14 +42,14 @@ static int forward_process(void *state, struct wn_task **in, size_t n_in, struct
     return 0;
 }
 
-static const struct wn_stage_ops forward_ops = {
-    WN_STAGE_OPS_VERSION, NULL, NULL, NULL, forward_process, NULL, NULL, { NULL }
-};
+static const struct wn_stage_ops forward_ops = { WN_STAGE_OPS_VERSION, NULL, NULL, NULL,
+                                                 forward_process,      NULL, NULL, { NULL } };
 
 /* Asks for no CPU, so that the explicit actor count holds on any machine. */
 static const struct wn_stage_desc forward_desc = {
-    WN_STAGE_HEADER, "forward", "forwards its input", NULL, { 0, 0, 0, 0 }, 1, WN_STAGE_PLAIN,
-    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &forward_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "forward",       "forwards its input", NULL, { 0, 0, 0, 0 }, 1,
+    WN_STAGE_PLAIN,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY,      NULL, &forward_ops,   NULL,
+    { NULL }
 };
 
 /* ---- sinks ------------------------------------------------------------------- */
@@ -233,8 +233,8 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     *seconds = now_s() - start;
     *cpu = cpu_s() - cpu_start;
     if (rc == 0 && sink.count != n)
-        rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected",
-                          sink.count, n);
+        rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected", sink.count,
+                          n);
     for (int s = 0; rc == 0 && s < N_STAGES; s++)
         if (stats[s].actors != actors)
             rc = wn_error_set(err, WN_EINTERNAL, "stage %d ran %u actors, %u asked", s + 1,
@@ -288,8 +288,12 @@ int main(int argc, char **argv)
             floor_only |= opt == 'f';
             continue;
         }
-        target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
-                       : opt == 'i' ? &inflight : opt == 'r' ? &repeats : NULL;
+        target = opt == 'n'   ? &n
+                 : opt == 'a' ? &actors
+                 : opt == 'b' ? &batch
+                 : opt == 'i' ? &inflight
+                 : opt == 'r' ? &repeats
+                              : NULL;
 
         if (target == NULL) {
             usage(opt == 'h' ? stdout : stderr);

@@ -29,8 +29,9 @@ static void blob_free(void *data)
     free(data);
 }
 
-static const struct wn_blob_type blob_type = { WN_BLOB_TYPE_VERSION, "bench.bytes", blob_free,
-                                               NULL, { NULL } };
+static const struct wn_blob_type blob_type = {
+    WN_BLOB_TYPE_VERSION, "bench.bytes", blob_free, NULL, { NULL }
+};
 
 /* Emits n_tasks children of its input, each with task_size bytes written. */
 static int generate(void *state, struct wn_task **in, size_t n_in, struct wn_emitter *out,
@@ -72,12 +73,13 @@ static const struct wn_stage_ops pass_ops = {
     WN_STAGE_OPS_VERSION, NULL, NULL, NULL, pass, NULL, NULL, { NULL }
 };
 static const struct wn_stage_desc generate_desc = {
-    WN_STAGE_HEADER, "generate", "emits N tasks", NULL, { 0, 0, 0, 0 }, 1, WN_STAGE_PLAIN,
-    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &generate_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "generate",      "emits N tasks", NULL, { 0, 0, 0, 0 }, 1,
+    WN_STAGE_PLAIN,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &generate_ops,  NULL,
+    { NULL }
 };
 static const struct wn_stage_desc pass_desc = {
-    WN_STAGE_HEADER, "pass", "forwards", NULL, { 0, 0, 0, 0 }, 16, WN_STAGE_PLAIN,
-    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &pass_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "pass", "forwards", NULL, { 0, 0, 0, 0 }, 16, WN_STAGE_PLAIN, WN_PAYLOADS_ANY,
+    WN_PAYLOADS_ANY, NULL,   &pass_ops,  NULL, { NULL }
 };
 
 /* One run in this process; 0 or 1. */
@@ -180,8 +182,8 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        printf("  N = %8zu (%7.1f MiB of tasks): streaming %7.1f MiB, barrier %7.1f MiB\n",
-               n_tasks, (double)n_tasks * (double)task_size / 1048576.0, peak[k][0], peak[k][1]);
+        printf("  N = %8zu (%7.1f MiB of tasks): streaming %7.1f MiB, barrier %7.1f MiB\n", n_tasks,
+               (double)n_tasks * (double)task_size / 1048576.0, peak[k][0], peak[k][1]);
     }
     printf("  input x10: streaming peak x%.2f, barrier peak x%.2f\n", peak[1][0] / peak[0][0],
            peak[1][1] / peak[0][1]);

@@ -30,21 +30,28 @@ static int hang_process(void *state, struct wn_task **in, size_t n_in, struct wn
     return 0;
 }
 
-static const struct wn_stage_ops hang_ops = {
-    WN_STAGE_OPS_VERSION, NULL, NULL, NULL, hang_process, NULL, NULL, { NULL }
-};
+static const struct wn_stage_ops hang_ops = { WN_STAGE_OPS_VERSION, NULL, NULL, NULL,
+                                              hang_process,         NULL, NULL, { NULL } };
 
-static const struct wn_stage_desc hang_stage = {
-    WN_STAGE_HEADER, "hang_forever", "never returns on the root task", hang_params,
-    { 1, 0, 0, 0 }, 1, WN_STAGE_PLAIN, WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &hang_ops, NULL,
-    { NULL }
-};
+static const struct wn_stage_desc hang_stage = { WN_STAGE_HEADER,
+                                                 "hang_forever",
+                                                 "never returns on the root task",
+                                                 hang_params,
+                                                 { 1, 0, 0, 0 },
+                                                 1,
+                                                 WN_STAGE_PLAIN,
+                                                 WN_PAYLOADS_ANY,
+                                                 WN_PAYLOADS_ANY,
+                                                 NULL,
+                                                 &hang_ops,
+                                                 NULL,
+                                                 { NULL } };
 
 static const struct wn_stage_desc *const hang_stages[] = { &hang_stage, NULL };
 
 static const struct wn_plugin hang_plugin = {
-    WN_PLUGIN_HEADER, "hang_stage", "1.0", "MIT", "a stage that hangs (tests)", hang_stages, NULL,
-    { NULL }
+    WN_PLUGIN_HEADER, "hang_stage", "1.0",   "MIT", "a stage that hangs (tests)",
+    hang_stages,      NULL,         { NULL }
 };
 
 WN_PLUGIN_DEFINE(&hang_plugin)

@@ -349,19 +349,20 @@ static void probe_destroy(void *state)
     free(p);
 }
 
-static const struct wn_stage_ops probe_ops = {
-    WN_STAGE_OPS_VERSION, probe_on_node, probe_create, probe_setup, probe_process,
-    probe_teardown, probe_destroy, { NULL }
-};
+static const struct wn_stage_ops probe_ops = { WN_STAGE_OPS_VERSION, probe_on_node, probe_create,
+                                               probe_setup,          probe_process, probe_teardown,
+                                               probe_destroy,        { NULL } };
 
 const struct wn_stage_desc probe_desc = {
-    WN_STAGE_HEADER, "probe", "records its hooks", probe_params, { 1, 0, 0, 0 }, 1,
-    WN_STAGE_PLAIN, WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &probe_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "probe",         "records its hooks", probe_params, { 1, 0, 0, 0 }, 1,
+    WN_STAGE_PLAIN,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY,     NULL,         &probe_ops,     NULL,
+    { NULL }
 };
 
 const struct wn_stage_desc probe_comms_desc = {
-    WN_STAGE_HEADER, "probe_comms", "a COMMS stage", probe_params, { 1, 0, 0, 0 }, 1,
-    WN_STAGE_COMMS, WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &probe_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "probe_comms",   "a COMMS stage", probe_params, { 1, 0, 0, 0 }, 1,
+    WN_STAGE_COMMS,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL,         &probe_ops,     NULL,
+    { NULL }
 };
 
 /* ---- collectors ------------------------------------------------------------------------- */
@@ -454,7 +455,8 @@ char *read_text(const char *path)
     return text;
 }
 
-/* ---- runs ------------------------------------------------------------------------------------- */
+/* ---- runs -------------------------------------------------------------------------------------
+ */
 
 const struct wn_executor_ops *executor(void)
 {
@@ -510,9 +512,9 @@ static void check_report_adds_up(json_t *report, const struct wn_stage_stats *st
         json_int_t in = count_of(s, "in"), out = count_of(s, "out");
 
         CU_ASSERT(json_is_true(json_object_get(s, "balanced")));
-        CU_ASSERT_EQUAL(in + count_of(s, "created"),
-                        out + count_of(s, "filtered") + count_of(s, "skipped") +
-                            count_of(s, "dropped"));
+        CU_ASSERT_EQUAL(in + count_of(s, "created"), out + count_of(s, "filtered") +
+                                                         count_of(s, "skipped") +
+                                                         count_of(s, "dropped"));
         if (stats != NULL) {
             CU_ASSERT_EQUAL((uint64_t)in, stats[i].tasks_in);
             CU_ASSERT_EQUAL((uint64_t)out, stats[i].tasks_out);
@@ -526,18 +528,18 @@ static void check_report_adds_up(json_t *report, const struct wn_stage_stats *st
     }
 }
 
-int run_pipeline_with(const char *executor_json, const struct stage_spec *specs,
-                      size_t n_stages, size_t n_roots, struct collector *sink,
-                      struct wn_stage_stats *stats, const struct wn_run_reporting *reporting,
-                      struct run_result *result, struct wn_error *err)
+int run_pipeline_with(const char *executor_json, const struct stage_spec *specs, size_t n_stages,
+                      size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,
+                      const struct wn_run_reporting *reporting, struct run_result *result,
+                      struct wn_error *err)
 {
     static unsigned run_count;
     struct wn_run_stage stages[8];
     const struct wn_run_stage *stage_ptrs[8];
     struct wn_stage_stats *stats_ptrs[8];
     struct wn_stage_stats own_stats[8];
-    struct wn_params *exec_params = params_from(winnow_plugin_v1()->backends[0]->params,
-                                                executor_json);
+    struct wn_params *exec_params =
+        params_from(winnow_plugin_v1()->backends[0]->params, executor_json);
     struct wn_task **roots = make_roots(n_roots);
     struct wn_run_reporting rep;
     char report_path[256];
@@ -619,6 +621,5 @@ int run_pipeline(const char *executor_json, const struct stage_spec *specs, size
                  size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,
                  struct wn_error *err)
 {
-    return run_pipeline_with(executor_json, specs, n_stages, n_roots, sink, stats, NULL, NULL,
-                             err);
+    return run_pipeline_with(executor_json, specs, n_stages, n_roots, sink, stats, NULL, NULL, err);
 }

@@ -16,34 +16,34 @@
 #include <winnow/backend.h>
 #include <winnow/plugin.h>
 
-#define SLOTS 4         /* independent counters, one per stage of a test pipeline */
+#define SLOTS 4 /* independent counters, one per stage of a test pipeline */
 #define MAX_ACTORS 64
 
 struct slot_counts {
     int creates, create_calls, setups, teardowns, destroys, process_calls;
     int index_seen[MAX_ACTORS];
     int device_seen[MAX_ACTORS]; /* worker->device_id + 1 of each actor index */
-    int bad_worker;     /* setup got a worker info it should not have */
-    int unbound;        /* setup ran with another device current than worker->device_id */
-    long emitted;       /* tasks emitted (fanout children and forwarded) */
-    long seen;          /* inputs processed */
-    long max_ahead;     /* most of slot `ahead_of` emitted minus this slot's seen */
+    int bad_worker;              /* setup got a worker info it should not have */
+    int unbound;                 /* setup ran with another device current than worker->device_id */
+    long emitted;                /* tasks emitted (fanout children and forwarded) */
+    long seen;                   /* inputs processed */
+    long max_ahead;              /* most of slot `ahead_of` emitted minus this slot's seen */
 };
 
 struct seen_state {
     pthread_mutex_t lock;
     pthread_t main_thread;
     struct slot_counts slot[SLOTS];
-    int wrong_thread;   /* a hook ran off its actor's thread, or create on the driver */
-    int concurrent;     /* process_batch overlapped on one instance */
-    int out_of_order;   /* process before setup, destroy before teardown, ... */
-    char on_node[8][32];/* setup_on_node calls, in order */
+    int wrong_thread;    /* a hook ran off its actor's thread, or create on the driver */
+    int concurrent;      /* process_batch overlapped on one instance */
+    int out_of_order;    /* process before setup, destroy before teardown, ... */
+    char on_node[8][32]; /* setup_on_node calls, in order */
     int n_on_node;
     int on_node_off_driver;
     int on_node_after_create;
     int total_creates;
-    int hang_released;  /* a hanging hook returns once this is set */
-    int hanging;        /* hooks hanging now */
+    int hang_released; /* a hanging hook returns once this is set */
+    int hanging;       /* hooks hanging now */
 };
 extern struct seen_state seen;
 
@@ -78,7 +78,7 @@ void collector_free(struct collector *c);
 
 struct stage_spec {
     const char *name;
-    const char *params;        /* JSON object */
+    const char *params; /* JSON object */
     uint32_t batch_size, actors;
     double cpus;
     const struct wn_stage_desc *desc; /* NULL: probe_desc */
@@ -94,7 +94,7 @@ struct wn_params *params_from(const struct wn_param_spec *spec, const char *text
 
 /* What one run gives back besides its code. */
 struct run_result {
-    json_t *report;                  /* the parsed run report (json_decref) */
+    json_t *report; /* the parsed run report (json_decref) */
     struct wn_run_reporting reporting;
 };
 
@@ -107,10 +107,10 @@ struct run_result {
  * the report adds up (in + created == out + filtered + skipped + dropped; on
  * success each stage passed on what the next one received).
  */
-int run_pipeline_with(const char *executor_json, const struct stage_spec *specs,
-                      size_t n_stages, size_t n_roots, struct collector *sink,
-                      struct wn_stage_stats *stats, const struct wn_run_reporting *reporting,
-                      struct run_result *result, struct wn_error *err);
+int run_pipeline_with(const char *executor_json, const struct stage_spec *specs, size_t n_stages,
+                      size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,
+                      const struct wn_run_reporting *reporting, struct run_result *result,
+                      struct wn_error *err);
 
 int run_pipeline(const char *executor_json, const struct stage_spec *specs, size_t n_stages,
                  size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,

@@ -38,8 +38,8 @@ static const struct stage_spec accounting_stages[] = {
     { "spread", "{\"slot\": 0, \"fanout\": 300}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     { "work", "{\"slot\": 1, \"fanout\": 2, \"sleep_max_us\": 400}", 3, 8, 0.5, NULL,
       WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-    { "keep", "{\"slot\": 2, \"forward\": true, \"drop_multiple_of\": 3, \"sleep_max_us\": 300}",
-      5, 8, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    { "keep", "{\"slot\": 2, \"forward\": true, \"drop_multiple_of\": 3, \"sleep_max_us\": 300}", 5,
+      8, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
 };
 
 static void check_accounted(const struct collector *sink)
@@ -83,8 +83,8 @@ static void test_every_task_accounted_for_with_8_actors(void)
 
         seen_reset();
         collector_init(&sink);
-        rc = run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 8"),
-                          accounting_stages, 3, 1, &sink, stats, &err);
+        rc = run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 8"), accounting_stages,
+                          3, 1, &sink, stats, &err);
         if (rc != 0)
             fprintf(stderr, "run: %s\n", err.message);
         CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -132,9 +132,11 @@ static void test_output_order_is_deterministic_across_runs(void)
     collector_init(&first);
     collector_init(&second);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 8, \"max_inflight\": 1, \"queue_tasks\": 1}",
-                                       accounting_stages, 3, 1, &first, NULL, &err), 0);
+                                       accounting_stages, 3, 1, &first, NULL, &err),
+                          0);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 8, \"max_inflight\": 4, \"queue_tasks\": 64}",
-                                       accounting_stages, 3, 1, &second, NULL, &err), 0);
+                                       accounting_stages, 3, 1, &second, NULL, &err),
+                          0);
     CU_ASSERT_EQUAL_FATAL(first.n, second.n);
     for (size_t i = 0; i < first.n; i++)
         CU_ASSERT_STRING_EQUAL(wn_task_id(first.tasks[i]), wn_task_id(second.tasks[i]));
@@ -164,8 +166,10 @@ static void test_streaming_and_barrier_give_the_same_outputs(void)
     static const struct stage_spec stages[] = {
         { "expand", "{\"slot\": 0, \"fanout\": 3, \"sleep_max_us\": 200}", 4, 3, 1, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "filter", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 5, "
-                    "\"sleep_max_us\": 300}", 7, 4, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "filter",
+          "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 5, "
+          "\"sleep_max_us\": 300}",
+          7, 4, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "again", "{\"slot\": 2, \"fanout\": 2, \"sleep_max_us\": 100}", 3, 0, 1, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "last", "{\"slot\": 3, \"forward\": true, \"drop_multiple_of\": 7}", 5, 2, 1, NULL,
@@ -185,9 +189,10 @@ static void test_streaming_and_barrier_give_the_same_outputs(void)
 
         seen_reset();
         collector_init(&out[m]);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
-                                                     "\"cpus\": 4, \"queue_tasks\": 6"),
-                                           stages, 4, 40, &out[m], stats[m], &err), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4, \"queue_tasks\": 6"),
+                         stages, 4, 40, &out[m], stats[m], &err),
+            0);
     }
     CU_ASSERT_EQUAL(out[0].n, expected);
     CU_ASSERT_EQUAL_FATAL(out[0].n, out[1].n);
@@ -210,8 +215,8 @@ static void test_fused_stages_give_the_same_outputs_as_unfused_ones(void)
     static const struct stage_spec stages[] = {
         { "src", "{\"slot\": 0, \"fanout\": 3, \"sleep_max_us\": 100}", 2, 3, 0, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "a", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 4, \"metric\": true}", 1,
-          3, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "a", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 4, \"metric\": true}", 1, 3,
+          0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "b", "{\"slot\": 2, \"fanout\": 2, \"sleep_max_us\": 50}", 1, 3, 0, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "c", "{\"slot\": 3, \"forward\": true, \"drop_multiple_of\": 5}", 1, 3, 0, NULL,
@@ -227,12 +232,12 @@ static void test_fused_stages_give_the_same_outputs_as_unfused_ones(void)
 
         seen_reset();
         collector_init(&out[e]);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline_with(executors[e], stages, 4, 30, &out[e], stats[e],
-                                                NULL, &result, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline_with(executors[e], stages, 4, 30, &out[e], stats[e], NULL, &result, &err),
+            0);
         for (size_t i = 1; i < 4; i++) {
-            json_t *fused = json_object_get(json_array_get(json_object_get(result.report,
-                                                                           "stages"), i),
-                                            "fused_into");
+            json_t *fused = json_object_get(
+                json_array_get(json_object_get(result.report, "stages"), i), "fused_into");
 
             if (e == 0) {
                 CU_ASSERT_STRING_EQUAL(json_string_value(fused), "src");
@@ -284,9 +289,10 @@ static void test_failing_fused_stage_names_itself(void)
                     WN_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'fused' actor "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "/2 failed on task root_5: no good root_5"));
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(
-                               json_object_get(result.report, "stages"), 1), "fused_into")),
-                           "src");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(result.report, "stages"), 1), "fused_into")),
+        "src");
     json_decref(result.report);
     CU_ASSERT_EQUAL(seen.slot[1].teardowns, seen.slot[1].creates);
     CU_ASSERT_EQUAL(seen.slot[0].teardowns, seen.slot[0].creates);
@@ -307,9 +313,9 @@ static void test_hooks_run_on_their_actor_thread_with_worker_info(void)
 
         seen_reset();
         collector_init(&sink);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
-                                                     "\"cpus\": 16"),
-                                           stages, 1, 40, &sink, &stats, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 16"),
+                                           stages, 1, 40, &sink, &stats, &err),
+                              0);
         CU_ASSERT_EQUAL(sink.n, 40);
         CU_ASSERT_EQUAL(stats.actors, 6);
         CU_ASSERT_EQUAL(seen.slot[0].creates, 6);
@@ -341,9 +347,9 @@ static void test_setup_on_node_once_per_stage_before_any_actor(void)
         char json[128];
 
         seen_reset();
-        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
-                                                     "\"cpus\": 4"),
-                                           stages, 3, 10, NULL, NULL, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"),
+                                           stages, 3, 10, NULL, NULL, &err),
+                              0);
         CU_ASSERT_EQUAL_FATAL(seen.n_on_node, 3);
         CU_ASSERT_STRING_EQUAL(seen.on_node[0], "a");
         CU_ASSERT_STRING_EQUAL(seen.on_node[1], "b");
@@ -370,14 +376,15 @@ static void test_cpus_override_sizes_the_pool(void)
     struct wn_stage_stats stats;
 
     seen_reset();
-    CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 3, \"mode\": \"barrier\"}", stages, 1, 10, NULL,
-                                 &stats, &err), 0);
+    CU_ASSERT_EQUAL(
+        run_pipeline("{\"cpus\": 3, \"mode\": \"barrier\"}", stages, 1, 10, NULL, &stats, &err), 0);
     CU_ASSERT_EQUAL(stats.actors, 3);
     CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 3, \"reserved_cpus\": 1, \"mode\": \"barrier\"}",
-                                 stages, 1, 10, NULL, &stats, &err), 0);
+                                 stages, 1, 10, NULL, &stats, &err),
+                    0);
     CU_ASSERT_EQUAL(stats.actors, 2);
-    CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 64, \"mode\": \"barrier\"}", stages, 1, 5, NULL,
-                                 &stats, &err), 0);
+    CU_ASSERT_EQUAL(
+        run_pipeline("{\"cpus\": 64, \"mode\": \"barrier\"}", stages, 1, 5, NULL, &stats, &err), 0);
     CU_ASSERT_EQUAL(stats.actors, 5);
     /* streaming grows on demand, never past what the resources hold */
     CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 2}", stages, 1, 50, NULL, &stats, &err), 0);
@@ -410,8 +417,9 @@ static void test_explicit_actors_are_capped_with_a_warning(void)
         seen_reset();
         warnings[0] = '\0';
         wn_log_set_handler(capture_warnings, NULL);
-        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 2"),
-                                     stages, 1, 10, NULL, &stats, &err), 0);
+        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 2"), stages,
+                                     1, 10, NULL, &stats, &err),
+                        0);
         wn_log_set_handler(NULL, NULL);
         CU_ASSERT_EQUAL(stats.actors, 2);
         CU_ASSERT_EQUAL(seen.slot[0].creates, 2);
@@ -425,10 +433,12 @@ static void test_explicit_actors_are_capped_with_a_warning(void)
 static void test_failing_process_batch_fails_the_run_and_tears_down(void)
 {
     static const struct stage_spec stages[] = {
-        { "boom", "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_7\", "
-                  "\"sleep_max_us\": 300}",
+        { "boom",
+          "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_7\", "
+          "\"sleep_max_us\": 300}",
           3, 4, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "after", "{\"slot\": 1, \"forward\": true}", 1, 2, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "after", "{\"slot\": 1, \"forward\": true}", 1, 2, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -480,8 +490,9 @@ static void test_failing_process_batch_fails_the_run_and_tears_down(void)
 static void test_failure_without_message_gets_the_code_meaning(void)
 {
     static const struct stage_spec stages[] = {
-        { "quiet", "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_2\", "
-                   "\"fail_quietly\": true, \"fail_code\": -1}",
+        { "quiet",
+          "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_2\", "
+          "\"fail_quietly\": true, \"fail_code\": -1}",
           1, 2, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
     struct wn_error err = WN_ERROR_INIT;
@@ -497,7 +508,8 @@ static void test_failure_without_message_gets_the_code_meaning(void)
 static void test_failing_setup_fails_the_run_and_tears_down_every_actor(void)
 {
     static const struct stage_spec stages[] = {
-        { "src", "{\"slot\": 1, \"forward\": true}", 1, 2, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "src", "{\"slot\": 1, \"forward\": true}", 1, 2, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
         { "picky", "{\"slot\": 0, \"forward\": true, \"fail_setup_actor\": 2}", 1, 4, 1, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
@@ -507,8 +519,9 @@ static void test_failing_setup_fails_the_run_and_tears_down_every_actor(void)
         char json[128];
 
         seen_reset();
-        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"),
-                                     stages, 2, 8, NULL, NULL, &err), WN_EIO);
+        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"), stages,
+                                     2, 8, NULL, NULL, &err),
+                        WN_EIO);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'picky' actor 2/4 failed in setup: "
                                                    "setup refused on actor 2"));
         CU_ASSERT_EQUAL(seen.slot[0].creates, 4);
@@ -537,8 +550,9 @@ static void test_failing_create_destroys_the_actors_created(void)
         char json[128];
 
         seen_reset();
-        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"),
-                                     stages, 1, 8, NULL, NULL, &err), WN_EIO);
+        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"), stages,
+                                     1, 8, NULL, NULL, &err),
+                        WN_EIO);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'fragile' actor "));
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "/4 failed in create: create refused on "
                                                    "call 1"));
@@ -556,7 +570,8 @@ static void test_stage_emitting_nothing_does_not_abort_the_run(void)
         { "src", "{\"slot\": 0, \"fanout\": 3}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "drop_all", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 1}", 2, 0, 1, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "after", "{\"slot\": 2, \"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "after", "{\"slot\": 2, \"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -567,9 +582,9 @@ static void test_stage_emitting_nothing_does_not_abort_the_run(void)
 
         seen_reset();
         collector_init(&sink);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
-                                                     "\"cpus\": 4"),
-                                           stages, 3, 4, &sink, stats, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 4"),
+                                           stages, 3, 4, &sink, stats, &err),
+                              0);
         CU_ASSERT_EQUAL(sink.n, 0);
         CU_ASSERT_EQUAL(stats[0].tasks_out, 12);
         CU_ASSERT_EQUAL(stats[1].tasks_in, 12);
@@ -603,8 +618,9 @@ static void test_no_initial_task_runs_nothing(void)
 
         seen_reset();
         collector_init(&sink);
-        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], NULL), stages, 1,
-                                     0, &sink, &stats, &err), 0);
+        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], NULL), stages, 1, 0,
+                                     &sink, &stats, &err),
+                        0);
         CU_ASSERT_EQUAL(sink.n, 0);
         CU_ASSERT_EQUAL(stats.actors, 0);
         CU_ASSERT_EQUAL(seen.slot[0].create_calls, 0);
@@ -674,8 +690,9 @@ static void test_refusing_sink_fails_the_run(void)
         seen_reset();
         collector_init(&sink);
         sink.refuse_from = 3;
-        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 2"),
-                                     stages, 1, 6, &sink, NULL, &err), WN_EIO);
+        CU_ASSERT_EQUAL(run_pipeline(with_mode(json, sizeof(json), modes[m], "\"cpus\": 2"), stages,
+                                     1, 6, &sink, NULL, &err),
+                        WN_EIO);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "sink refused output task root_3 (output 4)"));
         CU_ASSERT_EQUAL(sink.n, 3);
         CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[2]), "root_2");
@@ -692,8 +709,8 @@ static void test_slow_stage_holds_back_the_stage_before_it(void)
     static const struct stage_spec stages[] = {
         { "feed", "{\"slot\": 0, \"forward\": true, \"sleep_us\": 20}", 1, 1, 0, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "slow", "{\"slot\": 1, \"forward\": true, \"sleep_us\": 2000, \"ahead_of\": 0}", 1, 1,
-          0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "slow", "{\"slot\": 1, \"forward\": true, \"sleep_us\": 2000, \"ahead_of\": 0}", 1, 1, 0,
+          NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
     long ahead[2];
 
@@ -706,7 +723,8 @@ static void test_slow_stage_holds_back_the_stage_before_it(void)
         collector_init(&sink);
         CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
                                                      "\"queue_tasks\": 4, \"max_inflight\": 1"),
-                                           stages, 2, 60, &sink, NULL, &err), 0);
+                                           stages, 2, 60, &sink, NULL, &err),
+                              0);
         CU_ASSERT_EQUAL_FATAL(sink.n, 60);
         for (size_t i = 0; i < sink.n; i++) {
             char want[32];
@@ -728,9 +746,10 @@ static void test_fan_out_source_streams_under_backpressure(void)
     /* One batch emits 600 tasks; streaming passes them on while it runs
      * (the source waits for room), barrier holds them all. */
     static const struct stage_spec stages[] = {
-        { "source", "{\"slot\": 0, \"fanout\": 600}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "sink", "{\"slot\": 1, \"forward\": true, \"sleep_us\": 300, \"ahead_of\": 0}", 4, 1,
-          0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "source", "{\"slot\": 0, \"fanout\": 600}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "sink", "{\"slot\": 1, \"forward\": true, \"sleep_us\": 300, \"ahead_of\": 0}", 4, 1, 0,
+          NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
     long ahead[2];
 
@@ -742,9 +761,10 @@ static void test_fan_out_source_streams_under_backpressure(void)
 
         seen_reset();
         collector_init(&sink);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline(with_mode(json, sizeof(json), modes[m],
-                                                     "\"queue_tasks\": 8"),
-                                           stages, 2, 1, &sink, stats, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline(with_mode(json, sizeof(json), modes[m], "\"queue_tasks\": 8"), stages, 2,
+                         1, &sink, stats, &err),
+            0);
         CU_ASSERT_EQUAL_FATAL(sink.n, 600);
         CU_ASSERT_STRING_EQUAL(wn_task_id(sink.tasks[599]), "root_0_599");
         CU_ASSERT_EQUAL(stats[0].batches, 1);
@@ -760,7 +780,8 @@ static void test_fan_out_source_streams_under_backpressure(void)
 static void test_far_more_tasks_than_queue_slots(void)
 {
     static const struct stage_spec stages[] = {
-        { "one", "{\"slot\": 0, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "one", "{\"slot\": 0, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
         { "three", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 10}", 3, 3, 0, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
         { "seven", "{\"slot\": 2, \"fanout\": 1}", 7, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
@@ -773,7 +794,8 @@ static void test_far_more_tasks_than_queue_slots(void)
     seen_reset();
     collector_init(&sink);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"queue_tasks\": 2, \"max_inflight\": 1}", stages, 3,
-                                       20000, &sink, stats, &err), 0);
+                                       20000, &sink, stats, &err),
+                          0);
     CU_ASSERT_EQUAL_FATAL(sink.n, 18000);
     for (long v = 0; v < 20000; v++) {
         char want[32];
@@ -802,10 +824,13 @@ static void test_backend_descriptor_and_params(void)
     const struct wn_backend_desc *backend = plugin->backends[0];
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *params = NULL;
-    static const char *const refused[] = {
-        "{\"mode\": \"fast\"}", "{\"max_inflight\": 0}", "{\"reserved_gpus\": -1}",
-        "{\"queue_tasks\": 0}", "{\"progress_interval_s\": 0}", "{\"gpus\": -1}", NULL
-    };
+    static const char *const refused[] = { "{\"mode\": \"fast\"}",
+                                           "{\"max_inflight\": 0}",
+                                           "{\"reserved_gpus\": -1}",
+                                           "{\"queue_tasks\": 0}",
+                                           "{\"progress_interval_s\": 0}",
+                                           "{\"gpus\": -1}",
+                                           NULL };
 
     CU_ASSERT_STRING_EQUAL(backend->name, "actor_pool");
     CU_ASSERT_EQUAL(backend->kind, WN_BACKEND_EXECUTOR);

@@ -56,11 +56,12 @@ static void test_retry_runs_a_failed_batch_again_on_another_actor(void)
 {
     /* Every 5th batch fails once; 3 actors started together. */
     static const struct stage_spec stages[] = {
-        { "flaky", "{\"forward\": true, \"fail_every\": 5, \"fail_attempts\": 1, "
-                   "\"sleep_max_us\": 200}",
+        { "flaky",
+          "{\"forward\": true, \"fail_every\": 5, \"fail_attempts\": 1, "
+          "\"sleep_max_us\": 200}",
           1, 3, 0, NULL, WN_ON_ERROR_RETRY, 2, 0, 0, 0, 0 },
-        { "after", "{\"slot\": 1, \"forward\": true}", 2, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0,
-          0, 0 },
+        { "after", "{\"slot\": 1, \"forward\": true}", 2, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -73,8 +74,8 @@ static void test_retry_runs_a_failed_batch_again_on_another_actor(void)
         seen_reset();
         collector_init(&sink);
         snprintf(json, sizeof(json), "{\"mode\": \"%s\"}", modes[m]);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline_with(json, stages, 2, 40, &sink, stats, NULL, &result,
-                                                &err), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline_with(json, stages, 2, 40, &sink, stats, NULL, &result, &err), 0);
         check_in_order(&sink, 40, 0, 0);
         for (long v = 0; v < 40; v += 5) {
             char id[32];
@@ -84,8 +85,8 @@ static void test_retry_runs_a_failed_batch_again_on_another_actor(void)
             CU_ASSERT_EQUAL(attempts_of(id, actors, 2), 2);
             CU_ASSERT(actors[0] >= 0 && actors[1] >= 0 && actors[0] != actors[1]);
         }
-        CU_ASSERT_EQUAL(json_integer_value(json_object_get(report_stage(result.report, 0),
-                                                           "retries")), 8);
+        CU_ASSERT_EQUAL(
+            json_integer_value(json_object_get(report_stage(result.report, 0), "retries")), 8);
         CU_ASSERT_EQUAL(seen.slot[0].process_calls, 48);
         CU_ASSERT_EQUAL(stats[0].tasks_failed, 0);
         CU_ASSERT_EQUAL(stats[0].batches, 48); /* failed attempts count as batches run */
@@ -120,8 +121,8 @@ static void test_retry_with_one_actor_runs_on_that_actor(void)
 static void test_batch_failing_after_its_retries_fails_the_run(void)
 {
     static const struct stage_spec stages[] = {
-        { "stubborn", "{\"forward\": true, \"fail_every\": 4}", 2, 2, 0, NULL,
-          WN_ON_ERROR_RETRY, 2, 0, 0, 0, 0 },
+        { "stubborn", "{\"forward\": true, \"fail_every\": 4}", 2, 2, 0, NULL, WN_ON_ERROR_RETRY, 2,
+          0, 0, 0, 0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -144,8 +145,9 @@ static void test_batch_failing_after_its_retries_fails_the_run(void)
 static void test_batch_that_consumed_its_inputs_is_not_retried(void)
 {
     static const struct stage_spec stages[] = {
-        { "greedy", "{\"forward\": true, \"fail_every\": 2, \"fail_attempts\": 1, "
-                    "\"consume_on_fail\": true}",
+        { "greedy",
+          "{\"forward\": true, \"fail_every\": 2, \"fail_attempts\": 1, "
+          "\"consume_on_fail\": true}",
           1, 1, 0, NULL, WN_ON_ERROR_RETRY, 2, 0, 0, 0, 0 },
     };
     struct wn_error err = WN_ERROR_INIT;
@@ -184,10 +186,10 @@ static void test_skip_writes_failed_tasks_to_the_manifest(void)
 {
     /* Batches of 2; those starting at v % 4 == 0 always fail: 20 of 40 tasks skipped. */
     static const struct stage_spec stages[] = {
-        { "picky", "{\"forward\": true, \"fail_every\": 4, \"sleep_max_us\": 100}", 2, 3, 0,
-          NULL, WN_ON_ERROR_SKIP, 0, 0, 0, 0, 0 },
-        { "after", "{\"slot\": 1, \"forward\": true}", 3, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0,
-          0, 0 },
+        { "picky", "{\"forward\": true, \"fail_every\": 4, \"sleep_max_us\": 100}", 2, 3, 0, NULL,
+          WN_ON_ERROR_SKIP, 0, 0, 0, 0, 0 },
+        { "after", "{\"slot\": 1, \"forward\": true}", 3, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -204,8 +206,8 @@ static void test_skip_writes_failed_tasks_to_the_manifest(void)
         collector_init(&sink);
         test_path(path, sizeof(path), m ? "skipped-barrier.jsonl" : "skipped.jsonl");
         snprintf(json, sizeof(json), "{\"mode\": \"%s\", \"failures\": \"%s\"}", modes[m], path);
-        CU_ASSERT_EQUAL_FATAL(run_pipeline_with(json, stages, 2, 40, &sink, stats, NULL, &result,
-                                                &err), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline_with(json, stages, 2, 40, &sink, stats, NULL, &result, &err), 0);
         check_in_order(&sink, 40, 4, 2);
         CU_ASSERT_EQUAL(stats[0].tasks_failed, 20);
         CU_ASSERT_EQUAL(stats[0].tasks_out, 20);
@@ -222,10 +224,8 @@ static void test_skip_writes_failed_tasks_to_the_manifest(void)
             const char *task = json_string_value(json_object_get(lines[i], "task"));
             long v = task ? strtol(task + 5, NULL, 10) : -1;
 
-            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "stage")),
-                                   "picky");
-            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "dataset")),
-                                   "test");
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "stage")), "picky");
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "dataset")), "test");
             CU_ASSERT_FATAL(v >= 0 && v < 40);
             CU_ASSERT_EQUAL(v % 4 < 2, 1);
             seen_ids[v]++;
@@ -233,8 +233,7 @@ static void test_skip_writes_failed_tasks_to_the_manifest(void)
                 char want[64];
 
                 snprintf(want, sizeof(want), "batch of v %ld refused", v - v % 4);
-                CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "error")),
-                                       want);
+                CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(lines[i], "error")), want);
             }
             CU_ASSERT(json_integer_value(json_object_get(lines[i], "actor")) >= 0);
             CU_ASSERT_EQUAL(json_integer_value(json_object_get(lines[i], "attempts")), 1);
@@ -269,8 +268,8 @@ static void test_skip_retries_first_and_the_host_path_wins(void)
     snprintf(json, sizeof(json), "{\"failures\": \"%s\"}", param_path);
     memset(&rep, 0, sizeof(rep));
     rep.failures_path = host_path;
-    CU_ASSERT_EQUAL_FATAL(run_pipeline_with(json, stages, 1, 12, &sink, NULL, &rep, &result,
-                                            &err), 0);
+    CU_ASSERT_EQUAL_FATAL(run_pipeline_with(json, stages, 1, 12, &sink, NULL, &rep, &result, &err),
+                          0);
     check_in_order(&sink, 12, 0, 0);
     CU_ASSERT_EQUAL(result.reporting.tasks_skipped, 0);
     text = read_text(host_path);
@@ -297,8 +296,8 @@ static void capture_warnings(enum wn_log_level level, const char *domain, const 
 static void test_skip_without_a_manifest_counts_and_warns(void)
 {
     static const struct stage_spec stages[] = {
-        { "picky", "{\"forward\": true, \"fail_every\": 2}", 1, 1, 0, NULL, WN_ON_ERROR_SKIP, 0,
-          0, 0, 0, 0 },
+        { "picky", "{\"forward\": true, \"fail_every\": 2}", 1, 1, 0, NULL, WN_ON_ERROR_SKIP, 0, 0,
+          0, 0, 0 },
     };
     struct wn_error err = WN_ERROR_INIT;
     struct wn_stage_stats stats;
@@ -332,10 +331,10 @@ static void wait_for_abandoned_run(void)
 static void test_hung_process_batch_fails_the_run_after_timeout_s(void)
 {
     static const struct stage_spec stages[] = {
-        { "hang", "{\"forward\": true, \"hang_on\": \"root_3\"}", 1, 2, 0, NULL,
-          WN_ON_ERROR_FAIL, 0, 0.3, 0, 0, 0 },
-        { "after", "{\"slot\": 1, \"forward\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0,
-          0, 0 },
+        { "hang", "{\"forward\": true, \"hang_on\": \"root_3\"}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL,
+          0, 0.3, 0, 0, 0 },
+        { "after", "{\"slot\": 1, \"forward\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -363,8 +362,7 @@ static void test_hung_process_batch_fails_the_run_after_timeout_s(void)
         CU_ASSERT_EQUAL(seen.slot[0].teardowns, 1);
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(result.report, "status")),
                                "failed");
-        CU_ASSERT_EQUAL(json_integer_value(json_object_get(result.report, "threads_abandoned")),
-                        1);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(result.report, "threads_abandoned")), 1);
         json_decref(result.report);
 
         /* When the hook returns, its thread tears down and frees the run. */
@@ -378,8 +376,8 @@ static void test_hung_process_batch_fails_the_run_after_timeout_s(void)
 static void test_hung_setup_fails_the_run_after_timeout_s(void)
 {
     static const struct stage_spec stages[] = {
-        { "stuck", "{\"forward\": true, \"hang_in_setup\": true}", 1, 1, 0, NULL,
-          WN_ON_ERROR_FAIL, 0, 0.2, 0, 0, 0 },
+        { "stuck", "{\"forward\": true, \"hang_in_setup\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL,
+          0, 0.2, 0, 0, 0 },
     };
     struct wn_error err = WN_ERROR_INIT;
     struct run_result result;
@@ -421,8 +419,7 @@ int main(void)
     static const struct wn_test tests[] = {
         { "retry runs a failed batch again on another actor",
           test_retry_runs_a_failed_batch_again_on_another_actor },
-        { "retry with one actor runs on that actor",
-          test_retry_with_one_actor_runs_on_that_actor },
+        { "retry with one actor runs on that actor", test_retry_with_one_actor_runs_on_that_actor },
         { "a batch failing after its retries fails the run",
           test_batch_failing_after_its_retries_fails_the_run },
         { "a batch that consumed its inputs is not retried",

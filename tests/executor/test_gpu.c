@@ -175,8 +175,9 @@ static void test_each_gpu_actor_gets_its_device_made_current_before_setup(void)
 
     use_fake(two_devices, 2);
     collector_init(&sink);
-    CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", stages, 1, 8,
-                                       &sink, &stats, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", stages, 1, 8, &sink, &stats, &err),
+        0);
     CU_ASSERT_EQUAL(sink.n, 8);
     CU_ASSERT_EQUAL(stats.actors, 4);
     CU_ASSERT_EQUAL(actors_on(2), 2);
@@ -200,13 +201,15 @@ static void test_gpu_memory_and_entire_gpu_size_the_pool_from_the_devices(void)
     struct wn_stage_stats stats;
 
     use_fake(two_devices, 2);
-    CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", memory, 1, 10,
-                                       NULL, &stats, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", memory, 1, 10, NULL, &stats, &err),
+        0);
     CU_ASSERT_EQUAL(stats.actors, 4);
     CU_ASSERT_EQUAL(actors_on(5), 4);
     use_fake(two_devices, 2);
-    CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", entire, 1, 10,
-                                       NULL, &stats, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", entire, 1, 10, NULL, &stats, &err),
+        0);
     CU_ASSERT_EQUAL(stats.actors, 2);
     CU_ASSERT_EQUAL(actors_on(2), 1);
     CU_ASSERT_EQUAL(actors_on(5), 1);
@@ -222,8 +225,7 @@ static void test_streaming_gives_every_gpu_stage_a_device_or_says_why_not(void)
 {
     static const struct stage_spec two_entire[] = {
         { "a", "{\"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 1 },
-        { "b", "{\"slot\": 1, \"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
-          1 },
+        { "b", "{\"slot\": 1, \"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 1 },
     };
     static const struct stage_spec two_halves[] = {
         { "a", "{\"forward\": true}", 1, 0, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0.5, 0, 0 },
@@ -244,8 +246,9 @@ static void test_streaming_gives_every_gpu_stage_a_device_or_says_why_not(void)
     CU_ASSERT_EQUAL(seen.total_creates, 0);
     /* one stage after the other, each has the device */
     use_fake(one, 1);
-    CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 8, \"mode\": \"barrier\"}", two_entire, 2, 6, NULL,
-                                 stats, &err), 0);
+    CU_ASSERT_EQUAL(
+        run_pipeline("{\"cpus\": 8, \"mode\": \"barrier\"}", two_entire, 2, 6, NULL, stats, &err),
+        0);
     CU_ASSERT_EQUAL(stats[0].actors, 1);
     CU_ASSERT_EQUAL(stats[1].actors, 1);
     /* halves: both stages stream on the one device, one actor each */
@@ -271,7 +274,8 @@ static void test_executor_params_override_discovery(void)
     use_fake(NULL, 0);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"gpus\": 3, \"gpu_memory_gb\": 40, "
                                        "\"mode\": \"barrier\"}",
-                                       stages, 1, 12, NULL, &stats, &err), 0);
+                                       stages, 1, 12, NULL, &stats, &err),
+                          0);
     CU_ASSERT_EQUAL(stats.actors, 6);
     CU_ASSERT_EQUAL(actors_on(0), 2);
     CU_ASSERT_EQUAL(actors_on(1), 2);
@@ -282,7 +286,8 @@ static void test_executor_params_override_discovery(void)
     use_fake(NULL, 0);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"gpus\": 3, \"gpu_memory_gb\": 40, "
                                        "\"reserved_gpus\": 1, \"mode\": \"barrier\"}",
-                                       stages, 1, 12, NULL, &stats, &err), 0);
+                                       stages, 1, 12, NULL, &stats, &err),
+                          0);
     CU_ASSERT_EQUAL(stats.actors, 4);
     CU_ASSERT_EQUAL(actors_on(2), 0);
 }
@@ -331,8 +336,7 @@ int main(void)
         { "gpu_memory_gb is a share of each device's memory",
           test_gpu_memory_is_a_share_of_each_devices_memory },
         { "entire_gpu takes whole free devices", test_entire_gpu_takes_whole_free_devices },
-        { "reserved_gpus come off the last devices",
-          test_reserved_gpus_come_off_the_last_devices },
+        { "reserved_gpus come off the last devices", test_reserved_gpus_come_off_the_last_devices },
         { "each GPU actor gets its device, made current before setup",
           test_each_gpu_actor_gets_its_device_made_current_before_setup },
         { "gpu_memory_gb and entire_gpu size the pool from the devices",

@@ -136,10 +136,11 @@ static json_int_t integer(json_t *o, const char *key)
 static void test_report_has_every_stage_actor_and_metric(void)
 {
     static const struct stage_spec stages[] = {
-        { "src", "{\"fanout\": 30, \"metric\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0,
-          0, 0 },
-        { "keep", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 3, \"metric\": true, "
-                  "\"sleep_max_us\": 300}",
+        { "src", "{\"fanout\": 30, \"metric\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "keep",
+          "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 3, \"metric\": true, "
+          "\"sleep_max_us\": 300}",
           4, 3, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
     struct wn_error err = WN_ERROR_INIT;
@@ -148,8 +149,8 @@ static void test_report_has_every_stage_actor_and_metric(void)
     json_t *report, *list;
 
     seen_reset();
-    CU_ASSERT_EQUAL_FATAL(run_pipeline_with("{\"cpus\": 4}", stages, 2, 1, NULL, stats, NULL,
-                                            &result, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline_with("{\"cpus\": 4}", stages, 2, 1, NULL, stats, NULL, &result, &err), 0);
     report = result.report;
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(report, "report")), "winnow run");
     CU_ASSERT_EQUAL(integer(report, "version"), 1);
@@ -216,8 +217,8 @@ static void test_trace_is_chrome_trace_json_with_one_track_per_actor(void)
     /* 600 batches on "keep": its actors flush their trace buffers while running. */
     static const struct stage_spec stages[] = {
         { "src", "{\"fanout\": 600}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "keep", "{\"slot\": 1, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0,
-          0, 0 },
+        { "keep", "{\"slot\": 1, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
     };
     struct wn_run_reporting rep;
     struct wn_error err = WN_ERROR_INIT;
@@ -233,8 +234,7 @@ static void test_trace_is_chrome_trace_json_with_one_track_per_actor(void)
     memset(&rep, 0, sizeof(rep));
     rep.trace_path = path;
     seen_reset();
-    CU_ASSERT_EQUAL_FATAL(run_pipeline_with("{}", stages, 2, 1, NULL, stats, &rep, NULL, &err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(run_pipeline_with("{}", stages, 2, 1, NULL, stats, &rep, NULL, &err), 0);
     trace = json_load_file(path, 0, &jerr);
     if (trace == NULL)
         fprintf(stderr, "%s:%d: %s\n", path, jerr.line, jerr.text);
@@ -250,8 +250,8 @@ static void test_trace_is_chrome_trace_json_with_one_track_per_actor(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(ph);
         CU_ASSERT_EQUAL(integer(ev, "pid"), 1);
         if (strcmp(ph, "M") == 0 && strcmp(name, "thread_name") == 0) {
-            const char *track = json_string_value(json_object_get(json_object_get(ev, "args"),
-                                                                  "name"));
+            const char *track =
+                json_string_value(json_object_get(json_object_get(ev, "args"), "name"));
 
             CU_ASSERT_FATAL(n_tids < 8);
             tids[n_tids++] = integer(ev, "tid");
@@ -304,8 +304,8 @@ static void test_trace_is_chrome_trace_json_with_one_track_per_actor(void)
 static void test_trace_and_report_of_a_failed_run_are_valid_json(void)
 {
     static const struct stage_spec stages[] = {
-        { "boom", "{\"forward\": true, \"fail_on\": \"root_5\"}", 1, 2, 0, NULL,
-          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "boom", "{\"forward\": true, \"fail_on\": \"root_5\"}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL,
+          0, 0, 0, 0, 0 },
     };
     struct wn_run_reporting rep;
     struct wn_error err = WN_ERROR_INIT;
@@ -322,10 +322,9 @@ static void test_trace_and_report_of_a_failed_run_are_valid_json(void)
     trace = json_load_file(path, 0, NULL);
     CU_ASSERT(json_is_array(json_object_get(trace, "traceEvents")));
     json_decref(trace);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(result.report, "status")),
-                           "failed");
-    CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(result.report, "error")),
-                                  "no good root_5"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(result.report, "status")), "failed");
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(json_string_value(json_object_get(result.report, "error")), "no good root_5"));
     json_decref(result.report);
 }
 

@@ -9,8 +9,8 @@
 
 struct sizing_case {
     const char *what;
-    double cpus, gpus, reserved_cpus, reserved_gpus;        /* capacity */
-    double ask_cpus, ask_gpus, ask_gpu_memory_gb;            /* per actor */
+    double cpus, gpus, reserved_cpus, reserved_gpus; /* capacity */
+    double ask_cpus, ask_gpus, ask_gpu_memory_gb;    /* per actor */
     int entire_gpu;
     uint32_t explicit_actors, batch_size;
     size_t n_tasks;
@@ -24,8 +24,8 @@ static const struct sizing_case sizing_cases[] = {
     { "ceil(tasks / batch_size)", 8, 0, 0, 0, 1, 0, 0, 0, 0, 4, 10, 3, 8, 0 },
     { "two cpus each after reserving two", 8, 0, 2, 0, 2, 0, 0, 0, 0, 1, 100, 3, 3, 0 },
     { "fractional cpus pack", 2, 0, 0, 0, 0.5, 0, 0, 0, 0, 1, 100, 4, 4, 0 },
-    { "0.1 cpu each fits 7 in 0.7 despite rounding", 0.7, 0, 0, 0, 0.1, 0, 0, 0, 0, 1, 100, 7,
-      7, 0 },
+    { "0.1 cpu each fits 7 in 0.7 despite rounding", 0.7, 0, 0, 0, 0.1, 0, 0, 0, 0, 1, 100, 7, 7,
+      0 },
     { "no request is unconstrained", 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 5, WN_POOL_UNLIMITED, 0 },
     { "quarter gpus pack four on one gpu", 16, 1, 0, 0, 1, 0.25, 0, 0, 0, 1, 100, 4, 4, 0 },
     { "0.3 gpu each fits three", 16, 1, 0, 0, 1, 0.3, 0, 0, 0, 1, 100, 3, 3, 0 },
@@ -33,8 +33,8 @@ static const struct sizing_case sizing_cases[] = {
     { "entire_gpu counts as one gpu", 16, 2, 0, 0, 1, 0, 0, 1, 0, 1, 100, 2, 2, 0 },
     { "entire_gpu with a quarter gpu still takes a whole one", 16, 2, 0, 0, 1, 0.25, 0, 1, 0, 1,
       100, 2, 2, 0 },
-    { "gpu_memory_gb without device info takes a gpu", 16, 3, 0, 0, 1, 0, 10, 0, 0, 1, 100, 3,
-      3, 0 },
+    { "gpu_memory_gb without device info takes a gpu", 16, 3, 0, 0, 1, 0, 10, 0, 0, 1, 100, 3, 3,
+      0 },
     { "gpu limits below cpus", 16, 2, 0, 0, 1, 0.5, 0, 0, 0, 1, 100, 4, 4, 0 },
     { "cpu limits below gpus", 3, 8, 0, 0, 1, 0.5, 0, 0, 0, 1, 100, 3, 3, 0 },
     { "explicit actors win", 8, 0, 0, 0, 1, 0, 0, 0, 4, 1, 1, 4, 8, 0 },

@@ -42,8 +42,8 @@ static void *actor_thread(void *arg)
         struct wn_error bind_err = WN_ERROR_INIT;
 
         if (wn_gpu_bind(a->device_id, &bind_err) < 0) {
-            wn_ap_stage_fail(stage, bind_err.code, "stage '%s' actor %u: %s", stage->name,
-                             a->index, bind_err.message);
+            wn_ap_stage_fail(stage, bind_err.code, "stage '%s' actor %u: %s", stage->name, a->index,
+                             bind_err.message);
             goto out;
         }
     }
@@ -87,8 +87,8 @@ int wn_ap_actor_start(struct wn_ap_stage *stage, const struct wn_gpu_placement *
         struct wn_ap_actor **actors = realloc(stage->actors, cap * sizeof(*actors));
 
         if (actors == NULL) {
-            rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for actor %u",
-                              stage->name, stage->n_actors);
+            rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for actor %u", stage->name,
+                              stage->n_actors);
             goto out_unlock;
         }
         stage->actors = actors;
@@ -121,8 +121,8 @@ int wn_ap_actor_start(struct wn_ap_stage *stage, const struct wn_gpu_placement *
         if (a->events == NULL) {
             wn_gpu_ledger_release(&run->ledger, &place);
             free(a);
-            rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for actor %u",
-                              stage->name, stage->n_actors);
+            rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for actor %u", stage->name,
+                              stage->n_actors);
             goto out_unlock;
         }
     }
@@ -172,7 +172,8 @@ int wn_ap_actor_attach(struct wn_ap_stage *stage, struct wn_ap_actor *host,
     a->index = stage->n_actors;
     a->track = run->next_track++;
     a->device_id = host->device_id;
-    if (run->trace != NULL && (a->events = calloc(WN_AP_TRACE_BUFFER, sizeof(*a->events))) == NULL) {
+    if (run->trace != NULL &&
+        (a->events = calloc(WN_AP_TRACE_BUFFER, sizeof(*a->events))) == NULL) {
         free(a);
         goto out_nomem;
     }
@@ -259,9 +260,9 @@ int wn_ap_actor_hook_end(struct wn_ap_actor *a)
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-static void trace_add(struct wn_ap_actor *a, const char *name, uint64_t start_ns,
-                      uint64_t end_ns, const char *first_task, uint32_t n_in, uint32_t n_out,
-                      uint32_t attempt, int ok)
+static void trace_add(struct wn_ap_actor *a, const char *name, uint64_t start_ns, uint64_t end_ns,
+                      const char *first_task, uint32_t n_in, uint32_t n_out, uint32_t attempt,
+                      int ok)
 {
     struct wn_ap_trace_event *ev;
 
@@ -279,9 +280,8 @@ static void trace_add(struct wn_ap_actor *a, const char *name, uint64_t start_ns
 }
 
 void wn_ap_actor_batch_done(struct wn_ap_actor *a, uint64_t start_ns, uint64_t end_ns,
-                            uint64_t idle_ns, const char *first_task, uint32_t n_in,
-                            uint32_t n_out, uint64_t items_in, uint64_t items_out,
-                            uint32_t attempt, int ok)
+                            uint64_t idle_ns, const char *first_task, uint32_t n_in, uint32_t n_out,
+                            uint64_t items_in, uint64_t items_out, uint32_t attempt, int ok)
 {
     COUNT_ADD(a->batches, 1);
     COUNT_ADD(a->tasks_in, n_in);
@@ -299,8 +299,7 @@ void wn_ap_actor_batch_done(struct wn_ap_actor *a, uint64_t start_ns, uint64_t e
         trace_add(a, a->stage->name, start_ns, end_ns, first_task, n_in, n_out, attempt, ok);
 }
 
-void wn_ap_actor_trace(struct wn_ap_actor *a, const char *name, uint64_t start_ns,
-                       uint64_t end_ns)
+void wn_ap_actor_trace(struct wn_ap_actor *a, const char *name, uint64_t start_ns, uint64_t end_ns)
 {
     if (a->events != NULL)
         trace_add(a, name, start_ns, end_ns, NULL, 0, 0, 0, 1);
@@ -350,9 +349,9 @@ static int emitter_metric(struct wn_emitter *self, const char *name, double valu
     return wn_ap_actor_metric(e->actor, name, value);
 }
 
-static const struct wn_emitter_ext emitter_ext = {
-    WN_EMITTER_EXT_VERSION, emitter_metric, { NULL }
-};
+static const struct wn_emitter_ext emitter_ext = { WN_EMITTER_EXT_VERSION,
+                                                   emitter_metric,
+                                                   { NULL } };
 
 void wn_ap_emitter_init(struct wn_ap_emitter *e, struct wn_ap_actor *a,
                         int (*emit)(struct wn_emitter *self, struct wn_task *task))

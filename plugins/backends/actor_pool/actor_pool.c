@@ -62,8 +62,8 @@ static const struct wn_param_spec actor_pool_params[] = {
       "GPUs available to actors, ids 0.. (default: discovered through the CUDA runtime)" },
     { "gpu_memory_gb", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN, NULL, 0, 0, NULL,
       "memory of each GPU in GB, for gpu_memory_gb requests (default: from NVML)" },
-    { "max_inflight", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "2", 1,
-      MAX_INFLIGHT_LIMIT, NULL, "batches queued or running per actor, at least" },
+    { "max_inflight", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "2", 1, MAX_INFLIGHT_LIMIT,
+      NULL, "batches queued or running per actor, at least" },
     { "queue_tasks", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "1024", 1,
       QUEUE_TASKS_LIMIT, NULL,
       "tasks a stage holds at its input before the stages before it wait (backpressure)" },
@@ -94,16 +94,15 @@ static const struct wn_run_reporting *host_reporting(const struct wn_run *host)
     return r;
 }
 
-static int read_options(const struct wn_run *host, struct wn_ap_options *opt,
-                        struct wn_error *err)
+static int read_options(const struct wn_run *host, struct wn_ap_options *opt, struct wn_error *err)
 {
     const struct wn_params *params = host->executor_params;
     const struct wn_run_reporting *rep = host_reporting(host);
     const char *mode = wn_params_get_string(params, "mode");
-    int64_t max_inflight = wn_params_has(params, "max_inflight")
-                               ? wn_params_get_int(params, "max_inflight") : 2;
-    int64_t queue_tasks = wn_params_has(params, "queue_tasks")
-                              ? wn_params_get_int(params, "queue_tasks") : 1024;
+    int64_t max_inflight =
+        wn_params_has(params, "max_inflight") ? wn_params_get_int(params, "max_inflight") : 2;
+    int64_t queue_tasks =
+        wn_params_has(params, "queue_tasks") ? wn_params_get_int(params, "queue_tasks") : 1024;
     const char *failures = wn_params_get_string(params, "failures");
 
     memset(opt, 0, sizeof(*opt));
@@ -129,7 +128,8 @@ static int read_options(const struct wn_run *host, struct wn_ap_options *opt,
     opt->gpus_given = wn_params_has(params, "gpus");
     opt->capacity.gpus = opt->gpus_given ? fmax(wn_params_get_double(params, "gpus"), 0.0) : 0.0;
     opt->gpu_memory_gb = wn_params_has(params, "gpu_memory_gb")
-                             ? fmax(wn_params_get_double(params, "gpu_memory_gb"), 0.0) : 0.0;
+                             ? fmax(wn_params_get_double(params, "gpu_memory_gb"), 0.0)
+                             : 0.0;
     opt->capacity.reserved_cpus = fmax(wn_params_get_double(params, "reserved_cpus"), 0.0);
     opt->capacity.reserved_gpus = fmax(wn_params_get_double(params, "reserved_gpus"), 0.0);
     if (max_inflight < 1 || max_inflight > MAX_INFLIGHT_LIMIT)
@@ -296,8 +296,8 @@ int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors
                stage->name, stage->explicit_actors, plan.max_actors, plan.actors);
     if (plan.thread_limited)
         wn_log(WN_LOG_WARN, LOG_DOMAIN,
-               "stage '%s': limited to %u actor threads (the stage asks for no CPU)",
-               stage->name, plan.actors);
+               "stage '%s': limited to %u actor threads (the stage asks for no CPU)", stage->name,
+               plan.actors);
     *actors = plan.actors;
     return 0;
 }
@@ -333,8 +333,9 @@ static int abandon(struct wn_ap_run *run, struct wn_ap_actor *a, uint64_t word, 
     snprintf(message, size,
              "stage '%s' actor %u/%u: %s%s did not return within timeout_s %g (%.1f s): the run "
              "stops and leaves that thread running",
-             stage->name, a->index, wn_ap_stage_pool_now(stage), a->hook_name ? a->hook_name : "a hook",
-             tasks, (double)stage->timeout_ns * 1e-9, (double)(now - start) * 1e-9);
+             stage->name, a->index, wn_ap_stage_pool_now(stage),
+             a->hook_name ? a->hook_name : "a hook", tasks, (double)stage->timeout_ns * 1e-9,
+             (double)(now - start) * 1e-9);
     return 1;
 }
 
@@ -396,8 +397,8 @@ void wn_ap_run_tick(struct wn_ap_run *run)
 struct sink_target {
     struct wn_ap_target target; /* first */
     struct wn_ap_run *run;
-    uint64_t accepted;          /* taken by the host's sink (or freed without one) */
-    uint64_t discarded;         /* freed because the run stopped */
+    uint64_t accepted;  /* taken by the host's sink (or freed without one) */
+    uint64_t discarded; /* freed because the run stopped */
 };
 
 static int sink_take(struct sink_target *s, struct wn_task *task)
@@ -440,8 +441,7 @@ static int sink_push(struct wn_ap_target *t, struct wn_task *task)
     return sink_take((struct sink_target *)t, task);
 }
 
-static int sink_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
-                          size_t *pushed)
+static int sink_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
 {
     struct sink_target *s = (struct sink_target *)t;
 
@@ -545,9 +545,10 @@ static int init_stage(struct wn_ap_run *run, const struct wn_run_stage *config, 
         return wn_error_set(err, WN_EUNSUPPORTED,
                             "stage '%s' is a %s stage: this build of actor_pool has no runner for "
                             "that kind of stage",
-                            stage->name, desc->kind == WN_STAGE_COMMS     ? "COMMS"
-                                         : desc->kind == WN_STAGE_SHUFFLE ? "SHUFFLE"
-                                                                          : "unknown");
+                            stage->name,
+                            desc->kind == WN_STAGE_COMMS     ? "COMMS"
+                            : desc->kind == WN_STAGE_SHUFFLE ? "SHUFFLE"
+                                                             : "unknown");
     stage->streams = run->opt.mode == WN_AP_STREAMING && desc->kind == WN_STAGE_PLAIN;
     if (desc->kind == WN_STAGE_PLAIN &&
         (stage->ops == NULL || stage->ops->version < 1 || stage->ops->process_batch == NULL))
@@ -583,8 +584,8 @@ static int init_gpus(struct wn_ap_run *run, struct wn_error *err)
             run->gpus_bind = n > 0;
             for (size_t i = 0; i < run->ledger.n; i++)
                 run->ledger.dev[i].memory_gb = opt->gpu_memory_gb > 0.0 ? opt->gpu_memory_gb
-                                               : i < n                 ? devs[i].memory_gb
-                                                                       : 0.0;
+                                               : i < n                  ? devs[i].memory_gb
+                                                                        : 0.0;
             run->n_gpus_found = n;
             if (n < run->ledger.n)
                 wn_log(WN_LOG_WARN, LOG_DOMAIN,
@@ -635,8 +636,8 @@ static int check_capacity(struct wn_ap_run *run, struct wn_error *err)
                    stage->name, stage->explicit_actors, max_actors, stage->max_actors);
         if (max_actors > WN_POOL_THREAD_LIMIT && stage->explicit_actors == 0)
             wn_log(WN_LOG_INFO, LOG_DOMAIN,
-                   "stage '%s' asks for no CPU: its pool grows up to %u actor threads",
-                   stage->name, WN_POOL_THREAD_LIMIT);
+                   "stage '%s' asks for no CPU: its pool grows up to %u actor threads", stage->name,
+                   WN_POOL_THREAD_LIMIT);
     }
     /* Every stage sized alone first; then, in streaming mode, one GPU
      * placement kept for each GPU stage, since all of them run at once. */
@@ -731,18 +732,17 @@ static int check_accounting(const struct wn_ap_run *run, uint64_t sink_accepted,
                                 "stage '%s': tasks do not add up: %llu in + %llu created != "
                                 "%llu out + %llu filtered + %llu skipped + %llu dropped: a bug "
                                 "in actor_pool",
-                                s->name, (unsigned long long)c->in,
-                                (unsigned long long)c->created, (unsigned long long)c->out,
-                                (unsigned long long)c->filtered, (unsigned long long)c->skipped,
-                                (unsigned long long)c->dropped);
+                                s->name, (unsigned long long)c->in, (unsigned long long)c->created,
+                                (unsigned long long)c->out, (unsigned long long)c->filtered,
+                                (unsigned long long)c->skipped, (unsigned long long)c->dropped);
         if (run->failed)
             continue;
         if (c->dropped != 0 || c->out != next_in)
             return wn_error_set(err, WN_EINTERNAL,
                                 "stage '%s': %llu tasks out, %llu received by what follows, "
                                 "%llu dropped, in a run that succeeded: a bug in actor_pool",
-                                s->name, (unsigned long long)c->out,
-                                (unsigned long long)next_in, (unsigned long long)c->dropped);
+                                s->name, (unsigned long long)c->out, (unsigned long long)next_in,
+                                (unsigned long long)c->dropped);
     }
     return 0;
 }
@@ -765,7 +765,8 @@ static void log_stage_summaries(const struct wn_ap_run *run)
     }
 }
 
-/* ---- the run ---------------------------------------------------------------------------------- */
+/* ---- the run ----------------------------------------------------------------------------------
+ */
 
 static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
 {
@@ -788,8 +789,7 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
         if (tasks == NULL) {
             for (size_t i = 0; i < n_tasks; i++)
                 wn_task_free(wn_task_take(&host->initial_tasks[i]));
-            return wn_error_set(err, WN_ENOMEM, "out of memory taking %zu initial tasks",
-                                n_tasks);
+            return wn_error_set(err, WN_ENOMEM, "out of memory taking %zu initial tasks", n_tasks);
         }
         for (size_t i = 0; i < n_tasks; i++)
             tasks[i] = wn_task_take(&host->initial_tasks[i]);
@@ -879,8 +879,8 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
             struct wn_ap_plain *p;
             size_t n_chain = 0;
 
-            for (size_t k = i + 1; k < run->n_stages && run->stages[k].fused_into == stage &&
-                                   n_chain < 64; k++)
+            for (size_t k = i + 1;
+                 k < run->n_stages && run->stages[k].fused_into == stage && n_chain < 64; k++)
                 chain[n_chain++] = &run->stages[k];
             rc = wn_ap_plain_new(stage, &stage->counts, first, 0, &p, err);
             if (rc == 0)
@@ -989,9 +989,9 @@ out_free_tasks:
     return rc;
 }
 
-static const struct wn_executor_ops actor_pool_ops = {
-    WN_EXECUTOR_OPS_VERSION, actor_pool_run, { NULL }
-};
+static const struct wn_executor_ops actor_pool_ops = { WN_EXECUTOR_OPS_VERSION,
+                                                       actor_pool_run,
+                                                       { NULL } };
 
 static const struct wn_backend_desc actor_pool_backend = {
     WN_BACKEND_HEADER,

@@ -16,10 +16,10 @@
 struct collector {
     struct wn_ap_target target; /* first */
     struct wn_ap_stage *stage;
-    uint64_t *count_in;         /* counted here when not NULL */
+    uint64_t *count_in; /* counted here when not NULL */
     struct wn_task **tasks;
     size_t n, cap;
-    uint32_t closed;            /* atomic futex word */
+    uint32_t closed; /* atomic futex word */
 };
 
 static int collector_push(struct wn_ap_target *t, struct wn_task *task)
@@ -157,8 +157,7 @@ int wn_ap_plain_barrier_run(struct wn_ap_stage *stage, struct wn_task **in, size
         wn_ap_plain_settle(p);
         free_tasks(col.tasks, col.n);
         free(col.tasks);
-        return wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed",
-                            stage->name);
+        return wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed", stage->name);
     }
     wn_ap_plain_settle(p);
     skipped = __atomic_load_n(&stage->counts.skipped, __ATOMIC_ACQUIRE) - skipped_before;
@@ -184,12 +183,12 @@ int wn_ap_plain_barrier_run(struct wn_ap_stage *stage, struct wn_task **in, size
 /* ---- barrier nodes ------------------------------------------------------------------ */
 
 struct wn_ap_node {
-    struct collector in;         /* first: the node's input target */
+    struct collector in; /* first: the node's input target */
     struct wn_ap_stage *stage;
     struct wn_ap_target *down;
     pthread_t thread;
     int thread_started;
-    struct wn_task **outs;       /* the runner's outputs while they are passed on */
+    struct wn_task **outs; /* the runner's outputs while they are passed on */
     size_t n_outs, next_out;
 };
 

@@ -43,8 +43,7 @@ struct wn_ap_target {
     int (*push)(struct wn_ap_target *self, struct wn_task *task);
     /* Pushes tasks[0..n) in order; *pushed says how many it took.  On
      * failure the tasks from *pushed on are left to the caller. */
-    int (*push_many)(struct wn_ap_target *self, struct wn_task **tasks, size_t n,
-                     size_t *pushed);
+    int (*push_many)(struct wn_ap_target *self, struct wn_task **tasks, size_t n, size_t *pushed);
     /* The end of a burst of pushes: makes them visible to the target's
      * consumers (a target may hold a few back to hand them over at once). */
     void (*flush)(struct wn_ap_target *self);
@@ -70,7 +69,7 @@ typedef int (*wn_ap_barrier_fn)(struct wn_ap_stage *stage, struct wn_task **in, 
 
 struct wn_ap_kind {
     enum wn_stage_kind kind;
-    const char *name;        /* "plain", "comms", "shuffle": for messages and the report */
+    const char *name; /* "plain", "comms", "shuffle": for messages and the report */
     /* Before anything runs: the stage can run (providers found, ...); may be NULL. */
     int (*check)(struct wn_ap_stage *stage, struct wn_error *err);
     wn_ap_barrier_fn run;
@@ -102,18 +101,18 @@ struct wn_ap_trace_event {
 
 struct wn_ap_actor {
     struct wn_ap_stage *stage;
-    uint32_t index;              /* in its stage, 0..; actor_index of struct wn_worker */
-    uint32_t track;              /* trace track, unique in the run */
-    int device_id;               /* CUDA device, or -1 */
+    uint32_t index; /* in its stage, 0..; actor_index of struct wn_worker */
+    uint32_t track; /* trace track, unique in the run */
+    int device_id;  /* CUDA device, or -1 */
     struct wn_gpu_placement placement;
     wn_ap_actor_body_fn body;
     void *arg;
     pthread_t thread;
-    int thread_started;          /* run lock */
-    int joined;                  /* by wn_ap_stage_join_actors */
-    uint32_t exited;             /* atomic futex word: the thread has finished its body */
-    uint32_t abandoned;          /* atomic: left running in a hung hook (never joined) */
-    uint64_t hook_call;          /* actor thread: calls begun */
+    int thread_started; /* run lock */
+    int joined;         /* by wn_ap_stage_join_actors */
+    uint32_t exited;    /* atomic futex word: the thread has finished its body */
+    uint32_t abandoned; /* atomic: left running in a hung hook (never joined) */
+    uint64_t hook_call; /* actor thread: calls begun */
 
     /* The hook being called, watched by the driver when the stage has timeout_s. */
     _Alignas(64) uint64_t hook_word; /* atomic: (call << 2) | 2 abandoned | 1 in a hook */
@@ -175,9 +174,8 @@ int wn_ap_actor_hook_end(struct wn_ap_actor *actor);
 /* Counts one batch the actor ran (times on the run clock) and records its
  * trace slice.  Actor thread. */
 void wn_ap_actor_batch_done(struct wn_ap_actor *actor, uint64_t start_ns, uint64_t end_ns,
-                            uint64_t idle_ns, const char *first_task, uint32_t n_in,
-                            uint32_t n_out, uint64_t items_in, uint64_t items_out,
-                            uint32_t attempt, int ok);
+                            uint64_t idle_ns, const char *first_task, uint32_t n_in, uint32_t n_out,
+                            uint64_t items_in, uint64_t items_out, uint32_t attempt, int ok);
 
 /* Records a slice other than a batch (setup, teardown, a shuffle phase) on
  * the actor's trace track.  Actor thread. */
@@ -219,29 +217,29 @@ struct wn_ap_stage {
     const struct wn_stage_desc *desc;
     const struct wn_stage_ops *ops;
     const struct wn_ap_kind *kind;
-    int streams;                       /* a streaming engine (PLAIN in streaming mode) */
-    uint32_t batch_size;               /* >= 1 */
+    int streams;         /* a streaming engine (PLAIN in streaming mode) */
+    uint32_t batch_size; /* >= 1 */
     enum wn_on_error on_error;
     uint32_t max_retries;
-    uint64_t timeout_ns;               /* per hook call; 0: none */
+    uint64_t timeout_ns; /* per hook call; 0: none */
     struct wn_resources resources;
-    uint32_t explicit_actors;          /* config; 0: sized by the executor */
-    uint32_t max_actors;               /* what the resources allow, thread limit applied */
+    uint32_t explicit_actors;                /* config; 0: sized by the executor */
+    uint32_t max_actors;                     /* what the resources allow, thread limit applied */
     struct wn_gpu_placement first_placement; /* streaming: kept at the start for actor 0 */
     int has_first_placement;
 
     /* Actors: the array grows under the run lock; n_actors is atomic. */
     struct wn_ap_actor **actors;
     uint32_t n_actors, cap_actors;
-    uint32_t pool_size;                /* what setup is told (the planned pool) */
-    int pool_fixed;                    /* the pool started whole (explicit or planned size) */
+    uint32_t pool_size; /* what setup is told (the planned pool) */
+    int pool_fixed;     /* the pool started whole (explicit or planned size) */
 
-    struct wn_ap_counts counts;        /* see above; skipped and retries are atomic */
-    uint64_t items_in, items_out;      /* by the actors (summed at the end) */
-    int state;                         /* atomic: WN_AP_STAGE_* (progress) */
-    struct wn_ap_plain *engine;        /* the PLAIN engine (either mode), or NULL */
-    struct wn_ap_stage *fused_into;    /* runs inside that stage's engine (plain_stage.h) */
-    struct wn_ap_node *node;           /* the barrier node, or NULL (streaming PLAIN) */
+    struct wn_ap_counts counts;     /* see above; skipped and retries are atomic */
+    uint64_t items_in, items_out;   /* by the actors (summed at the end) */
+    int state;                      /* atomic: WN_AP_STAGE_* (progress) */
+    struct wn_ap_plain *engine;     /* the PLAIN engine (either mode), or NULL */
+    struct wn_ap_stage *fused_into; /* runs inside that stage's engine (plain_stage.h) */
+    struct wn_ap_node *node;        /* the barrier node, or NULL (streaming PLAIN) */
 };
 
 enum { WN_AP_STAGE_WAITING = 0, WN_AP_STAGE_RUNNING, WN_AP_STAGE_DONE };
@@ -286,43 +284,43 @@ struct wn_ap_options {
     enum wn_progress progress;
     int progress_fd;
     double progress_interval_s;
-    int fuse;                         /* executor.fuse: chains of batch_size 1 stages */
-    int gpus_given;                   /* executor.gpus overrides discovery */
-    double gpu_memory_gb;             /* executor.gpu_memory_gb: per device; 0: discovered */
+    int fuse;             /* executor.fuse: chains of batch_size 1 stages */
+    int gpus_given;       /* executor.gpus overrides discovery */
+    double gpu_memory_gb; /* executor.gpu_memory_gb: per device; 0: discovered */
 };
 
 struct wn_ap_trace;
 struct wn_ap_manifest;
 
 struct wn_ap_run {
-    int refs;                         /* atomic: the driver + abandoned actors */
-    const struct wn_run *host;        /* valid until run() returns */
+    int refs;                  /* atomic: the driver + abandoned actors */
+    const struct wn_run *host; /* valid until run() returns */
     struct wn_ap_options opt;
     size_t n_stages;
     struct wn_ap_stage *stages;
-    uint64_t t0_ns;                   /* the run clock's zero (monotonic) */
-    double started_unix;              /* wall clock at the start */
-    int stop;                         /* atomic: a failure stops every stage */
-    uint32_t stop_event;              /* futex word, bumped when stop is set */
-    uint32_t done;                    /* atomic: the sink was closed (the run finished) */
+    uint64_t t0_ns;      /* the run clock's zero (monotonic) */
+    double started_unix; /* wall clock at the start */
+    int stop;            /* atomic: a failure stops every stage */
+    uint32_t stop_event; /* futex word, bumped when stop is set */
+    uint32_t done;       /* atomic: the sink was closed (the run finished) */
 
-    pthread_mutex_t lock;             /* what follows, actor starts, the GPU ledger */
+    pthread_mutex_t lock; /* what follows, actor starts, the GPU ledger */
     int failed;
     struct wn_error error;
     struct wn_gpu_ledger ledger;
-    int gpus_bind;                    /* devices came from the backend: make them current */
+    int gpus_bind; /* devices came from the backend: make them current */
     size_t n_gpus_found;
     uint32_t next_track;
     uint32_t abandoned;
 
-    struct wn_ap_trace *trace;        /* NULL: no trace */
-    struct wn_ap_manifest *manifest;  /* NULL: no failure manifest file */
-    uint64_t skipped_unrecorded;      /* skipped while no manifest was given (logged) */
-    pthread_t driver;                 /* the thread that called run() */
-    uint64_t next_watch_ns;           /* driver: next timeout check */
-    uint64_t next_progress_ns;        /* driver: next progress draw */
-    int progress_live;                /* redraw in place (terminal) */
-    int progress_lines;               /* lines drawn last time (live mode) */
+    struct wn_ap_trace *trace;       /* NULL: no trace */
+    struct wn_ap_manifest *manifest; /* NULL: no failure manifest file */
+    uint64_t skipped_unrecorded;     /* skipped while no manifest was given (logged) */
+    pthread_t driver;                /* the thread that called run() */
+    uint64_t next_watch_ns;          /* driver: next timeout check */
+    uint64_t next_progress_ns;       /* driver: next progress draw */
+    int progress_live;               /* redraw in place (terminal) */
+    int progress_lines;              /* lines drawn last time (live mode) */
 };
 
 /* Nonzero once the run stops (a failure). */

@@ -69,10 +69,13 @@ static void *open_first(const char *const *names, char *found, size_t size)
 
 static void cuda_open(void)
 {
-    static const char *const cudart_names[] = {
-        "libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0",
-        "/usr/local/cuda/lib64/libcudart.so", "/usr/local/cuda/lib/libcudart.so", NULL
-    };
+    static const char *const cudart_names[] = { "libcudart.so",
+                                                "libcudart.so.13",
+                                                "libcudart.so.12",
+                                                "libcudart.so.11.0",
+                                                "/usr/local/cuda/lib64/libcudart.so",
+                                                "/usr/local/cuda/lib/libcudart.so",
+                                                NULL };
     static const char *const nvml_names[] = { "libnvidia-ml.so.1", "libnvidia-ml.so", NULL };
     char nvml_name[128];
 
@@ -86,7 +89,8 @@ static void cuda_open(void)
     cuda.nvml = open_first(nvml_names, nvml_name, sizeof(nvml_name));
     if (cuda.nvml != NULL) {
         *(void **)&cuda.nvml_init = dlsym(cuda.nvml, "nvmlInit_v2");
-        *(void **)&cuda.nvml_handle_by_bus_id = dlsym(cuda.nvml, "nvmlDeviceGetHandleByPciBusId_v2");
+        *(void **)&cuda.nvml_handle_by_bus_id =
+            dlsym(cuda.nvml, "nvmlDeviceGetHandleByPciBusId_v2");
         *(void **)&cuda.nvml_memory = dlsym(cuda.nvml, "nvmlDeviceGetMemoryInfo");
         cuda.nvml_ready = cuda.nvml_init != NULL && cuda.nvml_handle_by_bus_id != NULL &&
                           cuda.nvml_memory != NULL && cuda.nvml_init() == 0;
@@ -128,8 +132,8 @@ static int cuda_discover(struct wn_gpu_device *devs, size_t cap, size_t *n, stru
     rc = cuda.get_device_count(&count);
     if (rc != 0) {
         /* 35 (insufficient driver) or 100 (no device) on machines without a GPU. */
-        wn_log(WN_LOG_INFO, LOG_DOMAIN, "%s: cudaGetDeviceCount: %s (%d): no GPU",
-               cuda.cudart_name, cuda_error(rc), rc);
+        wn_log(WN_LOG_INFO, LOG_DOMAIN, "%s: cudaGetDeviceCount: %s (%d): no GPU", cuda.cudart_name,
+               cuda_error(rc), rc);
         return 0;
     }
     for (int i = 0; i < count && (size_t)i < cap; i++) {

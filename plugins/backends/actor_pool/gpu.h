@@ -19,8 +19,8 @@
 #define WN_GPU_MAX_PER_ACTOR 8
 
 struct wn_gpu_device {
-    int id;            /* the CUDA device ordinal (what cudaSetDevice takes) */
-    double memory_gb;  /* total memory in GB (1e9 bytes); 0: unknown */
+    int id;           /* the CUDA device ordinal (what cudaSetDevice takes) */
+    double memory_gb; /* total memory in GB (1e9 bytes); 0: unknown */
 };
 
 /* Where devices come from, and how one is made current; tests inject one. */
@@ -56,8 +56,8 @@ struct wn_gpu_ledger {
 
 /* Where one actor sits: devices[0..count) at `share` each (1.0: whole). */
 struct wn_gpu_placement {
-    int count;                            /* 0: no GPU */
-    int index[WN_GPU_MAX_PER_ACTOR];      /* ledger indices */
+    int count;                       /* 0: no GPU */
+    int index[WN_GPU_MAX_PER_ACTOR]; /* ledger indices */
     double share;
 };
 

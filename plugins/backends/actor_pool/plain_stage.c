@@ -68,24 +68,24 @@
  * not share a cache line (nor its adjacent-line prefetch). */
 struct slot {
     _Alignas(128) uint32_t word; /* atomic: SLOT_* */
-    uint32_t n_in, cap_in;    /* inputs: in[0..n_in), NULL once taken or freed */
+    uint32_t n_in, cap_in;       /* inputs: in[0..n_in), NULL once taken or freed */
     struct wn_task **in;
-    struct wn_task **orig;    /* the inputs as handed over (retry / skip stages) */
-    struct wn_task **out;     /* outputs not passed on yet */
+    struct wn_task **orig; /* the inputs as handed over (retry / skip stages) */
+    struct wn_task **out;  /* outputs not passed on yet */
     size_t n_out, cap_out;
-    uint64_t n_pushed;        /* outputs of this batch passed on so far */
-    uint64_t n_emitted;       /* outputs the stage emitted for this batch */
-    int chained;              /* out[] holds outputs of the fused stages */
-    uint64_t n_skipped;       /* inputs written to the failure manifest */
+    uint64_t n_pushed;  /* outputs of this batch passed on so far */
+    uint64_t n_emitted; /* outputs the stage emitted for this batch */
+    int chained;        /* out[] holds outputs of the fused stages */
+    uint64_t n_skipped; /* inputs written to the failure manifest */
     uint64_t seq;
-    uint32_t attempts;        /* failed attempts so far */
-    int avoid_actor;          /* retry on another actor than this one; -1 */
+    uint32_t attempts; /* failed attempts so far */
+    int avoid_actor;   /* retry on another actor than this one; -1 */
 };
 
 struct plain_actor;
 
 struct wn_ap_plain {
-    struct wn_ap_target input;     /* first: the target is the engine */
+    struct wn_ap_target input; /* first: the target is the engine */
     struct wn_ap_stage *stage;
     struct wn_ap_run *run;
     struct wn_ap_counts *counts;
@@ -93,56 +93,56 @@ struct wn_ap_plain {
     uint32_t batch_size;
     uint32_t window, mask;
     struct slot *slots;
-    int keep_inputs;               /* on_error retry / skip: orig[] kept, no early release */
-    int need_note;                 /* a trace or a timeout needs each batch's first task id */
-    size_t flush_threshold;        /* outputs a running head batch passes on at once */
+    int keep_inputs;        /* on_error retry / skip: orig[] kept, no early release */
+    int need_note;          /* a trace or a timeout needs each batch's first task id */
+    size_t flush_threshold; /* outputs a running head batch passes on at once */
 
-    const char *perf_name;         /* the stage's interned name (task.c) */
+    const char *perf_name; /* the stage's interned name (task.c) */
     /* Stages fused into this one (batch_size 1, see wn_ap_plain_chain): each
      * actor runs its outputs through them, on its own thread. */
     struct wn_ap_stage **chain;
     size_t n_chain;
     const char **chain_perf_names;
-    uint64_t chain_dropped;        /* drain: outputs of the last fused stage not passed on */
+    uint64_t chain_dropped; /* drain: outputs of the last fused stage not passed on */
 
     /* Producer side: one thread at a time. */
-    _Alignas(64) uint64_t fill_seq;  /* the slot being filled; below it: filled */
-    uint64_t published;              /* filled slots below this were published */
+    _Alignas(64) uint64_t fill_seq; /* the slot being filled; below it: filled */
+    uint64_t published;             /* filled slots below this were published */
     struct slot *filling;
-    uint64_t n_in;                   /* tasks pushed (atomic: read by progress) */
-    int grown;                       /* the pool is as large as it will get */
+    uint64_t n_in; /* tasks pushed (atomic: read by progress) */
+    int grown;     /* the pool is as large as it will get */
 
     _Alignas(64) uint64_t publish_seq; /* atomic */
-    uint32_t work_event;           /* futex: bumped when a batch or a retry is ready */
-    uint32_t sleepers;             /* atomic: actors asleep on work_event */
-    uint32_t idle;                 /* atomic: actors looking for work */
+    uint32_t work_event;               /* futex: bumped when a batch or a retry is ready */
+    uint32_t sleepers;                 /* atomic: actors asleep on work_event */
+    uint32_t idle;                     /* atomic: actors looking for work */
 
-    _Alignas(64) uint64_t take_seq;    /* atomic */
+    _Alignas(64) uint64_t take_seq; /* atomic */
 
     _Alignas(64) uint64_t release_seq; /* atomic */
-    uint32_t space_event;          /* futex: bumped when release_seq moves and someone waits */
-    uint32_t space_waiters;        /* atomic */
+    uint32_t space_event;              /* futex: bumped when release_seq moves and someone waits */
+    uint32_t space_waiters;            /* atomic */
     /* Written by the head only (atomic: read by progress). */
     uint64_t n_out, n_filtered, n_created;
 
-    _Alignas(64) uint32_t closed;  /* atomic: the input ended; final_seq is set */
+    _Alignas(64) uint32_t closed; /* atomic: the input ended; final_seq is set */
     uint64_t final_seq;
-    uint32_t finished;             /* atomic futex word: every batch passed on, input closed */
-    uint32_t close_sent;           /* atomic: down->close() was called */
+    uint32_t finished;   /* atomic futex word: every batch passed on, input closed */
+    uint32_t close_sent; /* atomic: down->close() was called */
 
-    uint64_t n_dropped;            /* by the drain */
-    int settled;                   /* atomic: the counts above went to *counts */
+    uint64_t n_dropped; /* by the drain */
+    int settled;        /* atomic: the counts above went to *counts */
 
     /* Retries, and actors: rare, under a mutex. */
     pthread_mutex_t lock;
-    uint64_t *retry;               /* seq of batches to run again */
+    uint64_t *retry; /* seq of batches to run again */
     size_t n_retry_queued, cap_retry;
-    uint32_t n_retry;              /* atomic mirror of n_retry_queued */
-    uint32_t target_actors;        /* the pool grows up to this */
-    uint32_t start_all;            /* start this many with the first batch */
-    uint32_t start_target;         /* atomic: actors of start_all that did start */
-    uint32_t setups_done;          /* atomic futex word: of them, set up */
-    int grow_blocked;              /* a start failed: stop growing */
+    uint32_t n_retry;       /* atomic mirror of n_retry_queued */
+    uint32_t target_actors; /* the pool grows up to this */
+    uint32_t start_all;     /* start this many with the first batch */
+    uint32_t start_target;  /* atomic: actors of start_all that did start */
+    uint32_t setups_done;   /* atomic futex word: of them, set up */
+    int grow_blocked;       /* a start failed: stop growing */
     struct plain_actor **actors;
     size_t n_pactors, cap_pactors;
 };
@@ -150,33 +150,33 @@ struct wn_ap_plain {
 /* One fused stage on a plain actor's thread: its instance and actor record,
  * and the outputs it emits for the task it runs. */
 struct link {
-    struct wn_ap_emitter em;       /* first: the emitter the fused stage gets */
+    struct wn_ap_emitter em; /* first: the emitter the fused stage gets */
     struct wn_ap_stage *stage;
     struct wn_ap_actor *a;
     void *state;
     int created;
-    struct wn_task **buf;          /* its outputs, reused */
+    struct wn_task **buf; /* its outputs, reused */
     size_t n, cap;
     int emit_failed;
-    struct wn_ap_counts counts;    /* this actor's share of the stage's counts */
+    struct wn_ap_counts counts; /* this actor's share of the stage's counts */
 };
 
 struct plain_actor {
-    struct wn_ap_emitter em;       /* first: the emitter the stage gets */
+    struct wn_ap_emitter em; /* first: the emitter the stage gets */
     struct wn_ap_plain *p;
     struct wn_ap_actor *a;
     void *state;
-    struct slot *cur;              /* the batch running, or NULL */
-    int in_hook;                   /* inside process_batch, watched */
+    struct slot *cur; /* the batch running, or NULL */
+    int in_hook;      /* inside process_batch, watched */
     int abandoned_in_emit;
     int emit_failed;
-    uint64_t t_last;               /* end of the last batch (run clock) */
+    uint64_t t_last; /* end of the last batch (run clock) */
     uint64_t batch_start, batch_idle, batch_items;
-    uint64_t items_pushed;         /* items of outputs passed on early */
+    uint64_t items_pushed;          /* items of outputs passed on early */
     uint64_t claim_next, claim_end; /* batches taken at once, not run yet */
-    struct wn_task *first;         /* the running batch's first input */
-    char note[WN_AP_TASK_NOTE];    /* its id, when a trace or a timeout needs it */
-    struct link *links;            /* n_chain fused stages */
+    struct wn_task *first;          /* the running batch's first input */
+    char note[WN_AP_TASK_NOTE];     /* its id, when a trace or a timeout needs it */
+    struct link *links;             /* n_chain fused stages */
 };
 
 static int plain_push(struct wn_ap_target *t, struct wn_task *task);
@@ -244,8 +244,8 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
         target = start_actors;
         p->start_all = start_actors;
     } else if (stage->explicit_actors > 0) {
-        target = stage->explicit_actors < stage->max_actors ? stage->explicit_actors
-                                                           : stage->max_actors;
+        target =
+            stage->explicit_actors < stage->max_actors ? stage->explicit_actors : stage->max_actors;
         p->start_all = target;
     } else {
         target = stage->max_actors;
@@ -351,7 +351,8 @@ static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
         p->cap_pactors = cap;
     }
     pa = calloc(1, sizeof(*pa));
-    if (pa != NULL && p->n_chain > 0 && (pa->links = calloc(p->n_chain, sizeof(*pa->links))) == NULL) {
+    if (pa != NULL && p->n_chain > 0 &&
+        (pa->links = calloc(p->n_chain, sizeof(*pa->links))) == NULL) {
         free(pa);
         pa = NULL;
     }
@@ -584,8 +585,7 @@ static int plain_push(struct wn_ap_target *t, struct wn_task *task)
     return 0;
 }
 
-static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
-                           size_t *pushed)
+static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
 {
     struct wn_ap_plain *p = (struct wn_ap_plain *)t;
     size_t done = 0;
@@ -636,7 +636,7 @@ static void finish(struct wn_ap_plain *p)
     if (__atomic_exchange_n(&p->close_sent, 1, __ATOMIC_ACQ_REL))
         return;
     __atomic_store_n(&p->finished, 1, __ATOMIC_SEQ_CST);
-    wn_event_signal(&p->work_event);       /* idle actors end */
+    wn_event_signal(&p->work_event);        /* idle actors end */
     wn_futex_wake(&p->finished, INT32_MAX); /* wn_ap_plain_wait */
     __atomic_store_n(&p->stage->state, WN_AP_STAGE_DONE, __ATOMIC_RELAXED);
     p->down->close(p->down);
@@ -726,7 +726,7 @@ static int push_outputs(struct wn_ap_plain *p, struct slot *s)
     s->n_pushed += pushed;
     if (p->n_chain == 0)
         COUNT_ADD(p->n_out, pushed); /* fused: the head's outputs are counted when settled */
-    if (pushed < s->n_out) /* keep what was not pushed at the front, for the drain */
+    if (pushed < s->n_out)           /* keep what was not pushed at the front, for the drain */
         memmove(s->out, s->out + pushed, (s->n_out - pushed) * sizeof(*s->out));
     s->n_out -= pushed;
     return rc;
@@ -964,9 +964,10 @@ static int chain_apply(struct plain_actor *pa, struct slot *s, uint64_t *clock)
                 COUNT_ADD(l->counts.created, m - 1);
             t = end;
             if (rc < 0) {
-                wn_ap_stage_fail(l->stage, rc, "stage '%s' actor %u/%u: out of memory adding "
-                                 "perf records", l->stage->name, l->a->index,
-                                 wn_ap_stage_pool_now(l->stage));
+                wn_ap_stage_fail(l->stage, rc,
+                                 "stage '%s' actor %u/%u: out of memory adding "
+                                 "perf records",
+                                 l->stage->name, l->a->index, wn_ap_stage_pool_now(l->stage));
                 free_list(cur, i + 1, n_cur);
                 free_list(l->buf, 0, l->n);
                 l->n = 0;
@@ -1129,7 +1130,8 @@ static struct slot *take_retry(struct wn_ap_plain *p, struct plain_actor *pa)
 
         if (alone || c->avoid_actor != (int)pa->a->index) {
             s = c;
-            memmove(p->retry + i, p->retry + i + 1, (p->n_retry_queued - i - 1) * sizeof(*p->retry));
+            memmove(p->retry + i, p->retry + i + 1,
+                    (p->n_retry_queued - i - 1) * sizeof(*p->retry));
             p->n_retry_queued--;
             __atomic_store_n(&p->n_retry, (uint32_t)p->n_retry_queued, __ATOMIC_SEQ_CST);
             break;
@@ -1162,8 +1164,7 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited)
 
         if (wn_ap_run_stopping(p->run))
             break;
-        if (__atomic_load_n(&p->n_retry, __ATOMIC_ACQUIRE) > 0 &&
-            (s = take_retry(p, pa)) != NULL)
+        if (__atomic_load_n(&p->n_retry, __ATOMIC_ACQUIRE) > 0 && (s = take_retry(p, pa)) != NULL)
             break;
         if (pa->claim_next < pa->claim_end) {
             s = slot_at(p, pa->claim_next++);
@@ -1261,8 +1262,8 @@ static void fail_batch(struct plain_actor *pa, struct slot *s, int rc, const cha
         return; /* the run stopped under it: not a failure of its own */
     if (s->n_in > 1)
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed on task %s (and %u more)%s: %s",
-                         stage->name, pa->a->index, wn_ap_stage_pool_now(stage), pa->note, s->n_in - 1,
-                         suffix, message);
+                         stage->name, pa->a->index, wn_ap_stage_pool_now(stage), pa->note,
+                         s->n_in - 1, suffix, message);
     else
         wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed on task %s%s: %s", stage->name,
                          pa->a->index, wn_ap_stage_pool_now(stage), pa->note, suffix, message);
@@ -1285,9 +1286,8 @@ static void handle_failure(struct plain_actor *pa, struct slot *s, int rc, const
     }
     lost = recover_inputs(s);
     if (lost > 0) {
-        snprintf(suffix, sizeof(suffix),
-                 " and consumed %u of its %u inputs, so it cannot be %s", lost, s->n_in,
-                 stage->on_error == WN_ON_ERROR_SKIP ? "skipped" : "retried");
+        snprintf(suffix, sizeof(suffix), " and consumed %u of its %u inputs, so it cannot be %s",
+                 lost, s->n_in, stage->on_error == WN_ON_ERROR_SKIP ? "skipped" : "retried");
         fail_batch(pa, s, rc, message, suffix);
         return;
     }
@@ -1398,9 +1398,9 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         for (size_t j = 0; j < s->n_out && rc >= 0; j++) {
             items_out += wn_task_num_items(s->out[j]);
             if (add_perf(pa, s->out[j], end) < 0)
-                rc = wn_error_set(&hook_err, WN_ENOMEM,
-                                  "out of memory adding the perf record of %s",
-                                  wn_task_id(s->out[j]));
+                rc =
+                    wn_error_set(&hook_err, WN_ENOMEM, "out of memory adding the perf record of %s",
+                                 wn_task_id(s->out[j]));
         }
     }
     wn_ap_actor_batch_done(pa->a, pa->batch_start, end, pa->batch_idle, pa->note, n,
@@ -1528,7 +1528,8 @@ void wn_ap_plain_drain(struct wn_ap_plain *p)
         for (size_t k = 0; k < p->n_pactors; k++) {
             struct plain_actor *pa = p->actors[k];
 
-            if (pa->a != NULL && pa->cur == s && __atomic_load_n(&pa->a->abandoned, __ATOMIC_ACQUIRE))
+            if (pa->a != NULL && pa->cur == s &&
+                __atomic_load_n(&pa->a->abandoned, __ATOMIC_ACQUIRE))
                 held = 1;
         }
         COUNT_ADD(p->n_dropped, s->n_in - s->n_skipped);

@@ -24,10 +24,10 @@
 
 /* What the process may use, before and after the operator's reservations. */
 struct wn_pool_capacity {
-    double cpus;           /* CPUs the process may run on (affinity mask, or executor.cpus) */
-    double gpus;           /* GPUs, when ledger is NULL: ceil(gpus) devices of unknown memory */
-    double reserved_cpus;  /* kept for other work (executor.reserved_cpus) */
-    double reserved_gpus;  /* executor.reserved_gpus (when ledger is NULL) */
+    double cpus;          /* CPUs the process may run on (affinity mask, or executor.cpus) */
+    double gpus;          /* GPUs, when ledger is NULL: ceil(gpus) devices of unknown memory */
+    double reserved_cpus; /* kept for other work (executor.reserved_cpus) */
+    double reserved_gpus; /* executor.reserved_gpus (when ledger is NULL) */
     /* The devices and what is free on them, reservations taken (gpu.h); NULL:
      * made from gpus and reserved_gpus. */
     const struct wn_gpu_ledger *ledger;
@@ -35,19 +35,19 @@ struct wn_pool_capacity {
 
 /* What one stage needs sized. */
 struct wn_pool_request {
-    const char *stage_name;          /* for messages */
-    struct wn_resources resources;   /* per actor */
-    uint32_t explicit_actors;        /* from the config; 0 = size by the task count */
-    uint32_t batch_size;             /* >= 1 (0 is taken as 1) */
-    size_t n_tasks;                  /* tasks the stage receives */
+    const char *stage_name;        /* for messages */
+    struct wn_resources resources; /* per actor */
+    uint32_t explicit_actors;      /* from the config; 0 = size by the task count */
+    uint32_t batch_size;           /* >= 1 (0 is taken as 1) */
+    size_t n_tasks;                /* tasks the stage receives */
 };
 
 /* The decision. */
 struct wn_pool_plan {
-    uint32_t actors;       /* actors to start; 0 when the stage has no task */
-    uint32_t max_actors;   /* what the resources allow (WN_POOL_UNLIMITED if nothing is asked) */
-    int capped;            /* nonzero: explicit_actors was above max_actors and was lowered */
-    int thread_limited;    /* nonzero: lowered to WN_POOL_THREAD_LIMIT */
+    uint32_t actors;     /* actors to start; 0 when the stage has no task */
+    uint32_t max_actors; /* what the resources allow (WN_POOL_UNLIMITED if nothing is asked) */
+    int capped;          /* nonzero: explicit_actors was above max_actors and was lowered */
+    int thread_limited;  /* nonzero: lowered to WN_POOL_THREAD_LIMIT */
 };
 
 /* CPUs this process may run on: the size of its affinity mask (at least 1).  Any thread. */

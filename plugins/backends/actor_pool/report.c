@@ -106,7 +106,8 @@ int wn_ap_manifest_open(struct wn_ap_run *run, const char *path, struct wn_error
             fclose(m->f);
         free(m->path);
         free(m);
-        return wn_error_set(err, WN_EIO, "cannot write the failure manifest '%s': %s (give "
+        return wn_error_set(err, WN_EIO,
+                            "cannot write the failure manifest '%s': %s (give "
                             "another path with --failures or executor.failures)",
                             path, strerror(e));
     }
@@ -307,14 +308,15 @@ static void report_stage(FILE *f, const struct wn_ap_stage *stage)
     fputs(",", f);
     fputs("\"timeout_s\":", f);
     json_number(f, (double)stage->timeout_ns * 1e-9);
-    fprintf(f, ",\"actors\":%u,\"tasks\":{\"in\":%llu,\"out\":%llu,\"filtered\":%llu,"
-               "\"created\":%llu,\"skipped\":%llu,\"dropped\":%llu},",
+    fprintf(f,
+            ",\"actors\":%u,\"tasks\":{\"in\":%llu,\"out\":%llu,\"filtered\":%llu,"
+            "\"created\":%llu,\"skipped\":%llu,\"dropped\":%llu},",
             t.actors, (unsigned long long)c->in, (unsigned long long)c->out,
             (unsigned long long)c->filtered, (unsigned long long)c->created,
             (unsigned long long)c->skipped, (unsigned long long)c->dropped);
     fprintf(f, "\"balanced\":%s,",
             c->in + c->created == c->out + c->filtered + c->skipped + c->dropped ? "true"
-                                                                                  : "false");
+                                                                                 : "false");
     fprintf(f, "\"items\":{\"in\":%llu,\"out\":%llu},\"batches\":%llu,\"retries\":%llu,",
             (unsigned long long)t.items_in, (unsigned long long)t.items_out,
             (unsigned long long)t.batches, (unsigned long long)c->retries);
@@ -334,9 +336,10 @@ static void report_stage(FILE *f, const struct wn_ap_stage *stage)
     for (uint32_t i = 0; i < t.actors; i++) {
         const struct wn_ap_actor *a = stage->actors[i];
 
-        fprintf(f, "%s{\"index\":%u,\"device\":%d,\"batches\":%llu,\"tasks_in\":%llu,"
-                   "\"tasks_out\":%llu,\"items_in\":%llu,\"items_out\":%llu,\"failures\":%llu,"
-                   "\"retries\":%llu,\"abandoned\":%s,\"busy_s\":",
+        fprintf(f,
+                "%s{\"index\":%u,\"device\":%d,\"batches\":%llu,\"tasks_in\":%llu,"
+                "\"tasks_out\":%llu,\"items_in\":%llu,\"items_out\":%llu,\"failures\":%llu,"
+                "\"retries\":%llu,\"abandoned\":%s,\"busy_s\":",
                 i ? "," : "", a->index, a->device_id, (unsigned long long)a->batches,
                 (unsigned long long)a->tasks_in, (unsigned long long)a->tasks_out,
                 (unsigned long long)a->items_in, (unsigned long long)a->items_out,
@@ -464,8 +467,8 @@ void wn_ap_progress_draw(struct wn_ap_run *run, int final)
                 "%swinnow: %.1fs stage '%s' %s: %llu in, %llu out, %llu skipped, %llu queued, "
                 "%u actors, %.0f items/s\n",
                 run->progress_live ? "\033[2K" : "", elapsed, s->name,
-                state < 0 ? "stopped" : state_name(state),
-                (unsigned long long)c.in, (unsigned long long)c.out,
+                state < 0 ? "stopped" : state_name(state), (unsigned long long)c.in,
+                (unsigned long long)c.out,
                 (unsigned long long)__atomic_load_n(&s->counts.skipped, __ATOMIC_RELAXED),
                 (unsigned long long)queued, t.actors,
                 elapsed > 0 ? (double)t.items_in / elapsed : 0.0);

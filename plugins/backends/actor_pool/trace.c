@@ -17,7 +17,7 @@ struct wn_ap_trace {
     FILE *f;
     pthread_mutex_t lock;
     int closed;
-    int any;          /* an event was written: the next one needs a comma */
+    int any; /* an event was written: the next one needs a comma */
     char *path;
 };
 
@@ -99,19 +99,20 @@ int wn_ap_trace_close(struct wn_ap_run *run, struct wn_error *err)
             char name[160];
 
             if (a->device_id >= 0)
-                snprintf(name, sizeof(name), "%s/%u (GPU %d)", stage->name, a->index,
-                         a->device_id);
+                snprintf(name, sizeof(name), "%s/%u (GPU %d)", stage->name, a->index, a->device_id);
             else
                 snprintf(name, sizeof(name), "%s/%u", stage->name, a->index);
             trace_sep(t);
-            fprintf(t->f, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{"
-                          "\"name\":",
+            fprintf(t->f,
+                    "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{"
+                    "\"name\":",
                     a->track + 1);
             wn_ap_json_string(t->f, name);
             fputs("}}", t->f);
             trace_sep(t);
-            fprintf(t->f, "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,"
-                          "\"args\":{\"sort_index\":%u}}",
+            fprintf(t->f,
+                    "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,"
+                    "\"args\":{\"sort_index\":%u}}",
                     a->track + 1, a->track + 1);
         }
     }

@@ -43,9 +43,8 @@ static inline uint64_t wn_now_ns(void)
 {
 #if defined(__x86_64__)
     if (wn_clock_ns_per_tick > 0.0)
-        return wn_clock_ns_base +
-               (uint64_t)((double)(__builtin_ia32_rdtsc() - wn_clock_tick_base) *
-                          wn_clock_ns_per_tick);
+        return wn_clock_ns_base + (uint64_t)((double)(__builtin_ia32_rdtsc() - wn_clock_tick_base) *
+                                             wn_clock_ns_per_tick);
 #endif
     return wn_monotonic_ns();
 }
