@@ -1,6 +1,7 @@
 # bench: benchmarks (DESIGN.md §9).  `make bench` builds and runs every one of
-# them (BENCH_ARGS="..." passes options); `bench/run` does the same from the
-# source tree.  They are built with the project but never run by `make check`.
+# them (dispatch at batch_size 1 and 64, then memory); `bench/run` does the
+# same from the source tree.  They are built with the project but never run
+# by `make check`.
 bench_programs = bench/dispatch bench/memory
 noinst_PROGRAMS += bench/dispatch bench/memory
 
@@ -16,11 +17,13 @@ bench_memory_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/backends/actor_po
 bench_memory_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_memory_LDADD = $(top_builddir)/libwinnow/libwinnow.la $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
+# BENCH_ARGS go to bench/dispatch, MEMORY_ARGS to bench/memory (their options differ).
 BENCH_ARGS =
+MEMORY_ARGS =
 bench: $(bench_programs)
-	@for p in $(bench_programs); do \
-	  echo "== $$p $(BENCH_ARGS)"; ./$$p $(BENCH_ARGS) || exit 1; \
-	done
+	@echo "== bench/dispatch $(BENCH_ARGS)" && ./bench/dispatch $(BENCH_ARGS) && \
+	  echo "== bench/dispatch -b 64 $(BENCH_ARGS)" && ./bench/dispatch -b 64 $(BENCH_ARGS) && \
+	  echo "== bench/memory $(MEMORY_ARGS)" && ./bench/memory $(MEMORY_ARGS)
 .PHONY: bench
 
 dist_noinst_SCRIPTS += bench/run
