@@ -528,6 +528,17 @@ static void check_report_adds_up(json_t *report, const struct wn_stage_stats *st
     }
 }
 
+#define KEPT_MAX 16
+static struct wn_params *kept[KEPT_MAX];
+static size_t n_kept;
+
+void free_kept_params(void)
+{
+    for (size_t i = 0; i < n_kept; i++)
+        wn_params_free(kept[i]);
+    n_kept = 0;
+}
+
 int run_pipeline_with(const char *executor_json, const struct stage_spec *specs, size_t n_stages,
                       size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,
                       const struct wn_run_reporting *reporting, struct run_result *result,
@@ -595,10 +606,14 @@ int run_pipeline_with(const char *executor_json, const struct stage_spec *specs,
     for (size_t i = 0; i < n_roots; i++)
         CU_ASSERT_PTR_NULL(roots[i]);
     free(roots);
-    /* A run that left a hung hook behind keeps the params it may read: the
-     * test releases the hook and frees nothing of its own meanwhile. */
-    for (size_t i = 0; i < n_stages; i++)
-        wn_params_free((struct wn_params *)stages[i].params);
+    /* A run that left a hung hook behind keeps its params alive, as a host
+     * must (the hook may still read them): freed by free_kept_params(). */
+    for (size_t i = 0; i < n_stages; i++) {
+        if (rep.threads_abandoned > 0 && n_kept < KEPT_MAX)
+            kept[n_kept++] = (struct wn_params *)stages[i].params;
+        else
+            wn_params_free((struct wn_params *)stages[i].params);
+    }
     wn_params_free(exec_params);
 
     report = json_load_file(rep.report_path, 0, &jerr);

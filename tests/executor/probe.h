@@ -112,6 +112,10 @@ int run_pipeline_with(const char *executor_json, const struct stage_spec *specs,
                       const struct wn_run_reporting *reporting, struct run_result *result,
                       struct wn_error *err);
 
+/* Frees the params of runs that left a hung hook's thread behind (kept, as
+ * a host must keep them, until that thread is done). */
+void free_kept_params(void);
+
 int run_pipeline(const char *executor_json, const struct stage_spec *specs, size_t n_stages,
                  size_t n_roots, struct collector *sink, struct wn_stage_stats *stats,
                  struct wn_error *err);

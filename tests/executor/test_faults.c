@@ -326,6 +326,7 @@ static void wait_for_abandoned_run(void)
     while (wn_ap_live_runs() > 0 && now_s() < until)
         usleep(2000);
     CU_ASSERT_EQUAL(wn_ap_live_runs(), 0);
+    free_kept_params();
 }
 
 static void test_hung_process_batch_fails_the_run_after_timeout_s(void)

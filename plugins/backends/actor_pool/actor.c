@@ -293,8 +293,8 @@ void wn_ap_actor_batch_done(struct wn_ap_actor *a, uint64_t start_ns, uint64_t e
     if (!ok)
         COUNT_ADD(a->failures, 1);
     if (a->first_start_ns == 0)
-        a->first_start_ns = start_ns ? start_ns : 1;
-    a->last_end_ns = end_ns;
+        __atomic_store_n(&a->first_start_ns, start_ns ? start_ns : 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->last_end_ns, end_ns, __ATOMIC_RELAXED);
     if (a->events != NULL)
         trace_add(a, a->stage->name, start_ns, end_ns, first_task, n_in, n_out, attempt, ok);
 }

@@ -364,9 +364,10 @@ static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
         placement = &stage->first_placement;
         stage->has_first_placement = 0;
     }
-    rc = wn_ap_actor_start(stage, placement, plain_body, pa, &pa->a, err);
-    if (rc < 0 && pa->a == NULL && placement != NULL) {
-        stage->first_placement = *placement; /* not taken: keep it */
+    /* pa->a is set by the actor's own thread (plain_body). */
+    rc = wn_ap_actor_start(stage, placement, plain_body, pa, NULL, err);
+    if (rc < 0 && rc != WN_EIO && placement != NULL) {
+        stage->first_placement = *placement; /* no actor took it: keep it */
         stage->has_first_placement = 1;
     }
     return rc;
@@ -382,7 +383,7 @@ static void grow(struct wn_ap_plain *p, int want_another)
     uint32_t goal;
 
     if (n >= p->target_actors || p->grow_blocked) {
-        p->grown = 1; /* producer thread: checked before calling grow */
+        __atomic_store_n(&p->grown, 1, __ATOMIC_RELAXED); /* checked before calling grow */
         return;
     }
     if (p->start_all > 0)
@@ -515,7 +516,7 @@ static void publish(struct wn_ap_plain *p)
     __atomic_store_n(&p->publish_seq, p->fill_seq, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0)
         wn_event_signal(&p->work_event);
-    if (!p->grown)
+    if (!__atomic_load_n(&p->grown, __ATOMIC_RELAXED))
         grow(p, 0);
 }
 
@@ -751,8 +752,10 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
         struct slot *ns;
         uint32_t prev;
 
-        if (push_outputs(p, s) < 0)
-            break;
+        if (push_outputs(p, s) < 0) {
+            p->down->flush(p->down); /* still the head: the run stops */
+            return;
+        }
         /* Settle the batch: its inputs were passed on, filtered or skipped.
          * (Unfused, what the stage emitted is what was pushed.) */
         consumed = s->n_in - s->n_skipped;
@@ -785,7 +788,10 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
             s = ns;
             continue;
         }
-        /* The head moves on: release_seq first, so that it never goes back. */
+        /* The head moves on: what it pushed is published first (the next
+         * head pushes into the same stage), release_seq next, so that it
+         * never goes back. */
+        p->down->flush(p->down);
         advance_release(p, next);
         prev = __atomic_fetch_or(&ns->word, SLOT_HEAD, __ATOMIC_ACQ_REL);
         if (prev & SLOT_DONE) {
@@ -794,9 +800,8 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
         }
         if (prev & SLOT_WAITER)
             wn_futex_wake(&ns->word, INT32_MAX);
-        break;
+        return; /* no longer the head: touch nothing downstream */
     }
-    p->down->flush(p->down);
 }
 
 /* The batch in s ended (passed or skipped): hand it to the ordered release. */
@@ -1082,6 +1087,7 @@ static int flush_early(struct plain_actor *pa, struct slot *s)
     if (p->n_chain > 0 && (rc = chain_apply(pa, s, &now)) < 0)
         return rc;
     rc = push_outputs(p, s);
+    p->down->flush(p->down); /* the head, while its batch runs */
     s->chained = 0;
     if (rc < 0)
         return rc;

@@ -206,8 +206,8 @@ static void stage_totals(const struct wn_ap_stage *stage, struct totals *t)
             continue;
         if (t->first_ns == 0 || first < t->first_ns)
             t->first_ns = first;
-        if (a->last_end_ns > t->last_ns)
-            t->last_ns = a->last_end_ns;
+        if (__atomic_load_n(&a->last_end_ns, __ATOMIC_RELAXED) > t->last_ns)
+            t->last_ns = __atomic_load_n(&a->last_end_ns, __ATOMIC_RELAXED);
     }
 }
 
