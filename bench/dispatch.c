@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,9 @@
 #include "params_internal.h"
 
 #define N_STAGES 3
+
+/* -R FILE: the executor's run report of the last run (see actor_pool's README). */
+static const char *report_path;
 
 /* ---- the trivial stage ---------------------------------------------------- */
 
@@ -38,14 +42,14 @@ static int forward_process(void *state, struct wn_task **in, size_t n_in, struct
     return 0;
 }
 
-static const struct wn_stage_ops forward_ops = {
-    WN_STAGE_OPS_VERSION, NULL, NULL, NULL, forward_process, NULL, NULL, { NULL }
-};
+static const struct wn_stage_ops forward_ops = { WN_STAGE_OPS_VERSION, NULL, NULL, NULL,
+                                                 forward_process,      NULL, NULL, { NULL } };
 
 /* Asks for no CPU, so that the explicit actor count holds on any machine. */
 static const struct wn_stage_desc forward_desc = {
-    WN_STAGE_HEADER, "forward", "forwards its input", NULL, { 0, 0, 0, 0 }, 1, WN_STAGE_PLAIN,
-    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &forward_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "forward",       "forwards its input", NULL, { 0, 0, 0, 0 }, 1,
+    WN_STAGE_PLAIN,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY,      NULL, &forward_ops,   NULL,
+    { NULL }
 };
 
 /* ---- sinks ------------------------------------------------------------------- */
@@ -88,6 +92,16 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the whole process (every thread), user and system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static struct wn_task **make_tasks(size_t n)
 {
     struct wn_task **tasks = malloc((n ? n : 1) * sizeof(*tasks));
@@ -109,20 +123,21 @@ static struct wn_task **make_tasks(size_t n)
 }
 
 /* One thread, three direct process_batch calls per batch, nothing else. */
-static int run_floor(size_t n, size_t batch_size, double *seconds)
+static int run_floor(size_t n, size_t batch_size, double *seconds, double *cpu)
 {
     struct wn_task **tasks = make_tasks(n);
     struct wn_task **a = malloc(batch_size * sizeof(*a));
     struct wn_task **b = malloc(batch_size * sizeof(*b));
     struct wn_error err = WN_ERROR_INIT;
     struct slot_sink sink = { { slot_emit, { NULL } }, NULL, 0 };
-    double start;
+    double start, cpu_start;
     int rc = 0;
 
     if (tasks == NULL || a == NULL || b == NULL) {
         rc = WN_ENOMEM;
         goto out;
     }
+    cpu_start = cpu_s();
     start = now_s();
     for (size_t first = 0; first < n && rc == 0; first += batch_size) {
         size_t len = n - first < batch_size ? n - first : batch_size;
@@ -142,6 +157,7 @@ static int run_floor(size_t n, size_t batch_size, double *seconds)
             wn_task_free(in[i]);
     }
     *seconds = now_s() - start;
+    *cpu = cpu_s() - cpu_start;
 out:
     free(a);
     free(b);
@@ -151,7 +167,7 @@ out:
 
 /* The same three stages through the actor_pool executor. */
 static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t max_inflight,
-                        double *seconds, struct wn_error *err)
+                        double *seconds, double *cpu, struct wn_error *err)
 {
     const struct wn_backend_desc *backend = winnow_plugin_v1()->backends[0];
     const struct wn_executor_ops *ops = backend->ops;
@@ -163,9 +179,10 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     struct wn_task **tasks = NULL;
     const struct wn_run_stage *stage_ptrs[N_STAGES];
     struct wn_stage_stats *stats_ptrs[N_STAGES];
+    struct wn_run_reporting reporting;
     struct wn_run run;
     json_t *json;
-    double start;
+    double start, cpu_start;
     int rc;
 
     json = json_pack("{sI}", "max_inflight", (json_int_t)max_inflight);
@@ -205,13 +222,19 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     run.n_initial_tasks = n;
     run.sink = &sink.emitter;
     run.stats = stats_ptrs;
+    memset(&reporting, 0, sizeof(reporting));
+    reporting.struct_size = sizeof(reporting);
+    reporting.report_path = report_path;
+    run.reporting = &reporting;
 
+    cpu_start = cpu_s();
     start = now_s();
     rc = ops->run(&run, err);
     *seconds = now_s() - start;
+    *cpu = cpu_s() - cpu_start;
     if (rc == 0 && sink.count != n)
-        rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected",
-                          sink.count, n);
+        rc = wn_error_set(err, WN_EINTERNAL, "%zu tasks reached the sink, %zu expected", sink.count,
+                          n);
     for (int s = 0; rc == 0 && s < N_STAGES; s++)
         if (stats[s].actors != actors)
             rc = wn_error_set(err, WN_EINTERNAL, "stage %d ran %u actors, %u asked", s + 1,
@@ -226,10 +249,12 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] "
-               "[-r REPEATS]\n"
+               "[-r REPEATS] [-x|-f] [-R REPORT]\n"
                "  3 forwarding stages over TASKS tasks (default 1000000), ACTORS actors per\n"
                "  stage (2), BATCH_SIZE tasks per batch (1), MAX_INFLIGHT batches per actor\n"
-               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n");
+               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n"
+               "  -x: the executor only, -f: the floor only (for profiling); -R: write the\n"
+               "  executor's run report to REPORT.\n");
 }
 
 static int parse_size(const char *text, double min, double *out)
@@ -246,13 +271,29 @@ static int parse_size(const char *text, double min, double *out)
 int main(int argc, char **argv)
 {
     double n = 1e6, actors = 2, batch = 1, inflight = 2, repeats = 3;
-    double floor_s = 0, exec_s = 0;
+    int executor_only = 0, floor_only = 0;
+    double floor_s = 0, exec_s = 0, floor_cpu = 0, exec_cpu = 0;
     struct wn_error err = WN_ERROR_INIT;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:a:b:i:r:h")) != -1) {
-        double *target = opt == 'n' ? &n : opt == 'a' ? &actors : opt == 'b' ? &batch
-                       : opt == 'i' ? &inflight : opt == 'r' ? &repeats : NULL;
+    while ((opt = getopt(argc, argv, "n:a:b:i:r:R:xfh")) != -1) {
+        double *target;
+
+        if (opt == 'R') {
+            report_path = optarg;
+            continue;
+        }
+        if (opt == 'x' || opt == 'f') {
+            executor_only |= opt == 'x';
+            floor_only |= opt == 'f';
+            continue;
+        }
+        target = opt == 'n'   ? &n
+                 : opt == 'a' ? &actors
+                 : opt == 'b' ? &batch
+                 : opt == 'i' ? &inflight
+                 : opt == 'r' ? &repeats
+                              : NULL;
 
         if (target == NULL) {
             usage(opt == 'h' ? stdout : stderr);
@@ -267,21 +308,25 @@ int main(int argc, char **argv)
            "%.0f tasks, best of %.0f\n",
            N_STAGES, actors, batch, inflight, n, repeats);
     for (int r = 0; r < (int)repeats; r++) {
-        double f = 0, e = 0;
+        double f = 0, e = 0, fc = 0, ec = 0;
 
-        if (run_floor((size_t)n, (size_t)batch, &f) < 0) {
+        if (!executor_only && run_floor((size_t)n, (size_t)batch, &f, &fc) < 0) {
             fprintf(stderr, "dispatch: floor: out of memory\n");
             return 1;
         }
-        if (run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch, (int64_t)inflight, &e,
-                         &err) < 0) {
+        if (!floor_only && run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch,
+                                        (int64_t)inflight, &e, &ec, &err) < 0) {
             fprintf(stderr, "dispatch: actor_pool: %s\n", err.message);
             return 1;
         }
-        if (r == 0 || f < floor_s)
+        if (r == 0 || f < floor_s) {
             floor_s = f;
-        if (r == 0 || e < exec_s)
+            floor_cpu = fc;
+        }
+        if (r == 0 || e < exec_s) {
             exec_s = e;
+            exec_cpu = ec;
+        }
     }
     if (n > 0 && floor_s > 0 && exec_s > 0) {
         printf("  floor (1 thread, direct calls): %12.0f items/s  %8.1f ns per item-stage\n",
@@ -291,6 +336,10 @@ int main(int argc, char **argv)
         printf("  ratio: the executor takes %.2fx the floor's time (%.1f ns overhead per "
                "item-stage)\n",
                exec_s / floor_s, (exec_s - floor_s) * 1e9 / (n * N_STAGES));
+        printf("  cpu time (all threads): floor %.1f ns, executor %.1f ns per item-stage "
+               "(%.2fx)\n",
+               floor_cpu * 1e9 / (n * N_STAGES), exec_cpu * 1e9 / (n * N_STAGES),
+               floor_cpu > 0 ? exec_cpu / floor_cpu : 0.0);
     }
     return 0;
 }

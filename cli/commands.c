@@ -77,13 +77,22 @@ out_error:
     return WN_EXIT_CONFIG;
 }
 
+/* What run does besides running: its outputs and progress (--report, --trace, --failures). */
+struct run_outputs {
+    const char *report, *trace, *failures;
+};
+
 /* Parses the options shared by run and validate.  Returns -1 to go on, or an exit status. */
 static int parse_pipeline_args(const struct wn_cli *cli, const char *command, int argc, char **argv,
-                               const char ***sets, size_t *n_sets, int *quiet, const char **file)
+                               const char ***sets, size_t *n_sets, int *quiet,
+                               struct run_outputs *outputs, const char **file)
 {
     static const struct option options[] = {
         { "set", required_argument, NULL, 's' },
         { "quiet", no_argument, NULL, 'q' },
+        { "report", required_argument, NULL, 'R' },
+        { "trace", required_argument, NULL, 'T' },
+        { "failures", required_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -106,9 +115,20 @@ static int parse_pipeline_args(const struct wn_cli *cli, const char *command, in
         case 'q':
             *quiet = 1;
             break;
+        case 'R':
+            outputs->report = optarg;
+            break;
+        case 'T':
+            outputs->trace = optarg;
+            break;
+        case 'F':
+            outputs->failures = optarg;
+            break;
         case 'h':
             printf("Usage: %s %s [--set PATH=VALUE]...%s FILE\n", cli->program, command,
-                   strcmp(command, "run") == 0 ? " [--quiet]" : "");
+                   strcmp(command, "run") == 0
+                       ? " [--quiet] [--report FILE] [--trace FILE] [--failures FILE]"
+                       : "");
             return WN_EXIT_OK;
         default:
             fprintf(stderr, "Try '%s %s --help'.\n", cli->program, command);
@@ -156,6 +176,8 @@ static int run_or_validate(const struct wn_cli *cli, int argc, char **argv, int 
     struct wn_pipeline *pipeline = NULL;
     struct wn_stage_stats *stats = NULL;
     struct wn_error err = WN_ERROR_INIT;
+    struct wn_run_options options = { 0 };
+    struct run_outputs outputs = { NULL, NULL, NULL };
     const char **sets = NULL;
     const char *file = NULL;
     size_t n_sets = 0;
@@ -163,7 +185,7 @@ static int run_or_validate(const struct wn_cli *cli, int argc, char **argv, int 
     int rc;
     double start;
 
-    rc = parse_pipeline_args(cli, command, argc, argv, &sets, &n_sets, &quiet, &file);
+    rc = parse_pipeline_args(cli, command, argc, argv, &sets, &n_sets, &quiet, &outputs, &file);
     if (rc >= 0)
         goto out;
     rc = open_registry(cli, &registry);
@@ -183,12 +205,26 @@ static int run_or_validate(const struct wn_cli *cli, int argc, char **argv, int 
         rc = WN_EXIT_RUN;
         goto out;
     }
+    options.report_path = outputs.report;
+    options.trace_path = outputs.trace;
+    options.failures_path = outputs.failures;
+    options.progress = quiet ? WN_PROGRESS_OFF : WN_PROGRESS_AUTO;
     start = now_seconds();
-    if (wn_pipeline_run(pipeline, NULL, stats, &err) < 0) {
+    if (wn_pipeline_run(pipeline, &options, stats, &err) < 0) {
         fprintf(stderr, "%s: %s: run failed: %s\n", cli->program, file, err.message);
+        if (options.threads_abandoned > 0) {
+            /* A hook that hung is still running on its thread: the plugins
+             * and the pipeline stay as they are, and the process ends here. */
+            fflush(stdout);
+            exit(WN_EXIT_RUN);
+        }
         rc = WN_EXIT_RUN;
         goto out;
     }
+    if (options.tasks_skipped > 0)
+        fprintf(stderr, "%s: %s: %llu task(s) skipped after failing%s%s\n", cli->program, file,
+                (unsigned long long)options.tasks_skipped,
+                outputs.failures ? ", listed in " : "", outputs.failures ? outputs.failures : "");
     if (!quiet)
         print_summary(pipeline, stats, now_seconds() - start);
 

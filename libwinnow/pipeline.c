@@ -33,9 +33,10 @@ void wn_pipeline_free(struct wn_pipeline *pipeline)
     free(pipeline);
 }
 
-int wn_pipeline_run(const struct wn_pipeline *pipeline, const struct wn_run_options *options,
+int wn_pipeline_run(const struct wn_pipeline *pipeline, struct wn_run_options *options,
                     struct wn_stage_stats *stats, struct wn_error *err)
 {
+    struct wn_run_reporting reporting = { 0 };
     const struct wn_executor_ops *ops;
     struct wn_stage_stats *own_stats = NULL;
     const struct wn_run_stage **stage_ptrs = NULL;
@@ -88,7 +89,21 @@ int wn_pipeline_run(const struct wn_pipeline *pipeline, const struct wn_run_opti
     run.n_initial_tasks = 1;
     run.sink = options ? options->sink : NULL;
     run.stats = stats_ptrs;
+    if (options != NULL) {
+        reporting.struct_size = sizeof(reporting);
+        reporting.report_path = options->report_path;
+        reporting.trace_path = options->trace_path;
+        reporting.failures_path = options->failures_path;
+        reporting.progress = options->progress;
+        reporting.progress_fd = 2;
+        reporting.progress_interval_s = options->progress_interval_s;
+        run.reporting = &reporting;
+    }
     rc = ops->run(&run, err);
+    if (options != NULL) {
+        options->tasks_skipped = reporting.tasks_skipped;
+        options->threads_abandoned = reporting.threads_abandoned;
+    }
 out:
     free(stats_ptrs);
     free(stage_ptrs);

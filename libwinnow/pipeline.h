@@ -30,18 +30,28 @@ struct wn_pipeline {
 /* Frees everything the pipeline owns. NULL is fine. */
 void wn_pipeline_free(struct wn_pipeline *pipeline);
 
-/* Options of one run. */
+/* Options of one run.  Zero what you do not set. */
 struct wn_run_options {
     struct wn_emitter *sink;               /* last stage's outputs; NULL: freed */
+    const char *report_path;               /* run report (JSON), or NULL */
+    const char *trace_path;                /* Chrome trace-event JSON, or NULL */
+    const char *failures_path;             /* failure manifest (JSONL), or NULL: executor's */
+    enum wn_progress progress;             /* WN_PROGRESS_OFF by default */
+    double progress_interval_s;            /* 0: the executor's default */
+    /* Written by the run: */
+    uint64_t tasks_skipped;                /* tasks recorded in the failure manifest */
+    uint32_t threads_abandoned;            /* hung hooks left running (see wn_run_reporting):
+                                              do not free the pipeline or the registry; exit */
 };
 
 /*
  * Runs the pipeline: sets executor.env, makes the initial trigger task (id
- * "root", EMPTY payload) and calls the executor.  stats (n_stages entries)
- * receives the per-stage counts; may be NULL.  Returns 0 or a negative code
- * with a message naming the stage, actor and task.
+ * "root", EMPTY payload) and calls the executor.  options may be NULL; its
+ * output fields are written.  stats (n_stages entries) receives the
+ * per-stage counts; may be NULL.  Returns 0 or a negative code with a
+ * message naming the stage, actor and task.
  */
-int wn_pipeline_run(const struct wn_pipeline *pipeline, const struct wn_run_options *options,
+int wn_pipeline_run(const struct wn_pipeline *pipeline, struct wn_run_options *options,
                     struct wn_stage_stats *stats, struct wn_error *err);
 
 #endif /* WINNOW_LIB_PIPELINE_H */

@@ -1,23 +1,33 @@
 /* wn_task_*: tasks, their metadata, payloads and perf records. */
 #include "build_config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <winnow/task.h>
 
+/* Perf records kept inside the task before any allocation: one per stage of
+ * a short pipeline, so that appending them costs no malloc per task. */
+#define PERF_INLINE 4
+
 struct meta_entry {
     char *key;
     char *value;
 };
 
+/* What an executor touches for every task and stage (kind, the count of
+ * FILES, the perf records) comes first, so that it spans few cache lines. */
 struct wn_task {
+    enum wn_payload_kind kind;
+    uint32_t n_perf, cap_perf;
+    struct wn_task_perf *perf; /* perf_inline, or a heap array past PERF_INLINE records */
+    struct wn_task_perf perf_inline[PERF_INLINE];
     char *id;
     char *dataset;
     struct meta_entry *meta;
     size_t n_meta, cap_meta;
-    enum wn_payload_kind kind;
     union {
         struct {
             char **paths;
@@ -30,8 +40,6 @@ struct wn_task {
             size_t size;
         } blob;
     } payload;
-    struct wn_task_perf *perf;
-    size_t n_perf, cap_perf;
 };
 
 static char *dup_or_null(const char *s)
@@ -52,6 +60,8 @@ struct wn_task *wn_task_new(const char *id, const char *dataset)
         return NULL;
     }
     task->kind = WN_PAYLOAD_EMPTY;
+    task->perf = task->perf_inline;
+    task->cap_perf = PERF_INLINE;
     return task;
 }
 
@@ -112,9 +122,8 @@ void wn_task_free(struct wn_task *task)
         free(task->meta[i].value);
     }
     free(task->meta);
-    for (size_t i = 0; i < task->n_perf; i++)
-        free((char *)task->perf[i].stage);
-    free(task->perf);
+    if (task->perf != task->perf_inline)
+        free(task->perf);
     free(task->dataset);
     free(task->id);
     free(task);
@@ -304,22 +313,109 @@ void *wn_task_blob_data(const struct wn_task *task, size_t *size)
     return task->payload.blob.data;
 }
 
+/*
+ * Stage names of perf records are interned: one copy per distinct name for
+ * the life of the process, shared by every record, so that appending a
+ * record allocates nothing.  A small per-thread cache answers the lookups of
+ * an executor that passes the same name for every task without the lock.
+ */
+struct interned {
+    struct interned *next;
+    char name[];
+};
+
+static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct interned *intern_list; /* reachable until exit: never a leak */
+
+/* The first interned strings, readable without the lock: a caller that
+ * passes back an interned pointer (see wn_task_perf_add) is answered by a
+ * pointer comparison. */
+#define INTERN_FAST 64
+static const char *intern_fast[INTERN_FAST];
+static unsigned intern_fast_n; /* atomic: entries published */
+
+#define INTERN_CACHE 8
+static _Thread_local struct {
+    const char *key;      /* a pointer a caller passed */
+    const char *interned; /* its interned copy */
+} intern_cache[INTERN_CACHE];
+static _Thread_local unsigned intern_cache_next;
+
+static const char *intern_locked(const char *s)
+{
+    struct interned *e;
+    size_t len;
+
+    for (e = intern_list; e != NULL; e = e->next)
+        if (strcmp(e->name, s) == 0)
+            return e->name;
+    len = strlen(s);
+    e = malloc(sizeof(*e) + len + 1);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->name, s, len + 1);
+    e->next = intern_list;
+    intern_list = e;
+    if (intern_fast_n < INTERN_FAST) {
+        intern_fast[intern_fast_n] = e->name;
+        __atomic_store_n(&intern_fast_n, intern_fast_n + 1, __ATOMIC_RELEASE);
+    }
+    return e->name;
+}
+
+/* The interned copy of s, or NULL when out of memory.  Any thread. */
+static const char *intern(const char *s)
+{
+    const char *found;
+    unsigned n_fast = __atomic_load_n(&intern_fast_n, __ATOMIC_ACQUIRE);
+
+    for (unsigned i = 0; i < n_fast; i++)
+        if (intern_fast[i] == s)
+            return s;
+    for (unsigned i = 0; i < INTERN_CACHE; i++) {
+        const char *interned = intern_cache[i].interned;
+
+        /* An interned string never changes; a caller's may have been freed
+         * and its address reused, hence the comparison. */
+        if (interned != NULL && (interned == s ||
+                                 (intern_cache[i].key == s && strcmp(interned, s) == 0)))
+            return interned;
+    }
+    pthread_mutex_lock(&intern_lock);
+    found = intern_locked(s);
+    pthread_mutex_unlock(&intern_lock);
+    if (found != NULL) {
+        unsigned slot = intern_cache_next++ % INTERN_CACHE;
+
+        intern_cache[slot].key = s;
+        intern_cache[slot].interned = found;
+    }
+    return found;
+}
+
 int wn_task_perf_add(struct wn_task *task, const char *stage, double process_s, double idle_s,
                      uint64_t items)
 {
-    char *name;
+    const char *name = intern(stage ? stage : "");
 
+    if (name == NULL)
+        return WN_ENOMEM;
     if (task->n_perf == task->cap_perf) {
-        size_t cap = task->cap_perf ? task->cap_perf * 2 : 4;
-        struct wn_task_perf *p = realloc(task->perf, cap * sizeof(*p));
+        uint32_t cap = task->cap_perf ? task->cap_perf * 2 : PERF_INLINE;
+        struct wn_task_perf *p;
+
+        if (task->perf == task->perf_inline) {
+            p = malloc(cap * sizeof(*p));
+            if (p != NULL)
+                memcpy(p, task->perf_inline, task->n_perf * sizeof(*p));
+        } else {
+            p = realloc(task->perf, cap * sizeof(*p));
+        }
         if (p == NULL)
             return WN_ENOMEM;
         task->perf = p;
         task->cap_perf = cap;
     }
-    name = strdup(stage ? stage : "");
-    if (name == NULL)
-        return WN_ENOMEM;
     task->perf[task->n_perf].stage = name;
     task->perf[task->n_perf].process_s = process_s;
     task->perf[task->n_perf].idle_s = idle_s;

@@ -38,10 +38,23 @@ struct wn_backend_desc {
     void *reserved[8];
 };
 
-/* The emitter behind wn_emit(): executors embed one in their own state. */
+/* The emitter behind wn_emit(): executors embed one in their own state.
+ * reserved[0] may point at a struct wn_emitter_ext (see below); zero the
+ * reserved slots otherwise. */
 struct wn_emitter {
     int (*emit)(struct wn_emitter *self, struct wn_task *task); /* takes ownership */
     void *reserved[2];
+};
+
+/* Optional services of an emitter beyond emit.  An executor that keeps
+ * custom metrics sets its emitter's reserved[0] to a (static) one of these;
+ * with reserved[0] NULL, wn_metric_add() records nothing. */
+#define WN_EMITTER_EXT_VERSION 1
+struct wn_emitter_ext {
+    uint32_t version; /* WN_EMITTER_EXT_VERSION */
+    /* Adds value to metric `name` of the stage behind self; may be NULL. */
+    int (*metric)(struct wn_emitter *self, const char *name, double value);
+    void *reserved[4];
 };
 
 enum wn_on_error {
@@ -91,6 +104,37 @@ struct wn_stage_stats {
     void *reserved[4];
 };
 
+/* How a run shows its progress (struct wn_run_reporting.progress). */
+enum wn_progress {
+    WN_PROGRESS_OFF = 0, /* nothing */
+    WN_PROGRESS_AUTO,    /* redrawn in place on a terminal, plain periodic lines otherwise */
+    WN_PROGRESS_LINES,   /* plain lines, one per stage, every interval */
+    WN_PROGRESS_LIVE     /* redrawn in place (ANSI escapes), for a terminal */
+};
+
+/*
+ * What a host asks an executor to report about a run, and what the executor
+ * says back.  Optional (struct wn_run.reporting may be NULL); zero every
+ * field you do not set; an executor reads fields past v1 only when
+ * struct_size covers them.
+ */
+struct wn_run_reporting {
+    uint32_t struct_size;        /* sizeof(struct wn_run_reporting) */
+    const char *report_path;     /* the run report (JSON) goes here; NULL: none */
+    const char *trace_path;      /* Chrome trace-event JSON (Perfetto); NULL: none */
+    const char *failures_path;   /* failure manifest (JSONL) of skipped tasks; NULL: the
+                                    executor's own setting */
+    enum wn_progress progress;
+    int progress_fd;             /* where progress goes (2: stderr) */
+    double progress_interval_s;  /* 0: the executor's default */
+    /* Written by the executor: */
+    uint64_t tasks_skipped;      /* tasks of failed batches recorded as skipped */
+    uint32_t threads_abandoned;  /* threads of hung hooks still running after a timeout: the
+                                    host must keep plugins loaded and the pipeline alive, and
+                                    should exit soon */
+    void *reserved[8];
+};
+
 struct wn_run {
     uint32_t struct_size;
     size_t n_stages;
@@ -105,7 +149,8 @@ struct wn_run {
     struct wn_emitter *sink;        /* receives the last stage's outputs; NULL: freed */
     /* n_stages pointers to zeroed records the executor fills, or NULL. */
     struct wn_stage_stats *const *stats;
-    void *reserved[8];
+    struct wn_run_reporting *reporting; /* optional (NULL: no report, trace or progress) */
+    void *reserved[7];
 };
 
 #define WN_EXECUTOR_OPS_VERSION 1

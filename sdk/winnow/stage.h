@@ -65,6 +65,12 @@ struct wn_emitter;
  * task is freed).  Only from inside process_batch, on the calling thread. */
 int wn_emit(struct wn_emitter *out, struct wn_task *task);
 
+/* Adds value to the stage's custom metric `name` (summed over batches and
+ * actors into the run report, with the number of additions).  Only from
+ * inside process_batch, on the calling thread, with the emitter it was given.
+ * Returns 0 (also when the executor keeps no metrics) or WN_ENOMEM / WN_EINVAL. */
+int wn_metric_add(struct wn_emitter *out, const char *name, double value);
+
 #define WN_STAGE_OPS_VERSION 1
 struct wn_stage_ops {
     uint32_t version;  /* WN_STAGE_OPS_VERSION */

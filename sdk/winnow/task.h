@@ -108,6 +108,11 @@ const struct wn_blob_type *wn_task_blob_type(const struct wn_task *task);
 void *wn_task_blob_data(const struct wn_task *task, size_t *size);
 
 /* ---- perf records (appended by executors) ---- */
+/* Appends a record.  The stage name is interned: the record's `stage` lives
+ * until the process exits and is shared with every record of that name (keep
+ * the set of names small: stage names); passing that pointer back is the
+ * fastest call.  Allocates nothing for a task's first few records.  Any
+ * thread that owns the task. */
 int wn_task_perf_add(struct wn_task *task, const char *stage, double process_s, double idle_s,
                      uint64_t items);
 size_t wn_task_perf_count(const struct wn_task *task);

@@ -39,7 +39,6 @@ int main(void)
 
 static struct wn_registry *registry;
 static char tmpdir[256];
-static pthread_t driver_thread;
 
 static double now_s(void)
 {
@@ -62,6 +61,12 @@ struct probe_state {
     struct wn_comms *comms;
 };
 
+/* Group create and free run on the one thread that coordinates the stage
+ * (the run's thread in barrier mode, the stage's coordinator in streaming
+ * mode), never on a rank's: the first call names it, later ones must match. */
+static pthread_t coordinator_thread;
+static int have_coordinator;
+
 static struct {
     pthread_mutex_t lock;
     const char *events[MAX_RANKS][MAX_EVENTS];
@@ -70,7 +75,7 @@ static struct {
     char first_task[MAX_RANKS][64];
     int bad_worker;
     int destroyed; /* probe states destroyed */
-    int group_news, group_frees, unique_ids, aborts, off_driver;
+    int group_news, group_frees, unique_ids, aborts, off_coordinator;
 } seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread struct probe_state *current; /* the probe instance of this actor thread */
@@ -83,7 +88,8 @@ static void seen_reset(void)
     memset(seen.n_in, 0, sizeof(seen.n_in));
     memset(seen.first_task, 0, sizeof(seen.first_task));
     seen.bad_worker = seen.destroyed = 0;
-    seen.group_news = seen.group_frees = seen.unique_ids = seen.aborts = seen.off_driver = 0;
+    seen.group_news = seen.group_frees = seen.unique_ids = seen.aborts = seen.off_coordinator = 0;
+    have_coordinator = 0;
     pthread_mutex_unlock(&seen.lock);
 }
 
@@ -93,10 +99,14 @@ static void event(const char *what)
         current->events[current->n_events++] = what;
 }
 
-static void on_driver(void)
+static void on_coordinator(void)
 {
-    if (!pthread_equal(pthread_self(), driver_thread))
-        __atomic_add_fetch(&seen.off_driver, 1, __ATOMIC_SEQ_CST);
+    if (!have_coordinator) {
+        coordinator_thread = pthread_self();
+        have_coordinator = 1;
+    } else if (!pthread_equal(pthread_self(), coordinator_thread)) {
+        __atomic_add_fetch(&seen.off_coordinator, 1, __ATOMIC_SEQ_CST);
+    }
 }
 
 /* ---- the probe provider: the ucx provider, recorded ----------------------------------- */
@@ -104,7 +114,7 @@ static void on_driver(void)
 static int probe_group_new(const char *name, const struct wn_params *params, uint32_t size,
                            struct wn_comms_group **group, struct wn_error *err)
 {
-    on_driver();
+    on_coordinator();
     __atomic_add_fetch(&seen.group_news, 1, __ATOMIC_SEQ_CST);
     return wn_ucx_comms_provider_ops.group_new(name, params, size, group, err);
 }
@@ -141,7 +151,7 @@ static void probe_rank_destroy(struct wn_comms_group *group, struct wn_comms *co
 
 static void probe_group_free(struct wn_comms_group *group)
 {
-    on_driver();
+    on_coordinator();
     __atomic_add_fetch(&seen.group_frees, 1, __ATOMIC_SEQ_CST);
     wn_ucx_comms_provider_ops.group_free(group);
 }
@@ -365,7 +375,7 @@ static int run_config(const char *text, struct sink *sink, struct wn_stage_stats
 {
     struct wn_config *config = NULL;
     struct wn_pipeline *pipeline = NULL;
-    struct wn_run_options options = { &sink->base };
+    struct wn_run_options options = { .sink = &sink->base };
     int rc;
 
     memset(stats, 0, 4 * sizeof(*stats));
@@ -456,7 +466,7 @@ static void test_every_rank_follows_the_raft_order(void)
     CU_ASSERT_STRING_EQUAL(seen.events[0][1], "unique_id");
     CU_ASSERT_EQUAL(seen.group_news, 1);
     CU_ASSERT_EQUAL(seen.group_frees, 1);
-    CU_ASSERT_EQUAL(seen.off_driver, 0);
+    CU_ASSERT_EQUAL(seen.off_coordinator, 0);
     CU_ASSERT_EQUAL(seen.aborts, 0);
     CU_ASSERT_EQUAL(seen.bad_worker, 0);
     /* Outputs in rank order; each rank saw the sum over ranks. */
@@ -763,7 +773,6 @@ static int suite_init(void)
 {
     struct wn_error err = WN_ERROR_INIT;
 
-    driver_thread = pthread_self();
     snprintf(tmpdir, sizeof(tmpdir), "%s/wn-comms-stage-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(tmpdir) == NULL)

@@ -7,10 +7,10 @@ check_PROGRAMS += tests/executor/test_pool tests/executor/test_batching \
 TESTS += tests/executor/test_pool tests/executor/test_batching tests/executor/test_actor_pool
 
 tests_executor_test_pool_SOURCES = tests/executor/test_pool.c \
-	plugins/backends/actor_pool/pool.c
+	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/gpu.c
 tests_executor_test_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
-tests_executor_test_pool_LDADD = $(WN_TEST_LIBS)
+tests_executor_test_pool_LDADD = $(WN_TEST_LIBS) -ldl -lm
 
 tests_executor_test_batching_SOURCES = tests/executor/test_batching.c \
 	plugins/backends/actor_pool/batching.c
@@ -19,12 +19,34 @@ tests_executor_test_batching_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
 tests_executor_test_batching_LDADD = $(WN_TEST_LIBS)
 
 tests_executor_test_actor_pool_SOURCES = tests/executor/test_actor_pool.c \
-	plugins/backends/actor_pool/actor_pool.c plugins/backends/actor_pool/stage_pool.c \
-	plugins/backends/actor_pool/comms_stage.c plugins/backends/actor_pool/shuffle_stage.c \
-	plugins/backends/actor_pool/pool.c plugins/backends/actor_pool/batching.c
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
 tests_executor_test_actor_pool_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_actor_pool_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
-tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)
+tests_executor_test_actor_pool_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
+
+check_PROGRAMS += tests/executor/test_faults
+TESTS += tests/executor/test_faults
+tests_executor_test_faults_SOURCES = tests/executor/test_faults.c \
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_faults_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_faults_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_faults_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
+
+check_PROGRAMS += tests/executor/test_observe
+TESTS += tests/executor/test_observe
+tests_executor_test_observe_SOURCES = tests/executor/test_observe.c \
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_observe_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_observe_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_observe_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
+
+check_PROGRAMS += tests/executor/test_gpu
+TESTS += tests/executor/test_gpu
+tests_executor_test_gpu_SOURCES = tests/executor/test_gpu.c \
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_gpu_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_gpu_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_gpu_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
 # The built shared object, loaded with dlopen (RTLD_NOW).
 check_PROGRAMS += tests/executor/test_actor_pool_so
@@ -33,3 +55,12 @@ tests_executor_test_actor_pool_so_SOURCES = tests/executor/test_actor_pool_so.c
 tests_executor_test_actor_pool_so_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
 tests_executor_test_actor_pool_so_LDADD = $(WN_TEST_LIBS)
 EXTRA_tests_executor_test_actor_pool_so_DEPENDENCIES = plugins/backends/actor_pool/actor_pool.la
+
+# `winnow run` meets a hung hook: the command must exit, not hang.
+check_LTLIBRARIES += tests/executor/hang_stage.la
+tests_executor_hang_stage_la_SOURCES = tests/executor/hang_stage.c
+tests_executor_hang_stage_la_CFLAGS = $(AM_CFLAGS) $(WN_PLUGIN_VISIBILITY)
+tests_executor_hang_stage_la_LIBADD = $(WN_PLUGIN_LINK_LIBS)
+tests_executor_hang_stage_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS) -rpath $(abs_builddir)
+TESTS += tests/executor/cli_timeout.sh
+EXTRA_DIST += tests/executor/cli_timeout.sh

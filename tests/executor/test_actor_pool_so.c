@@ -41,9 +41,10 @@ static int close_plugin(void)
 
 static void test_exports_only_the_entry_point(void)
 {
-    static const char *const internals[] = { "wn_stage_pool_run", "wn_pool_plan",
+    static const char *const internals[] = { "wn_ap_plain_new",    "wn_ap_stage_fail",
+                                             "wn_gpu_discover",    "wn_pool_plan",
                                              "wn_pool_max_actors", "wn_batching_split",
-                                             "actor_pool_run", NULL };
+                                             "actor_pool_run",     NULL };
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
     for (const char *const *name = internals; *name != NULL; name++)
@@ -78,8 +79,9 @@ static const struct wn_stage_ops forward_ops = {
     WN_STAGE_OPS_VERSION, NULL, NULL, NULL, forward, NULL, NULL, { NULL }
 };
 static const struct wn_stage_desc forward_desc = {
-    WN_STAGE_HEADER, "forward", "forwards", NULL, { 1, 0, 0, 0 }, 1, WN_STAGE_PLAIN,
-    WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &forward_ops, NULL, { NULL }
+    WN_STAGE_HEADER, "forward",       "forwards",      NULL, { 1, 0, 0, 0 }, 1,
+    WN_STAGE_PLAIN,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY, NULL, &forward_ops,   NULL,
+    { NULL }
 };
 
 struct ids_sink {
@@ -136,7 +138,7 @@ static void test_runs_a_pipeline(void)
         stats_ptrs[k] = &stats[k];
     }
     run.stages = stage_ptrs;
-    run.initial_tasks = tasks;  /* no executor params: every default */
+    run.initial_tasks = tasks; /* no executor params: every default */
     run.n_initial_tasks = 10;
     run.sink = &sink.emitter;
     run.stats = stats_ptrs;

@@ -8,8 +8,8 @@
 #include "cu.h"
 
 /* Splits and compares with want[0..n_want) given as {start, len} pairs. */
-static void check_split(size_t n_tasks, size_t batch_size, size_t n_chunks,
-                        const size_t (*want)[2], size_t n_want)
+static void check_split(size_t n_tasks, size_t batch_size, size_t n_chunks, const size_t (*want)[2],
+                        size_t n_want)
 {
     struct wn_batch_range *ranges = NULL;
     struct wn_error err = WN_ERROR_INIT;
@@ -116,8 +116,8 @@ static void test_batches_cover_every_task_once(void)
                 struct wn_error err = WN_ERROR_INIT;
                 size_t n = 0, next = 0;
 
-                CU_ASSERT_EQUAL_FATAL(wn_batching_split(n_tasks, mode ? 0 : k, mode ? k : 0,
-                                                        &ranges, &n, &err), 0);
+                CU_ASSERT_EQUAL_FATAL(
+                    wn_batching_split(n_tasks, mode ? 0 : k, mode ? k : 0, &ranges, &n, &err), 0);
                 for (size_t i = 0; i < n; i++) {
                     CU_ASSERT_EQUAL(ranges[i].start, next);
                     CU_ASSERT(ranges[i].len >= 1);

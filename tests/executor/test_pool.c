@@ -9,8 +9,8 @@
 
 struct sizing_case {
     const char *what;
-    double cpus, gpus, reserved_cpus, reserved_gpus;        /* capacity */
-    double ask_cpus, ask_gpus, ask_gpu_memory_gb;            /* per actor */
+    double cpus, gpus, reserved_cpus, reserved_gpus; /* capacity */
+    double ask_cpus, ask_gpus, ask_gpu_memory_gb;    /* per actor */
     int entire_gpu;
     uint32_t explicit_actors, batch_size;
     size_t n_tasks;
@@ -24,8 +24,8 @@ static const struct sizing_case sizing_cases[] = {
     { "ceil(tasks / batch_size)", 8, 0, 0, 0, 1, 0, 0, 0, 0, 4, 10, 3, 8, 0 },
     { "two cpus each after reserving two", 8, 0, 2, 0, 2, 0, 0, 0, 0, 1, 100, 3, 3, 0 },
     { "fractional cpus pack", 2, 0, 0, 0, 0.5, 0, 0, 0, 0, 1, 100, 4, 4, 0 },
-    { "0.1 cpu each fits 7 in 0.7 despite rounding", 0.7, 0, 0, 0, 0.1, 0, 0, 0, 0, 1, 100, 7,
-      7, 0 },
+    { "0.1 cpu each fits 7 in 0.7 despite rounding", 0.7, 0, 0, 0, 0.1, 0, 0, 0, 0, 1, 100, 7, 7,
+      0 },
     { "no request is unconstrained", 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 5, WN_POOL_UNLIMITED, 0 },
     { "quarter gpus pack four on one gpu", 16, 1, 0, 0, 1, 0.25, 0, 0, 0, 1, 100, 4, 4, 0 },
     { "0.3 gpu each fits three", 16, 1, 0, 0, 1, 0.3, 0, 0, 0, 1, 100, 3, 3, 0 },
@@ -33,8 +33,8 @@ static const struct sizing_case sizing_cases[] = {
     { "entire_gpu counts as one gpu", 16, 2, 0, 0, 1, 0, 0, 1, 0, 1, 100, 2, 2, 0 },
     { "entire_gpu with a quarter gpu still takes a whole one", 16, 2, 0, 0, 1, 0.25, 0, 1, 0, 1,
       100, 2, 2, 0 },
-    { "gpu_memory_gb without device info takes a gpu", 16, 3, 0, 0, 1, 0, 10, 0, 0, 1, 100, 3,
-      3, 0 },
+    { "gpu_memory_gb without device info takes a gpu", 16, 3, 0, 0, 1, 0, 10, 0, 0, 1, 100, 3, 3,
+      0 },
     { "gpu limits below cpus", 16, 2, 0, 0, 1, 0.5, 0, 0, 0, 1, 100, 4, 4, 0 },
     { "cpu limits below gpus", 3, 8, 0, 0, 1, 0.5, 0, 0, 0, 1, 100, 3, 3, 0 },
     { "explicit actors win", 8, 0, 0, 0, 1, 0, 0, 0, 4, 1, 1, 4, 8, 0 },
@@ -50,7 +50,8 @@ static void test_sizing_table(void)
 {
     for (size_t i = 0; i < sizeof(sizing_cases) / sizeof(sizing_cases[0]); i++) {
         const struct sizing_case *c = &sizing_cases[i];
-        struct wn_pool_capacity cap = { c->cpus, c->gpus, c->reserved_cpus, c->reserved_gpus };
+        struct wn_pool_capacity cap = { c->cpus, c->gpus, c->reserved_cpus, c->reserved_gpus,
+                                        NULL };
         struct wn_pool_request req;
         struct wn_pool_plan plan;
         struct wn_error err = WN_ERROR_INIT;
@@ -81,7 +82,7 @@ static void test_sizing_table(void)
 
 static void test_zero_cpu_capacity_names_stage_and_request(void)
 {
-    struct wn_pool_capacity cap = { 1, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 1, 0, 0, 0, NULL };
     struct wn_pool_request req = { "x", { 2, 0, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -95,7 +96,7 @@ static void test_zero_cpu_capacity_names_stage_and_request(void)
 
 static void test_reserving_everything_leaves_zero_capacity(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 10, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 10, 0, NULL };
     struct wn_pool_request req = { "big", { 1, 0, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -107,7 +108,7 @@ static void test_reserving_everything_leaves_zero_capacity(void)
 
 static void test_zero_gpu_capacity_names_gpus(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 0, 0, NULL };
     struct wn_pool_request req = { "embed", { 1, 0.5, 0, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -125,7 +126,7 @@ static void test_zero_gpu_capacity_names_gpus(void)
 
 static void test_gpu_memory_without_device_needs_a_gpu(void)
 {
-    struct wn_pool_capacity cap = { 8, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 8, 0, 0, 0, NULL };
     struct wn_pool_request req = { "m", { 1, 0, 16, 0 }, 0, 1, 10 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -137,7 +138,7 @@ static void test_gpu_memory_without_device_needs_a_gpu(void)
 
 static void test_zero_tasks_with_zero_capacity_is_still_an_error(void)
 {
-    struct wn_pool_capacity cap = { 1, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 1, 0, 0, 0, NULL };
     struct wn_pool_request req = { "x", { 4, 0, 0, 0 }, 0, 1, 0 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;
@@ -147,7 +148,7 @@ static void test_zero_tasks_with_zero_capacity_is_still_an_error(void)
 
 static void test_unconstrained_stage_is_limited_in_threads(void)
 {
-    struct wn_pool_capacity cap = { 4, 0, 0, 0 };
+    struct wn_pool_capacity cap = { 4, 0, 0, 0, NULL };
     struct wn_pool_request req = { "io", { 0, 0, 0, 0 }, 0, 1, 1000000 };
     struct wn_pool_plan plan;
     struct wn_error err = WN_ERROR_INIT;

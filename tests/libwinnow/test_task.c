@@ -117,6 +117,27 @@ static void test_perf_records_accumulate(void)
     wn_task_free(t);
 }
 
+static void test_perf_stage_names_are_interned_copies(void)
+{
+    struct wn_task *a = wn_task_new("a", NULL), *b = wn_task_new("b", NULL);
+    char name[16];
+
+    snprintf(name, sizeof(name), "stage_x");
+    for (int i = 0; i < 9; i++) /* past the records kept inside the task */
+        CU_ASSERT_EQUAL(wn_task_perf_add(a, name, 0.0, 0.0, 1), 0);
+    CU_ASSERT_EQUAL(wn_task_perf_add(b, "stage_x", 0.0, 0.0, 1), 0);
+    snprintf(name, sizeof(name), "stage_y"); /* the caller's buffer changes */
+    CU_ASSERT_EQUAL(wn_task_perf_add(b, name, 0.0, 0.0, 2), 0);
+    CU_ASSERT_EQUAL(wn_task_perf_count(a), 9);
+    CU_ASSERT_STRING_EQUAL(wn_task_perf_at(a, 0)->stage, "stage_x");
+    CU_ASSERT_STRING_EQUAL(wn_task_perf_at(a, 8)->stage, "stage_x");
+    CU_ASSERT_PTR_EQUAL(wn_task_perf_at(a, 8)->stage, wn_task_perf_at(b, 0)->stage);
+    CU_ASSERT_STRING_EQUAL(wn_task_perf_at(b, 1)->stage, "stage_y");
+    CU_ASSERT_EQUAL(wn_task_perf_at(b, 1)->items, 2);
+    wn_task_free(a);
+    wn_task_free(b);
+}
+
 static void test_released_table_is_refused(void)
 {
     struct wn_task *t = wn_task_new("t", NULL);
@@ -139,6 +160,7 @@ int main(void)
         { "a BLOB payload is destroyed once", test_blob_payload_is_destroyed_once },
         { "take moves ownership out of the slot", test_take_moves_ownership_out_of_the_slot },
         { "perf records accumulate", test_perf_records_accumulate },
+        { "perf stage names are interned copies", test_perf_stage_names_are_interned_copies },
         { "a released table is refused", test_released_table_is_refused },
         { NULL, NULL }
     };

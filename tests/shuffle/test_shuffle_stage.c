@@ -298,7 +298,6 @@ static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
                       struct stage_result *res)
 {
     struct wn_run_stage stage;
-    struct wn_stage_pool_options options = { ranks, 2 };
     struct wn_params *params = params_from(desc->params, params_json);
     struct wn_params *sparams;
     char with_dir[512];
@@ -317,7 +316,7 @@ static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
     stage.shuffle_params = sparams;
     memset(res, 0, sizeof(*res));
     CU_ASSERT_EQUAL(wn_shuffle_stage_check(&stage, &res->err), 0);
-    res->rc = wn_shuffle_stage_run(&stage, tasks, n_tasks, &options, &res->out, &res->n_out,
+    res->rc = wn_shuffle_stage_run(&stage, tasks, n_tasks, ranks, &res->out, &res->n_out,
                                    &res->stats, &res->err);
     wn_params_free(params);
     wn_params_free(sparams);

@@ -38,10 +38,11 @@ double wn_pool_gpus_per_actor(const struct wn_resources *resources)
 {
     if (resources->entire_gpu)
         return resources->gpus > 1.0 ? ceil(resources->gpus - WN_POOL_EPSILON) : 1.0;
+    if (resources->gpus > 1.0)
+        return ceil(resources->gpus - WN_POOL_EPSILON);
     if (resources->gpus > 0.0)
         return resources->gpus;
-    /* gpu_memory_gb converts to a fraction of the device's memory; without
-     * device information (no GPU discovery yet) it counts as a whole GPU. */
+    /* gpu_memory_gb is a share of a device's memory; unknown memory: a whole device. */
     if (resources->gpu_memory_gb > 0.0)
         return 1.0;
     return 0.0;
@@ -71,13 +72,23 @@ int wn_pool_max_actors(const struct wn_pool_capacity *capacity,
 {
     const char *name = request->stage_name ? request->stage_name : "?";
     double cpus = request->resources.cpus;
-    double gpus = wn_pool_gpus_per_actor(&request->resources);
     double avail_cpus = fmax(capacity->cpus - capacity->reserved_cpus, 0.0);
-    double avail_gpus = fmax(capacity->gpus - capacity->reserved_gpus, 0.0);
+    struct wn_gpu_ledger own;
+    const struct wn_gpu_ledger *ledger = capacity->ledger;
     uint32_t by_cpus = fit(avail_cpus, cpus);
-    uint32_t by_gpus = fit(avail_gpus, gpus);
+    uint32_t by_gpus;
+    double avail_gpus;
     const char *why = "";
 
+    if (ledger == NULL) {
+        wn_gpu_ledger_init_count(&own, fmax(capacity->gpus, 0.0),
+                                 fmax(capacity->reserved_gpus, 0.0));
+        ledger = &own;
+    }
+    by_gpus = wn_gpu_ledger_fit(ledger, &request->resources);
+    if (by_gpus > WN_POOL_UNLIMITED)
+        by_gpus = WN_POOL_UNLIMITED;
+    avail_gpus = wn_gpu_ledger_total_free(ledger);
     *max_actors = by_cpus < by_gpus ? by_cpus : by_gpus;
     if (by_cpus == 0)
         return wn_error_set(err, WN_ERESOURCE,
@@ -88,14 +99,15 @@ int wn_pool_max_actors(const struct wn_pool_capacity *capacity,
     if (by_gpus == 0) {
         if (request->resources.entire_gpu)
             why = " (entire_gpu)";
-        else if (request->resources.gpus <= 0.0)
-            why = " (gpu_memory_gb without device information counts as one GPU)";
+        else if (request->resources.gpu_memory_gb > 0.0 && request->resources.gpus <= 0.0)
+            why = " (gpu_memory_gb: a device's share, or a whole device of unknown memory)";
         return wn_error_set(err, WN_ERESOURCE,
                             "stage '%s' asks %g gpus per actor%s but %g %s available after "
-                            "reserving %g (GPUs are not discovered yet: set executor.gpus to "
-                            "the GPUs this process may use)",
-                            name, gpus, why, avail_gpus, is_are(avail_gpus),
-                            capacity->reserved_gpus);
+                            "reserving %g on %zu device(s) (GPUs are discovered through the "
+                            "CUDA runtime; set executor.gpus and executor.gpu_memory_gb to "
+                            "override)",
+                            name, wn_pool_gpus_per_actor(&request->resources), why, avail_gpus,
+                            is_are(avail_gpus), capacity->reserved_gpus, ledger->n);
     }
     return 0;
 }

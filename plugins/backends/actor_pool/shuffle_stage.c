@@ -608,8 +608,8 @@ static void fill_stats(const struct shuffle_run *run, size_t n_tasks, size_t n_o
 }
 
 int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **tasks, size_t n_tasks,
-                         const struct wn_stage_pool_options *options, struct wn_task ***out,
-                         size_t *n_out, struct wn_stage_stats *stats, struct wn_error *err)
+                         uint32_t n_ranks, struct wn_task ***out, size_t *n_out,
+                         struct wn_stage_stats *stats, struct wn_error *err)
 {
     struct wn_stage_stats measured;
     struct shuffle_run run;
@@ -629,7 +629,7 @@ int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **task
     run.hooks = stage->desc->shuffle;
     run.provider = provider_of(stage);
     run.tasks = tasks;
-    run.n_ranks = options->actors;
+    run.n_ranks = n_ranks;
     rc = wn_shuffle_stage_check(stage, err);
     if (rc < 0)
         goto out_free_tasks;

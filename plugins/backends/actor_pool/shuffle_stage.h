@@ -30,17 +30,18 @@
 
 #include <winnow/backend.h>
 
-#include "stage_pool.h"
+#include <stdint.h>
 
 /* Checks, before anything runs, that a SHUFFLE stage has its hooks and a
  * usable shuffle provider resolved by the host. */
 int wn_shuffle_stage_check(const struct wn_run_stage *stage, struct wn_error *err);
 
-/* Runs a SHUFFLE stage as wn_stage_pool_run runs a plain one (same
- * ownership of tasks and outputs, same stats); options->actors is the
- * number of ranks.  Driver thread only. */
+/* Runs a SHUFFLE stage over n_ranks ranks: takes ownership of tasks (the
+ * array and every task, also on failure), returns the outputs in *out
+ * (malloc'd) and what it measured in *stats.  One thread (the stage's
+ * coordinator) at a time. */
 int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **tasks, size_t n_tasks,
-                         const struct wn_stage_pool_options *options, struct wn_task ***out,
-                         size_t *n_out, struct wn_stage_stats *stats, struct wn_error *err);
+                         uint32_t n_ranks, struct wn_task ***out, size_t *n_out,
+                         struct wn_stage_stats *stats, struct wn_error *err);
 
 #endif /* WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H */
