@@ -793,6 +793,17 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
          * never goes back. */
         p->down->flush(p->down);
         advance_release(p, next);
+        /*
+         * plain_close may have run between the check above and that store:
+         * it stores closed, then reads release_seq; we store release_seq,
+         * then read closed (both seq_cst), so at least one of us sees the
+         * other and finishes the stage (finish is idempotent).  Without this
+         * second look both could miss, and the stage never finished.
+         */
+        if (__atomic_load_n(&p->closed, __ATOMIC_SEQ_CST) && next == p->final_seq) {
+            finish(p);
+            return;
+        }
         prev = __atomic_fetch_or(&ns->word, SLOT_HEAD, __ATOMIC_ACQ_REL);
         if (prev & SLOT_DONE) {
             s = ns;
