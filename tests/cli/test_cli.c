@@ -65,8 +65,9 @@ static void run_winnow(const char *fmt, ...)
     va_end(ap);
     snprintf(out_path, sizeof(out_path), "%s/stdout", tmpdir);
     snprintf(err_path, sizeof(err_path), "%s/stderr", tmpdir);
-    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s > '%s' 2> '%s'", tmpdir, winnow, args,
-             out_path, err_path);
+    /* A hang must fail the test, not stall the suite: `timeout` ends it (124). */
+    snprintf(cmd, sizeof(cmd), "cd '%s' && timeout 300 '%s' %s > '%s' 2> '%s'", tmpdir, winnow,
+             args, out_path, err_path);
     rc = system(cmd);
     status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
     free(out_text);
