@@ -48,6 +48,14 @@ tests_executor_test_gpu_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
 tests_executor_test_gpu_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
 tests_executor_test_gpu_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
+# The end of a streaming PLAIN stage, driven step by step.
+check_PROGRAMS += tests/executor/test_plain_close
+TESTS += tests/executor/test_plain_close
+tests_executor_test_plain_close_SOURCES = tests/executor/test_plain_close.c $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_plain_close_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_plain_close_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_executor_test_plain_close_LDADD = $(WN_TEST_LIBS) $(WN_ACTOR_POOL_LIBS)
+
 # The built shared object, loaded with dlopen (RTLD_NOW).
 check_PROGRAMS += tests/executor/test_actor_pool_so
 TESTS += tests/executor/test_actor_pool_so
