@@ -774,17 +774,22 @@ static void release_chain(struct wn_ap_plain *p, struct slot *s)
         s->avoid_actor = -1;
         next = s->seq + 1;
         __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
-        if (++released % RELEASE_EVERY == 0)
-            advance_release(p, next); /* a long chain: let the producer go on */
+        /* release_seq reaches final_seq only after the last flush: a
+         * plain_close that sees it there finishes the stage (closes what
+         * follows) on its own thread, so this one must be done with down. */
         if (__atomic_load_n(&p->closed, __ATOMIC_SEQ_CST) && next == p->final_seq) {
-            advance_release(p, next);
             p->down->flush(p->down);
+            advance_release(p, next);
             finish(p);
             return;
         }
         ns = slot_at(p, next);
         if (__atomic_load_n(&ns->word, __ATOMIC_ACQUIRE) & SLOT_DONE) {
-            /* Its actor finished it before we were the head, and left it. */
+            /* Its actor finished it before we were the head, and left it.
+             * Batch next exists, so next < final_seq: a long chain may let
+             * the producer go on without letting a close finish early. */
+            if (++released % RELEASE_EVERY == 0)
+                advance_release(p, next);
             s = ns;
             continue;
         }
