@@ -37,7 +37,8 @@ MEMORY_ARGS =
 bench: $(bench_programs)
 	@echo "== bench/dispatch $(BENCH_ARGS)" && ./bench/dispatch $(BENCH_ARGS) && \
 	  echo "== bench/dispatch -b 64 $(BENCH_ARGS)" && ./bench/dispatch -b 64 $(BENCH_ARGS) && \
-	  echo "== bench/memory $(MEMORY_ARGS)" && ./bench/memory $(MEMORY_ARGS) $(WN_BENCH_COMMS_RUN)
+	  echo "== bench/memory $(MEMORY_ARGS)" && ./bench/memory $(MEMORY_ARGS) $(WN_BENCH_COMMS_RUN) && \
+	  echo "== bench/minhash" && ./bench/minhash
 .PHONY: bench
 
 dist_noinst_SCRIPTS += bench/run
