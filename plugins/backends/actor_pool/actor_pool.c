@@ -267,20 +267,26 @@ const char *wn_ap_hook_message(const struct wn_error *hook_err, int rc, char *bu
     return buf;
 }
 
+void wn_ap_run_capacity(struct wn_ap_run *run, struct wn_pool_capacity *capacity,
+                        struct wn_gpu_ledger *ledger)
+{
+    *capacity = run->opt.capacity;
+    pthread_mutex_lock(&run->lock);
+    *ledger = run->ledger;
+    pthread_mutex_unlock(&run->lock);
+    capacity->ledger = ledger;
+}
+
 int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors,
                      struct wn_error *err)
 {
-    struct wn_ap_run *run = stage->run;
-    struct wn_pool_capacity capacity = run->opt.capacity;
+    struct wn_pool_capacity capacity;
     struct wn_pool_request request;
     struct wn_pool_plan plan;
     struct wn_gpu_ledger ledger;
     int rc;
 
-    pthread_mutex_lock(&run->lock);
-    ledger = run->ledger;
-    pthread_mutex_unlock(&run->lock);
-    capacity.ledger = &ledger;
+    wn_ap_run_capacity(stage->run, &capacity, &ledger);
     memset(&request, 0, sizeof(request));
     request.stage_name = stage->name;
     request.resources = stage->resources;

@@ -257,6 +257,11 @@ int wn_ap_stage_fail(struct wn_ap_stage *stage, int code, const char *fmt, ...) 
 void wn_ap_stage_skip(struct wn_ap_stage *stage, struct wn_task *task, const char *error,
                       int actor_index, uint32_t attempts);
 
+/* The run's capacity, with *ledger a snapshot of its GPU ledger taken under
+ * the run lock (capacity->ledger points at it).  Any thread. */
+void wn_ap_run_capacity(struct wn_ap_run *run, struct wn_pool_capacity *capacity,
+                        struct wn_gpu_ledger *ledger);
+
 /* The pool size for n_tasks (the seed's rule: explicit actors, capped, or
  * min(ceil(n_tasks / batch_size), what the resources hold)), with the run's
  * capacity and what its GPU ledger holds now.  Any thread. */

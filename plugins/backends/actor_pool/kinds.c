@@ -7,7 +7,6 @@
  */
 #include "build_config.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -26,19 +25,6 @@ static void keep_kind_stats(struct wn_ap_stage *stage, const struct wn_stage_sta
     stage->pool_fixed = 1;
 }
 
-/* The run's capacity with a snapshot of its GPU ledger. */
-static void capacity_now(struct wn_ap_stage *stage, struct wn_pool_capacity *capacity,
-                         struct wn_gpu_ledger *ledger)
-{
-    struct wn_ap_run *run = stage->run;
-
-    *capacity = run->opt.capacity;
-    pthread_mutex_lock(&run->lock);
-    *ledger = run->ledger;
-    pthread_mutex_unlock(&run->lock);
-    capacity->ledger = ledger;
-}
-
 static int comms_check(struct wn_ap_stage *stage, struct wn_error *err)
 {
     return wn_comms_stage_check(stage->config, err);
@@ -55,7 +41,7 @@ static int comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in
     size_t n = n_in;
     int rc;
 
-    capacity_now(stage, &capacity, &ledger);
+    wn_ap_run_capacity(stage->run, &capacity, &ledger);
     rc = wn_comms_stage_run(stage->config, &capacity, &tasks, &n, &stats, err);
     keep_kind_stats(stage, &stats);
     *out = tasks;
