@@ -57,3 +57,17 @@ tests_stages_test_columns_SOURCES = tests/stages/test_columns.c plugins/stages/i
 tests_stages_test_columns_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS) -DIO_UTF8_MAX_BYTES=16
 tests_stages_test_columns_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
 tests_stages_test_columns_LDADD = $(WN_TEST_LIBS)
+
+# json_scan.c (jsonl_reader's line scanner) against jansson, compiled in; a
+# second build takes the byte loop instead of the SSE2 string search.
+check_PROGRAMS += tests/stages/test_json_scan tests/stages/test_json_scan_scalar
+TESTS += tests/stages/test_json_scan tests/stages/test_json_scan_scalar
+tests_stages_test_json_scan_SOURCES = tests/stages/test_json_scan.c plugins/stages/io/json_scan.c
+tests_stages_test_json_scan_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS)
+tests_stages_test_json_scan_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_json_scan_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)
+tests_stages_test_json_scan_scalar_SOURCES = tests/stages/test_json_scan.c \
+	plugins/stages/io/json_scan.c
+tests_stages_test_json_scan_scalar_CPPFLAGS = $(WN_IO_TEST_CPPFLAGS) -DIO_JSON_SCALAR
+tests_stages_test_json_scan_scalar_CFLAGS = $(WN_STAGES_TEST_CFLAGS)
+tests_stages_test_json_scan_scalar_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS)

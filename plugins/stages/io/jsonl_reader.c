@@ -9,7 +9,9 @@
  * values must agree (an integer in a float64 column is converted); a missing
  * field or a JSON null is a null cell.  Duplicate keys in one object make the
  * line malformed, as the record would be ambiguous.  Integers beyond int64
- * are malformed too (jansson refuses them).
+ * are malformed too, and so is anything jansson's json_loadb() refuses:
+ * lines are scanned by json_scan.c, which accepts exactly jansson's grammar
+ * (tests compare the two) without building a tree.
  *
  * A malformed line fails the task with "FILE:LINE: what" (WN_EDATA) unless
  * skip_bad_lines, when it is skipped and counted in the metadata key
@@ -22,12 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include <winnow/log.h>
 #include <winnow/plugin.h>
 
 #include "columns.h"
+#include "json_scan.h"
 #include "jsonl_reader.h"
 #include "line_reader.h"
 
@@ -38,8 +39,7 @@
 /* One field of the row being read: where it goes and its value (borrowed). */
 struct row_field {
     int64_t column; /* -1: a new field, column created when the row is accepted */
-    const char *key;
-    json_t *value;
+    const struct io_json_field *value;
 };
 
 struct jsonl_reader {
@@ -47,46 +47,32 @@ struct jsonl_reader {
     size_t n_fields; /* 0: every field */
     int skip_bad_lines;
     size_t max_line_bytes;
+    struct io_json_scanner scanner;
     struct row_field *row; /* scratch, reused for every line */
     size_t row_capacity;
-    char *text; /* scratch for objects and arrays as JSON text */
-    size_t text_capacity;
+    int32_t *slots; /* fields mode: index into the scanned fields per column, or -1 */
 };
 
 /* Per input task. */
 struct read_state {
     struct io_columns columns;
+    int fields_only; /* the columns are the `fields` param; other members are skipped */
     int64_t rows;
     uint64_t bad_lines;
     char problem[512]; /* what is wrong with the current line */
 };
 
-static const char *json_kind_name(const json_t *value)
+static enum io_column_kind kind_of(enum io_json_kind kind)
 {
-    switch (json_typeof(value)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown value";
-}
-
-static enum io_column_kind kind_of(const json_t *value)
-{
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
-    case JSON_ARRAY: return IO_COLUMN_JSON;
-    case JSON_STRING: return IO_COLUMN_STRING;
-    case JSON_INTEGER: return IO_COLUMN_INT64;
-    case JSON_REAL: return IO_COLUMN_FLOAT64;
-    case JSON_TRUE:
-    case JSON_FALSE: return IO_COLUMN_BOOL;
-    case JSON_NULL: break;
+    switch (kind) {
+    case IO_JSON_OBJECT:
+    case IO_JSON_ARRAY: return IO_COLUMN_JSON;
+    case IO_JSON_STRING: return IO_COLUMN_STRING;
+    case IO_JSON_INTEGER: return IO_COLUMN_INT64;
+    case IO_JSON_REAL: return IO_COLUMN_FLOAT64;
+    case IO_JSON_TRUE:
+    case IO_JSON_FALSE: return IO_COLUMN_BOOL;
+    case IO_JSON_NULL: break;
     }
     return IO_COLUMN_UNTYPED;
 }
@@ -123,65 +109,49 @@ static int row_reserve(struct jsonl_reader *reader, size_t n)
     return 0;
 }
 
-/* Writes value's compact JSON text into the reusable scratch buffer. */
-static int dump_json(struct jsonl_reader *reader, const json_t *value, size_t *len)
+/* The column a top-level member goes to: its index, -1 for a new one, or IO_JSON_SKIP. */
+static int64_t select_member(void *ctx, const char *key, size_t key_len)
 {
-    for (;;) {
-        size_t need = json_dumpb(value, reader->text, reader->text_capacity, JSON_COMPACT);
-        char *text;
+    struct read_state *st = ctx;
+    int64_t column = io_columns_find(&st->columns, key, key_len);
 
-        if (need == 0)
-            return WN_ENOMEM;
-        if (need <= reader->text_capacity) {
-            *len = need;
-            return 0;
-        }
-        text = realloc(reader->text, need);
-        if (text == NULL)
-            return WN_ENOMEM;
-        reader->text = text;
-        reader->text_capacity = need;
-    }
+    return column < 0 && st->fields_only ? IO_JSON_SKIP : column;
 }
 
 /*
- * Checks one parsed line against the columns and, only when all of it is
+ * Checks one scanned line against the columns and, only when all of it is
  * acceptable, appends it as a row.  Returns 0, 1 for a bad line (st->problem
  * says why; nothing was appended) or a negative code.
  */
-static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *object,
-                   struct wn_error *err)
+static int add_row(struct jsonl_reader *reader, struct read_state *st,
+                   const struct io_json_field *fields, size_t n_scanned, struct wn_error *err)
 {
     size_t n = 0;
     int rc;
 
+    rc = row_reserve(reader, reader->n_fields > 0 ? reader->n_fields : n_scanned);
+    if (rc < 0)
+        return wn_error_set(err, rc, "out of memory");
     if (reader->n_fields > 0) {
-        rc = row_reserve(reader, reader->n_fields);
-        if (rc < 0)
-            return wn_error_set(err, rc, "out of memory");
-        for (size_t i = 0; i < reader->n_fields; i++) {
-            const char *name = wn_params_get_list_item(reader->params, "fields", i);
-            json_t *value = json_object_get(object, name);
+        /* In the order of `fields`, so that a conflict names the first one listed. */
+        for (size_t i = 0; i < n_scanned; i++)
+            reader->slots[fields[i].column] = (int32_t)i;
+        for (size_t c = 0; c < reader->n_fields; c++) {
+            int32_t i = reader->slots[c];
 
-            if (value == NULL || json_is_null(value))
+            if (i < 0)
                 continue;
-            reader->row[n].column = (int64_t)i;
-            reader->row[n].key = name;
-            reader->row[n].value = value;
+            reader->slots[c] = -1;
+            if (fields[i].kind == IO_JSON_NULL)
+                continue;
+            reader->row[n].column = (int64_t)c;
+            reader->row[n].value = &fields[i];
             n++;
         }
     } else {
-        const char *key;
-        json_t *value;
-
-        rc = row_reserve(reader, json_object_size(object));
-        if (rc < 0)
-            return wn_error_set(err, rc, "out of memory");
-        json_object_foreach(object, key, value)
-        {
-            reader->row[n].column = io_columns_find(&st->columns, key, strlen(key));
-            reader->row[n].key = key;
-            reader->row[n].value = value;
+        for (size_t i = 0; i < n_scanned; i++) {
+            reader->row[n].column = fields[i].column;
+            reader->row[n].value = &fields[i];
             n++;
         }
     }
@@ -191,14 +161,15 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *o
         const struct row_field *f = &reader->row[i];
         const struct io_column *col;
 
-        if (f->column < 0 || json_is_null(f->value))
+        if (f->column < 0 || f->value->kind == IO_JSON_NULL)
             continue;
         col = &st->columns.items[f->column];
-        if (!kind_accepts(col->kind, kind_of(f->value))) {
+        if (!kind_accepts(col->kind, kind_of(f->value->kind))) {
             snprintf(st->problem, sizeof(st->problem),
-                     "type conflict: field \"%s\" is %s here, but its column holds %s "
+                     "type conflict: field \"%.*s\" is %s here, but its column holds %s "
                      "(from its first non-null value)",
-                     f->key, json_kind_name(f->value), io_column_kind_name(col->kind));
+                     (int)f->value->key_len, f->value->key, io_json_kind_name(f->value->kind),
+                     io_column_kind_name(col->kind));
             return 1;
         }
     }
@@ -206,42 +177,37 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *o
     /* Pass 2: append. */
     for (size_t i = 0; i < n; i++) {
         struct row_field *f = &reader->row[i];
+        const struct io_json_field *v = f->value;
         struct io_column *col;
-        json_t *v = f->value;
 
         if (f->column < 0) {
-            f->column = io_columns_add(&st->columns, f->key, strlen(f->key), err);
+            f->column = io_columns_add(&st->columns, v->key, v->key_len, err);
             if (f->column < 0)
                 return (int)f->column;
         }
         col = &st->columns.items[f->column];
-        switch (json_typeof(v)) {
-        case JSON_STRING:
-            rc = io_column_append_string(col, IO_COLUMN_STRING, st->rows, json_string_value(v),
-                                         json_string_length(v));
+        switch (v->kind) {
+        case IO_JSON_STRING:
+            rc = io_column_append_string(col, IO_COLUMN_STRING, st->rows, v->text, v->text_len);
             break;
-        case JSON_OBJECT:
-        case JSON_ARRAY: {
-            size_t len = 0;
-
-            rc = dump_json(reader, v, &len);
-            if (rc == 0)
-                rc = io_column_append_string(col, IO_COLUMN_JSON, st->rows, reader->text, len);
+        case IO_JSON_OBJECT:
+        case IO_JSON_ARRAY:
+            rc = io_column_append_string(col, IO_COLUMN_JSON, st->rows, v->text, v->text_len);
             break;
-        }
-        case JSON_INTEGER:
-            rc = io_column_append_int64(col, st->rows, (int64_t)json_integer_value(v));
+        case IO_JSON_INTEGER: rc = io_column_append_int64(col, st->rows, v->integer); break;
+        case IO_JSON_REAL: rc = io_column_append_float64(col, st->rows, v->real); break;
+        case IO_JSON_TRUE:
+        case IO_JSON_FALSE:
+            rc = io_column_append_bool(col, st->rows, v->kind == IO_JSON_TRUE);
             break;
-        case JSON_REAL: rc = io_column_append_float64(col, st->rows, json_real_value(v)); break;
-        case JSON_TRUE:
-        case JSON_FALSE: rc = io_column_append_bool(col, st->rows, json_is_true(v)); break;
-        case JSON_NULL:
+        case IO_JSON_NULL:
         default:
             rc = 0; /* the column pads itself with nulls */
             break;
         }
         if (rc < 0)
-            return wn_error_set(err, rc, "out of memory storing field \"%s\"", f->key);
+            return wn_error_set(err, rc, "out of memory storing field \"%.*s\"", (int)v->key_len,
+                                v->key);
     }
     st->rows++;
     return 0;
@@ -251,27 +217,18 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st, json_t *o
 static int read_line(struct jsonl_reader *reader, struct read_state *st, const char *line,
                      size_t len, struct wn_error *err)
 {
-    json_error_t jerr;
-    json_t *object;
+    const struct io_json_field *fields;
+    size_t n_fields;
     int rc;
 
-    /* JSON_DECODE_ANY: a scalar line gets "expected a JSON object", not a parse error. */
-    object =
-        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    if (object == NULL) {
-        snprintf(st->problem, sizeof(st->problem), "invalid JSON at column %d: %s", jerr.column,
-                 jerr.text);
+    rc = io_json_scan_line(&reader->scanner, line, len, select_member, st, &fields, &n_fields);
+    if (rc < 0)
+        return wn_error_set(err, rc, "out of memory parsing a line");
+    if (rc == 1) {
+        snprintf(st->problem, sizeof(st->problem), "%s", reader->scanner.problem);
         return 1;
     }
-    if (!json_is_object(object)) {
-        snprintf(st->problem, sizeof(st->problem), "expected a JSON object, got %s",
-                 json_kind_name(object));
-        json_decref(object);
-        return 1;
-    }
-    rc = add_row(reader, st, object, err);
-    json_decref(object);
-    return rc;
+    return add_row(reader, st, fields, n_fields, err);
 }
 
 /* Reads every line of one file into st. */
@@ -330,6 +287,7 @@ static int read_task(struct jsonl_reader *reader, const struct wn_task *in, stru
 
     *out = NULL;
     memset(&st, 0, sizeof(st));
+    st.fields_only = reader->n_fields > 0;
     if (wn_task_payload_kind(in) != WN_PAYLOAD_FILES)
         return wn_error_set(err, WN_EINVAL, "task %s: expected a FILES payload", wn_task_id(in));
     for (size_t i = 0; i < reader->n_fields; i++) {
@@ -408,6 +366,15 @@ static int jsonl_reader_create(const struct wn_params *params, void **state, str
     reader->n_fields = wn_params_get_list_size(params, "fields");
     reader->skip_bad_lines = wn_params_get_bool(params, "skip_bad_lines");
     reader->max_line_bytes = (size_t)wn_params_get_int(params, "max_line_bytes");
+    if (reader->n_fields > 0) {
+        reader->slots = malloc(reader->n_fields * sizeof(*reader->slots));
+        if (reader->slots == NULL) {
+            free(reader);
+            return wn_error_set(err, WN_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < reader->n_fields; i++)
+            reader->slots[i] = -1;
+    }
     *state = reader;
     return 0;
 }
@@ -452,8 +419,9 @@ static void jsonl_reader_destroy(void *state)
 
     if (reader == NULL)
         return;
+    io_json_scanner_clear(&reader->scanner);
     free(reader->row);
-    free(reader->text);
+    free(reader->slots);
     free(reader);
 }
 
