@@ -1,8 +1,7 @@
 /*
  * io_json_scan_line: one pass over a JSON Lines record, no tree, no
  * allocation per value (scratch buffers grow once and are reused).  String
- * bodies are searched 16 bytes at a time with SSE2 where the compiler has it
- * (a byte loop otherwise, also built by the tests with IO_JSON_SCALAR).
+ * bodies are searched 16 bytes at a time (json_text.h).
  */
 #include "build_config.h"
 
@@ -16,14 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE2__) && !defined(IO_JSON_SCALAR)
-#include <emmintrin.h>
-#define IO_JSON_SSE2 1
-#endif
-
 #include <winnow/error.h>
 
 #include "json_scan.h"
+#include "json_text.h"
 
 /* A key of an open object: its hash and where its unescaped bytes lie. */
 struct io_json_key {
@@ -185,36 +180,6 @@ static inline int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Nonzero for the bytes that end a plain run inside a string. */
-static inline int is_special(unsigned char c)
-{
-    return c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
-}
-
-/* The first byte in [p, end) that is '"', '\\', a control character or not ASCII; end if none. */
-static inline const char *find_special(const char *p, const char *end)
-{
-#ifdef IO_JSON_SSE2
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* signed compare: bytes >= 0x80 are negative, so below 0x20 as well */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                                 _mm_cmplt_epi8(v, space));
-        int mask = _mm_movemask_epi8(m);
-
-        if (mask != 0)
-            return p + __builtin_ctz((unsigned)mask);
-        p += 16;
-    }
-#endif
-    while (p < end && !is_special((unsigned char)*p))
-        p++;
-    return p;
-}
-
 /* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0. */
 static inline size_t utf8_length(const unsigned char *s, size_t avail)
 {
@@ -350,7 +315,7 @@ static int scan_string(struct scan *s, const char **pp, struct io_json_buf *dst,
     int rc;
 
     for (;;) {
-        const char *q = find_special(p, s->end);
+        const char *q = io_json_find_special(p, s->end);
         unsigned char c;
 
         if (d != NULL) {

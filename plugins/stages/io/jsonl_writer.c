@@ -34,6 +34,7 @@
 #include <winnow/log.h>
 #include <winnow/plugin.h>
 
+#include "json_text.h"
 #include "jsonl_writer.h"
 #include "utf8.h"
 
@@ -96,37 +97,29 @@ static int append(struct jsonl_writer *w, const void *bytes, size_t n)
     return 0;
 }
 
-static int is_plain_ascii(unsigned char c)
-{
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
-
 /* Appends s as a quoted JSON string.  Grows the buffer as it goes (a cell of
  * any size needs at most a little more than its escaped size). */
 static int append_json_string(struct jsonl_writer *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
+    const char *p = s, *end = s + len;
 
     if (append(w, "\"", 1) < 0)
         return WN_ENOMEM;
-    while (i < len) {
-        unsigned char c = p[i];
+    while (p < end) {
+        const char *run_end = io_json_find_special(p, end);
+        unsigned char c;
 
-        /* Room for the longest single step: an escape (6 bytes) or a sequence (4). */
-        if (w->capacity - w->len < 16 && reserve(w, 65536) < 0)
+        /* The plain run, then room for the longest single step: an escape (6
+         * bytes) or a sequence (4). */
+        if (reserve(w, (size_t)(run_end - p) + 16) < 0)
             return WN_ENOMEM;
-        if (is_plain_ascii(c)) {
-            size_t room = w->capacity - w->len;
-            size_t limit = len - i < room ? len : i + room;
-            size_t run = i + 1;
-
-            while (run < limit && is_plain_ascii(p[run]))
-                run++;
-            put(w, p + i, run - i);
-            i = run;
-        } else if (c < 0x80) {
+        put(w, p, (size_t)(run_end - p));
+        p = run_end;
+        if (p == end)
+            break;
+        c = (unsigned char)*p;
+        if (c < 0x80) {
             char esc[6] = { '\\', 0, 0, 0, 0, 0 };
             size_t n = 2;
 
@@ -148,16 +141,16 @@ static int append_json_string(struct jsonl_writer *w, const char *s, size_t len)
                 break;
             }
             put(w, esc, n);
-            i++;
+            p++;
         } else {
             uint32_t cp;
-            size_t n = stage_utf8_decode(p + i, len - i, &cp);
+            size_t n = stage_utf8_decode((const unsigned char *)p, (size_t)(end - p), &cp);
 
             if (cp == STAGE_UTF8_REPLACEMENT)
                 put(w, "\xEF\xBF\xBD", 3); /* also for invalid bytes */
             else
-                put(w, p + i, n);
-            i += n;
+                put(w, p, n);
+            p += n;
         }
     }
     return append(w, "\"", 1);

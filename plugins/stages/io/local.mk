@@ -7,7 +7,7 @@ plugins_stages_io_libio_stages_la_SOURCES = \
 	plugins/stages/io/file_partitioning.c plugins/stages/io/file_partitioning.h \
 	plugins/stages/io/line_reader.c plugins/stages/io/line_reader.h \
 	plugins/stages/io/columns.c plugins/stages/io/columns.h \
-	plugins/stages/io/json_scan.c plugins/stages/io/json_scan.h \
+	plugins/stages/io/json_scan.c plugins/stages/io/json_scan.h plugins/stages/io/json_text.h \
 	plugins/stages/io/jsonl_reader.c plugins/stages/io/jsonl_reader.h \
 	plugins/stages/io/jsonl_writer.c plugins/stages/io/jsonl_writer.h
 plugins_stages_io_libio_stages_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/stages/common
