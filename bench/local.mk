@@ -38,7 +38,8 @@ bench: $(bench_programs)
 	@echo "== bench/dispatch $(BENCH_ARGS)" && ./bench/dispatch $(BENCH_ARGS) && \
 	  echo "== bench/dispatch -b 64 $(BENCH_ARGS)" && ./bench/dispatch -b 64 $(BENCH_ARGS) && \
 	  echo "== bench/memory $(MEMORY_ARGS)" && ./bench/memory $(MEMORY_ARGS) $(WN_BENCH_COMMS_RUN) && \
-	  echo "== bench/minhash" && ./bench/minhash
+	  echo "== bench/minhash" && ./bench/minhash && \
+	  echo "== bench/jsonl" && ./bench/jsonl
 .PHONY: bench
 
 dist_noinst_SCRIPTS += bench/run
