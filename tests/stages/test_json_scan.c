@@ -176,6 +176,16 @@ static void test_numbers_match_jansson_limits(void)
     CU_ASSERT(field_is(7, "tiny", IO_JSON_REAL) && fields[7].real == 0.0);
     CU_ASSERT(field_is(8, "f", IO_JSON_REAL) && fields[8].real == 0.1);
     CU_ASSERT(field_is(9, "big", IO_JSON_REAL) && fields[9].real == 1.7976931348623157e308);
+    {
+        /* A real longer than the scanner's stack copy: 0.000...0001 (300 digits). */
+        char line[400];
+        int n = sprintf(line, "{\"long\": 0.");
+
+        memset(line + n, '0', 297);
+        sprintf(line + n + 297, "25}");
+        CU_ASSERT_EQUAL(scan(line), 0);
+        CU_ASSERT(field_is(0, "long", IO_JSON_REAL) && fields[0].real == 2.5e-298);
+    }
     ASSERT_REFUSED("{\"a\": 9223372036854775808}", "too big integer");
     ASSERT_REFUSED("{\"a\": -9223372036854775809}", "too big negative integer");
     ASSERT_REFUSED("{\"a\": 123456789012345678901234567890}", "too big integer");
@@ -201,6 +211,7 @@ static char *nested(int arrays, const char *v)
     size_t cap = (size_t)arrays * 2 + 32;
     char *s = malloc(cap), *p = s;
 
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     p += sprintf(p, "{\"a\": ");
     for (int i = 0; i < arrays; i++)
         *p++ = '[';

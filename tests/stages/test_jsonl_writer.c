@@ -13,6 +13,7 @@
 #endif
 
 #include "stage_harness.h"
+#include "utf8.h"
 
 HARNESS_SUITE_TMPDIR(dir, make_dir, remove_dir)
 
@@ -302,6 +303,112 @@ static void test_long_cells_with_escapes_read_back_whole(void)
     harness_sink_clear(&back);
     harness_sink_clear(&sink);
     free(text);
+    free(params);
+    free(out);
+}
+
+/* The writer's escaping done byte by byte, the way it was before the 16-byte search. */
+static size_t reference_escape(const char *s, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, i = 0;
+
+    out[n++] = '"';
+    while (i < len) {
+        unsigned char c = p[i];
+
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            out[n++] = (char)c;
+            i++;
+        } else if (c < 0x80) {
+            char named = c == '"'    ? '"'
+                         : c == '\\' ? '\\'
+                         : c == '\b'  ? 'b'
+                         : c == '\f'  ? 'f'
+                         : c == '\n'  ? 'n'
+                         : c == '\r'  ? 'r'
+                         : c == '\t'  ? 't'
+                                      : 0;
+
+            out[n++] = '\\';
+            if (named != 0) {
+                out[n++] = named;
+            } else {
+                out[n++] = 'u';
+                out[n++] = '0';
+                out[n++] = '0';
+                out[n++] = hex[c >> 4];
+                out[n++] = hex[c & 15];
+            }
+            i++;
+        } else {
+            uint32_t cp;
+            size_t k = stage_utf8_decode(p + i, len - i, &cp);
+
+            if (cp == STAGE_UTF8_REPLACEMENT) {
+                memcpy(out + n, "\xEF\xBF\xBD", 3);
+                n += 3;
+            } else {
+                memcpy(out + n, p + i, k);
+                n += k;
+            }
+            i += k;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+static void test_random_cells_are_escaped_as_byte_by_byte(void)
+{
+    static const char *const specials[] = { "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                            "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xff", "\xc3",
+                                            "\xed\xa0\x80", "\xf0\x9f\x98" };
+    enum { ROWS = 300 };
+    struct harness_sink sink;
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_table table;
+    struct wn_table_builder *b = wn_table_builder_new();
+    char *out = subdir("random"), *params = params_with_path(out, NULL);
+    char *cells[ROWS], *expected = malloc((size_t)ROWS * 1200 * 6 + 64), *got;
+    size_t lens[ROWS], used = 0, got_len = 0;
+    uint64_t x = 88172645463325252ull;
+
+    wn_table_builder_add_column(b, "t", WN_COLUMN_UTF8, 0);
+    for (int r = 0; r < ROWS; r++) {
+        cells[r] = malloc(1200);
+        lens[r] = 0;
+        while (lens[r] < 1100) {
+            size_t run, k;
+
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            run = x % 41; /* plain runs of 0..40 bytes: across 16-byte blocks */
+            if (x % 97 == 0)
+                break;
+            for (k = 0; k < run; k++)
+                cells[r][lens[r]++] = (char)('a' + (x >> (k % 50)) % 26);
+            k = (size_t)(x >> 40) % (sizeof(specials) / sizeof(specials[0]));
+            memcpy(cells[r] + lens[r], specials[k], strlen(specials[k]));
+            lens[r] += strlen(specials[k]);
+        }
+        CU_ASSERT_EQUAL_FATAL(wn_table_builder_append_utf8(b, 0, cells[r], lens[r]), 0);
+        used += (size_t)sprintf(expected + used, "{\"t\":");
+        used += reference_escape(cells[r], lens[r], expected + used);
+        used += (size_t)sprintf(expected + used, "}\n");
+    }
+    CU_ASSERT_EQUAL_FATAL(wn_table_builder_finish(b, &table, &err), 0);
+    wn_table_builder_free(b);
+    CU_ASSERT_EQUAL_FATAL(write_one(params, table_task("random", &table), &sink, &err), 0);
+    got = harness_read(wn_task_file(sink.tasks[0], 0), &got_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(got_len, used);
+    CU_ASSERT(got_len == used && memcmp(got, expected, used) == 0);
+    harness_sink_clear(&sink);
+    for (int r = 0; r < ROWS; r++)
+        free(cells[r]);
+    free(got);
+    free(expected);
     free(params);
     free(out);
 }
@@ -603,6 +710,8 @@ int main(void)
         { "every type is written as exact JSON", test_every_type_is_written_as_exact_json },
         { "output reads back through jsonl_reader", test_output_reads_back_through_jsonl_reader },
         { "long cells with escapes read back whole", test_long_cells_with_escapes_read_back_whole },
+        { "random cells are escaped as byte by byte",
+          test_random_cells_are_escaped_as_byte_by_byte },
         { "zstd compression writes .jsonl.zst", test_zstd_compression_writes_jsonl_zst },
         { "output directory is created with parents",
           test_output_directory_is_created_with_parents },
