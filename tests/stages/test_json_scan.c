@@ -310,15 +310,17 @@ static void test_malformed_lines_are_refused_with_reasons(void)
 
 static void test_large_objects_find_duplicates(void)
 {
-    char line[4096], *p = line;
+    char line[4096];
+    size_t used = 1;
 
-    p += sprintf(p, "{");
+    line[0] = '{';
     for (int i = 0; i < 200; i++)
-        p += sprintf(p, "%s\"k%d\": %d", i ? ", " : "", i, i);
-    sprintf(p, "}");
+        used += (size_t)snprintf(line + used, sizeof(line) - used, "%s\"k%d\": %d", i ? ", " : "",
+                                 i, i);
+    snprintf(line + used, sizeof(line) - used, "}");
     CU_ASSERT_EQUAL(scan(line), 0);
     CU_ASSERT_EQUAL(n_fields, 200);
-    sprintf(p, ", \"k17\": 0}");
+    snprintf(line + used, sizeof(line) - used, ", \"k17\": 0}");
     ASSERT_REFUSED(line, "duplicate object key \"k17\"");
     /* The same keys in sibling objects are fine; nested duplicates are not. */
     CU_ASSERT_EQUAL(scan("{\"a\": {\"k\": 1}, \"b\": {\"k\": 1}, \"k\": [{\"k\": 1}, {\"k\": 2}]}"), 0);
