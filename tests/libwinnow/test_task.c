@@ -32,7 +32,7 @@ static void test_metadata_keeps_order_and_replaces_values(void)
 
     CU_ASSERT_PTR_NULL(wn_task_dataset(t));
     for (int i = 0; i < 10; i++) {
-        char key[8], value[8];
+        char key[16], value[16]; /* room for any int, so -Wformat-truncation stays quiet */
         snprintf(key, sizeof(key), "k%d", i);
         snprintf(value, sizeof(value), "v%d", i);
         CU_ASSERT_EQUAL(wn_task_meta_set(t, key, value), 0);
