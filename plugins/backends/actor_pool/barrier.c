@@ -318,6 +318,58 @@ void wn_ap_node_drain(struct wn_ap_node *node)
     node->n_outs = node->next_out = 0;
 }
 
+/* ---- helpers of the rank runners -------------------------------------------------- */
+
+static int outputs_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    struct wn_ap_outputs *o = (struct wn_ap_outputs *)self;
+
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        struct wn_task **tasks = realloc(o->tasks, cap * sizeof(*tasks));
+
+        if (tasks == NULL) {
+            wn_task_free(task);
+            o->failed = 1;
+            return WN_ENOMEM;
+        }
+        o->tasks = tasks;
+        o->cap = cap;
+    }
+    o->tasks[o->n++] = task;
+    return 0;
+}
+
+void wn_ap_outputs_init(struct wn_ap_outputs *o, struct wn_ap_actor *a)
+{
+    wn_ap_emitter_init(&o->em, a, outputs_emit);
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+    o->failed = 0;
+}
+
+void wn_ap_outputs_take(struct wn_ap_outputs *o, struct wn_task ***tasks, size_t *n)
+{
+    *tasks = o->tasks;
+    *n = o->n;
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+}
+
+void wn_ap_outputs_free(struct wn_ap_outputs *o)
+{
+    free_tasks(o->tasks, o->n);
+    free(o->tasks);
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+}
+
+void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected)
+{
+    wn_ap_run_tick(run);
+    wn_futex_wait(word, expected, 20000000ull);
+}
+
 void wn_ap_node_free(struct wn_ap_node *node)
 {
     if (node == NULL)

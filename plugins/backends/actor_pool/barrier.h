@@ -35,4 +35,29 @@ void wn_ap_node_free(struct wn_ap_node *node);
 int wn_ap_plain_barrier_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
                             struct wn_task ***out, size_t *n_out, struct wn_error *err);
 
+/* ---- helpers of the barrier runners that drive ranks (COMMS, SHUFFLE) ---------------- */
+
+/* Outputs an actor's hook emits, kept in order: an emitter (metrics land on
+ * the actor) and the array it fills. */
+struct wn_ap_outputs {
+    struct wn_ap_emitter em; /* first: what the hook gets (&o->em.emitter) */
+    struct wn_task **tasks;
+    size_t n, cap;
+    int failed; /* an emit ran out of memory (the task was freed) */
+};
+
+/* Sets o up, empty, for actor a.  Actor thread. */
+void wn_ap_outputs_init(struct wn_ap_outputs *o, struct wn_ap_actor *a);
+
+/* Hands o's tasks over (*tasks, *n; a malloc'd array or NULL) and empties it. */
+void wn_ap_outputs_take(struct wn_ap_outputs *o, struct wn_task ***tasks, size_t *n);
+
+/* Frees every task o holds, and its array. */
+void wn_ap_outputs_free(struct wn_ap_outputs *o);
+
+/* One step of a coordinator's wait on *word (expected: the value read before
+ * checking the condition): sleeps at most 20 ms, and on the run's driver
+ * thread (barrier mode) watches hook timeouts and draws progress. */
+void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected);
+
 #endif /* WINNOW_ACTOR_POOL_BARRIER_H */
