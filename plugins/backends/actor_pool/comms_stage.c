@@ -7,11 +7,14 @@
  *                and collects the outputs;
  *   rank i       its stage instance, its communicator, its outputs, and its
  *                chunk from the moment process_batch is called.
- * A rank the driver abandons in a hung hook (timeout_s) keeps running: it
- * holds a reference to the shared state (struct comms_run), so the tasks
- * array, the group and its own outputs stay valid until its hook returns;
- * it then frees its chunk and outputs, tears down, leaves the group, and
- * drops its reference.  The last reference frees the group.
+ * The shared state (struct comms_run) is kept by the stage's barrier node
+ * (wn_ap_node_keep) and freed with the run context, once every actor
+ * thread of the run has ended.  So when the run stops, the coordinator
+ * aborts the group and returns at once, without waiting for its ranks:
+ * the driver joins them (and abandons one still hung past timeout_s); a
+ * rank abandoned in a hung hook goes on, if its hook ever returns, with
+ * the tasks, its outputs and the group still valid.  What is left then
+ * (tasks, outputs, the group) is freed with the state.
  */
 #include "build_config.h"
 
@@ -31,19 +34,25 @@
 
 struct comms_run;
 
+/* The communicator a rank's hooks get: the provider's, every collective
+ * called with the hook's timeout watch paused (a rank waiting for a hung
+ * peer is not the hung one; the provider times its waits). */
+struct comms_wrap {
+    struct wn_comms comms; /* first: what worker->comms points at */
+    struct wn_comms *inner;
+    struct wn_ap_actor *actor;
+};
+
 /* One actor: one rank. */
 struct comms_rank {
     struct wn_ap_outputs outs; /* what process_batch emits (rank's thread) */
+    struct comms_wrap wrap;
     struct comms_run *run;
     uint32_t index;
-    struct wn_ap_actor *actor; /* the coordinator's handle; NULL: never started */
     struct wn_batch_range chunk;
-    int entered;    /* atomic: the body ran (it then drops its reference) */
-    int chunk_held; /* atomic: process_batch was called: the rank frees its chunk */
 };
 
 struct comms_run {
-    int refs; /* atomic: the coordinator, and every rank whose body runs */
     struct wn_ap_stage *stage;
     const struct wn_comms_provider_ops *provider;
     struct wn_comms_group *group;
@@ -92,16 +101,20 @@ int wn_ap_comms_check(struct wn_ap_stage *ap_stage, struct wn_error *err)
     return 0;
 }
 
-/* Drops a reference; the last one frees the group and the shared state.
- * Any thread. */
-static void comms_run_unref(struct comms_run *run)
+/* Frees the shared state with the run context (wn_ap_node_keep), after
+ * every rank's thread ended: what no rank freed, and the group. */
+static void comms_run_free(void *arg)
 {
-    if (__atomic_sub_fetch(&run->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
+    struct comms_run *run = arg;
+
+    for (size_t i = 0; i < run->n_tasks; i++)
+        wn_task_free(run->tasks[i]);
+    free(run->tasks);
+    for (uint32_t i = 0; run->ranks != NULL && i < run->n; i++)
+        wn_ap_outputs_free(&run->ranks[i].outs);
+    free(run->ranks);
     if (run->group != NULL && run->provider->group_free != NULL)
         run->provider->group_free(run->group); /* every rank_destroy is done */
-    free(run->tasks);
-    free(run->ranks);
     pthread_mutex_destroy(&run->lock);
     free(run);
 }
@@ -149,6 +162,137 @@ static void hook_failed(struct comms_rank *r, const char *hook, int rc,
              r->run->n, hook, wn_ap_hook_message(hook_err, rc, buf, sizeof(buf)));
 }
 
+/* ---- the communicator hooks get ---------------------------------------------------- */
+
+static int stopped(struct comms_wrap *w, struct wn_error *err)
+{
+    return wn_error_set(err, WN_ECANCELED,
+                        "stage '%s' actor %u: the run stopped (a hook ran past timeout_s)",
+                        w->actor->stage->name, w->actor->index);
+}
+
+/* Calls the provider's method with the hook's watch paused. */
+#define WRAPPED_CALL(c, err, method, ...)                                                      \
+    do {                                                                                       \
+        struct comms_wrap *w = (struct comms_wrap *)(c);                                       \
+        struct wn_ap_hook_pause pause;                                                         \
+        int rc;                                                                                \
+                                                                                               \
+        if (wn_ap_hook_pause(w->actor, &pause))                                                \
+            return stopped(w, err);                                                            \
+        rc = w->inner->method(w->inner, __VA_ARGS__);                                          \
+        wn_ap_hook_resume(w->actor, &pause);                                                   \
+        return rc;                                                                             \
+    } while (0)
+
+static int wrap_allreduce(struct wn_comms *c, const void *send, void *recv, size_t count,
+                          enum wn_comms_dtype dtype, enum wn_comms_op op,
+                          enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, allreduce, send, recv, count, dtype, op, memory, err);
+}
+
+static int wrap_bcast(struct wn_comms *c, void *buf, size_t count, enum wn_comms_dtype dtype,
+                      uint32_t root, enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, bcast, buf, count, dtype, root, memory, err);
+}
+
+static int wrap_reduce(struct wn_comms *c, const void *send, void *recv, size_t count,
+                       enum wn_comms_dtype dtype, enum wn_comms_op op, uint32_t root,
+                       enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, reduce, send, recv, count, dtype, op, root, memory, err);
+}
+
+static int wrap_allgather(struct wn_comms *c, const void *send, void *recv, size_t sendcount,
+                          enum wn_comms_dtype dtype, enum wn_comms_memory memory,
+                          struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, allgather, send, recv, sendcount, dtype, memory, err);
+}
+
+static int wrap_allgatherv(struct wn_comms *c, const void *send, void *recv,
+                           const size_t *recvcounts, const size_t *displs,
+                           enum wn_comms_dtype dtype, enum wn_comms_memory memory,
+                           struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, allgatherv, send, recv, recvcounts, displs, dtype, memory, err);
+}
+
+static int wrap_reduce_scatter(struct wn_comms *c, const void *send, void *recv,
+                               size_t recvcount, enum wn_comms_dtype dtype, enum wn_comms_op op,
+                               enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, reduce_scatter, send, recv, recvcount, dtype, op, memory, err);
+}
+
+static int wrap_send(struct wn_comms *c, const void *buf, size_t count, enum wn_comms_dtype dtype,
+                     uint32_t peer, enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, send, buf, count, dtype, peer, memory, err);
+}
+
+static int wrap_recv(struct wn_comms *c, void *buf, size_t count, enum wn_comms_dtype dtype,
+                     uint32_t peer, enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, recv, buf, count, dtype, peer, memory, err);
+}
+
+static int wrap_sendrecv(struct wn_comms *c, const void *send, size_t sendcount, uint32_t dest,
+                         void *recv, size_t recvcount, uint32_t source, enum wn_comms_dtype dtype,
+                         enum wn_comms_memory memory, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, sendrecv, send, sendcount, dest, recv, recvcount, source, dtype, memory,
+                 err);
+}
+
+static int wrap_barrier(struct wn_comms *c, struct wn_error *err)
+{
+    WRAPPED_CALL(c, err, barrier, err);
+}
+
+static void *wrap_native_handle(struct wn_comms *c, const char *name)
+{
+    struct comms_wrap *w = (struct comms_wrap *)c;
+
+    return w->inner->native_handle(w->inner, name);
+}
+
+/* Sets the slot to the wrapper's when the provider has the method. */
+#define WRAP_SLOT(w, slot)                                                                     \
+    do {                                                                                       \
+        if (WN_COMMS_HAS((w)->inner, slot))                                                    \
+            (w)->comms.slot = wrap_##slot;                                                     \
+        else                                                                                   \
+            (w)->comms.slot = NULL;                                                            \
+    } while (0)
+
+/* The provider's communicator inner, as rank r's hooks see it. */
+static struct wn_comms *wrap_comms(struct comms_rank *r, struct wn_ap_actor *a,
+                                   struct wn_comms *inner)
+{
+    struct comms_wrap *w = &r->wrap;
+    size_t size = inner->struct_size < sizeof(w->comms) ? inner->struct_size : sizeof(w->comms);
+
+    memset(w, 0, sizeof(*w));
+    memcpy(&w->comms, inner, size); /* version, struct_size, rank, size, provider, impl */
+    w->inner = inner;
+    w->actor = a;
+    WRAP_SLOT(w, allreduce);
+    WRAP_SLOT(w, bcast);
+    WRAP_SLOT(w, reduce);
+    WRAP_SLOT(w, allgather);
+    WRAP_SLOT(w, allgatherv);
+    WRAP_SLOT(w, reduce_scatter);
+    WRAP_SLOT(w, send);
+    WRAP_SLOT(w, recv);
+    WRAP_SLOT(w, sendrecv);
+    WRAP_SLOT(w, barrier);
+    WRAP_SLOT(w, native_handle);
+    return &w->comms;
+}
+
 /* Root: publishes the id's state (1 made, -1 not) to the ranks waiting for it. */
 static void publish_id_state(struct comms_run *run, int state)
 {
@@ -188,7 +332,7 @@ static int exchange_unique_id(struct comms_rank *r, int usable)
 
 /* Runs the rank's one batch (its chunk), stamps and counts the outputs; on
  * failure records it.  Returns nonzero when the actor was abandoned in the
- * hook (its chunk and outputs are then freed here). */
+ * hook (the run failed: its outputs are left to the state's free). */
 static int process_chunk(struct comms_rank *r, struct wn_ap_actor *a, void *state,
                          uint64_t ready_ns)
 {
@@ -204,7 +348,6 @@ static int process_chunk(struct comms_rank *r, struct wn_ap_actor *a, void *stat
     for (size_t i = 0; i < n_in; i++)
         items_in += wn_task_num_items(in[i]);
     snprintf(first_id, sizeof(first_id), "%s", wn_task_id(in[0]));
-    __atomic_store_n(&r->chunk_held, 1, __ATOMIC_RELEASE);
     start = wn_ap_run_clock(stage->run);
     wn_ap_actor_hook_begin(a, "process_batch", first_id, (uint32_t)n_in);
     rc = stage->ops->process_batch(state, in, n_in, &r->outs.em.emitter, &hook_err);
@@ -214,10 +357,8 @@ static int process_chunk(struct comms_rank *r, struct wn_ap_actor *a, void *stat
         wn_task_free(in[i]);
         in[i] = NULL;
     }
-    if (abandoned) {
-        wn_ap_outputs_free(&r->outs);
+    if (abandoned)
         return 1;
-    }
     if (rc >= 0 && r->outs.failed)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the outputs");
     for (size_t i = 0; rc >= 0 && i < r->outs.n; i++) {
@@ -256,7 +397,6 @@ static void rank_body(struct wn_ap_actor *a, void *arg)
     uint64_t t0, t1;
     int created = 0, abandoned = 0, rc = 0;
 
-    __atomic_store_n(&r->entered, 1, __ATOMIC_RELEASE);
     wn_ap_outputs_init(&r->outs, a);
     t0 = wn_ap_run_clock(stage->run);
     if (ops->create != NULL) {
@@ -285,7 +425,7 @@ static void rank_body(struct wn_ap_actor *a, void *arg)
         /* Every rank joined: setup sees a working communicator. */
         wn_ap_actor_worker(a, run->n, &worker);
         worker.actor_index = r->index;
-        worker.comms = comms;
+        worker.comms = wrap_comms(r, a, comms);
         wn_error_clear(&hook_err);
         rc = 0;
         if (ops->setup != NULL) {
@@ -321,10 +461,8 @@ out_teardown:
         ops->destroy(state);
         abandoned |= wn_ap_actor_hook_end(a);
     }
-    if (abandoned)
-        wn_ap_outputs_free(&r->outs); /* the coordinator no longer looks at them */
+    (void)abandoned; /* nothing differs: what it held is the state's, freed with the run */
     wn_event_signal(&run->finished);
-    comms_run_unref(run);
 }
 
 /* Sizes the pool: N <= tasks (one chunk per rank), an explicit count
@@ -400,11 +538,8 @@ static uint32_t start_ranks(struct comms_run *run)
         struct wn_error start_err = WN_ERROR_INIT;
         int rc;
 
-        __atomic_add_fetch(&run->refs, 1, __ATOMIC_ACQ_REL); /* the body's */
-        rc = wn_ap_actor_start(stage, NULL, rank_body, r, &r->actor, &start_err);
+        rc = wn_ap_actor_start(stage, NULL, rank_body, r, NULL, &start_err);
         if (rc < 0) {
-            __atomic_sub_fetch(&run->refs, 1, __ATOMIC_ACQ_REL);
-            r->actor = NULL;
             run_fail(run, rc, "stage '%s': cannot start actor %u/%u: %s", stage->name, i, run->n,
                      start_err.message);
             if (i == 0) /* nobody makes the id: release the others' wait */
@@ -416,10 +551,11 @@ static uint32_t start_ranks(struct comms_run *run)
     return started;
 }
 
-/* Coordinator: waits until every started rank's body ended, or the run
- * stops (then the group is aborted, so no rank waits for a peer that hangs
- * or is gone); then joins the actors (never an abandoned one). */
-static void wait_ranks(struct comms_run *run, uint32_t started)
+/* Coordinator: waits until every started rank's body ended (then joins
+ * them: 0), or the run stops: then aborts the group, so that no rank waits
+ * for a peer that hangs or is gone, and returns WN_ECANCELED at once (the
+ * driver joins the actors, and abandons one still hung past timeout_s). */
+static int wait_ranks(struct comms_run *run, uint32_t started)
 {
     struct wn_ap_run *ap_run = run->stage->run;
 
@@ -430,35 +566,16 @@ static void wait_ranks(struct comms_run *run, uint32_t started)
             break;
         if (wn_ap_run_stopping(ap_run)) {
             run->provider->group_abort(run->group, "the run stopped");
-            break;
+            return WN_ECANCELED;
         }
         wn_ap_kind_wait(ap_run, &run->finished, finished);
     }
     wn_ap_stage_join_actors(run->stage);
-}
-
-/* Coordinator, after the joins: frees the input tasks but the chunks that
- * abandoned ranks hold (each frees its own if its hook returns), and the
- * outputs of the ranks that are not abandoned; drops the references of
- * bodies that never ran. */
-static void settle_ranks(struct comms_run *run)
-{
-    for (uint32_t i = 0; i < run->n; i++) {
-        struct comms_rank *r = &run->ranks[i];
-        int abandoned = r->actor != NULL && __atomic_load_n(&r->actor->abandoned, __ATOMIC_ACQUIRE);
-
-        if (abandoned && __atomic_load_n(&r->chunk_held, __ATOMIC_ACQUIRE))
-            continue; /* neither its chunk nor its outputs are ours */
-        for (size_t k = r->chunk.start; k < r->chunk.start + r->chunk.len; k++) {
-            wn_task_free(run->tasks[k]);
-            run->tasks[k] = NULL;
-        }
-        if (abandoned)
-            continue; /* its outputs are its own */
-        wn_ap_outputs_free(&r->outs);
-        if (r->actor != NULL && !__atomic_load_n(&r->entered, __ATOMIC_ACQUIRE))
-            comms_run_unref(run); /* its thread ended before the body (binding the device failed) */
-    }
+    /* Every rank left the group: it goes on the thread that made it. */
+    if (run->provider->group_free != NULL)
+        run->provider->group_free(run->group);
+    run->group = NULL;
+    return 0;
 }
 
 int wn_ap_comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
@@ -481,12 +598,17 @@ int wn_ap_comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
         free(in);
         return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", stage->name);
     }
-    run->refs = 1;
     run->stage = stage;
     run->provider = provider_of(config);
     run->tasks = in;
     run->n_tasks = n_in;
     pthread_mutex_init(&run->lock, NULL);
+    if (stage->node == NULL) { /* runners run inside a barrier node */
+        comms_run_free(run);
+        return wn_error_set(err, WN_EINTERNAL, "stage '%s': a COMMS stage without its node",
+                            stage->name);
+    }
+    wn_ap_node_keep(stage->node, run, comms_run_free);
 
     rc = wn_ap_comms_check(stage, err);
     if (rc == 0)
@@ -519,8 +641,9 @@ int wn_ap_comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
            stage->name, run->n, config->comms_backend->name, n_in);
 
     started = start_ranks(run);
-    wait_ranks(run, started);
-    if (run->failed)
+    if (wait_ranks(run, started) < 0) /* ranks may still run: the run's error says why */
+        rc = wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed", stage->name);
+    else if (run->failed) /* every rank is done: no lock needed */
         rc = wn_error_set(err, run->error.code, "%s", run->error.message);
     else if (wn_ap_run_stopping(stage->run))
         rc = wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed", stage->name);
@@ -533,15 +656,7 @@ int wn_ap_comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
                (double)(wn_ap_run_clock(stage->run) - started_at) * 1e-9);
 
 out_free:
-    if (run->ranks != NULL) {
-        settle_ranks(run);
-    } else {
-        for (size_t i = 0; i < n_in; i++) {
-            wn_task_free(in[i]);
-            in[i] = NULL;
-        }
-    }
+    /* What is left (tasks, outputs, the group) goes with the state. */
     free(chunks);
-    comms_run_unref(run);
     return rc;
 }

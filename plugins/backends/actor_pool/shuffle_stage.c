@@ -20,12 +20,16 @@
  * (a hook past timeout_s, another stage failing), so no rank waits for one
  * that hangs.
  *
- * A rank the driver abandons in a hung hook keeps running and holds a
- * reference to the shared state (struct shuffle_run): the tasks, the
- * group it is in (then destroyed by the last reference, not by the
- * coordinator) and its own outputs stay valid until its hook returns; it
- * then frees the batch or partition its hook held, closes its shuffle,
- * tears down, and drops its reference.  It never reaches the gate again.
+ * The shared state (struct shuffle_run) is kept by the stage's barrier
+ * node (wn_ap_node_keep) and freed with the run context, once every actor
+ * thread of the run has ended.  So when the run stops, the coordinator
+ * aborts the group, opens the gate for the last time and returns at once,
+ * without waiting for its ranks: the driver joins them (and abandons one
+ * still hung past timeout_s).  A rank abandoned in a hung hook goes on, if
+ * its hook ever returns, with the tasks, its outputs and its group still
+ * valid: it closes its shuffle, tears down and ends, never reaching the
+ * gate again.  What is left then (tasks, outputs, a group the coordinator
+ * left) is freed with the state.
  */
 #include "build_config.h"
 
@@ -42,7 +46,6 @@
 #include "shuffle_stage.h"
 
 #define LOG_DOMAIN WN_AP_LOG_DOMAIN
-#define NO_BATCH SIZE_MAX
 
 struct partition_out {
     struct wn_task **tasks;
@@ -56,21 +59,18 @@ struct rank_actor {
     struct wn_shuffle_sink sink; /* the insert hook's rows go to the provider */
     struct shuffle_run *run;
     uint32_t rank;
-    struct wn_ap_actor *actor; /* the coordinator's handle; NULL: never started */
-    int entered;               /* atomic: the body ran (it then drops its reference) */
-    size_t cur_batch;          /* atomic: the batch its insert hook holds, or NO_BATCH */
+    struct wn_ap_actor *actor; /* set by its body */
     void *state;
     struct wn_shuffle *shuffle;
     uint64_t t_last; /* run clock: the end of its last hook call (idle time) */
 };
 
 struct shuffle_run {
-    int refs; /* atomic: the coordinator, and every rank whose body runs */
     struct wn_ap_stage *stage;
     const struct wn_shuffle_stage_ops *hooks;
     const struct wn_shuffle_provider_ops *provider;
     struct wn_shuffle_group *group;    /* the round's (run lock: lock) */
-    struct wn_shuffle_group *leftover; /* a group an abandoned rank is in */
+    struct wn_shuffle_group *leftover; /* a group ranks may still be in (the run stopped) */
     struct wn_task **tasks;
     size_t n_tasks;
     struct wn_batch_range *batches;
@@ -133,12 +133,12 @@ int wn_ap_shuffle_check(struct wn_ap_stage *ap_stage, struct wn_error *err)
 
 /* ---- the shared state ------------------------------------------------------------ */
 
-/* Drops a reference; the last one frees what is left: a group an abandoned
- * rank was in, tasks nobody freed, outputs, the state.  Any thread. */
-static void shuffle_run_unref(struct shuffle_run *run)
+/* Frees the shared state with the run context (wn_ap_node_keep), after
+ * every rank's thread ended: a group left behind, tasks, outputs. */
+static void shuffle_run_free(void *arg)
 {
-    if (__atomic_sub_fetch(&run->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
+    struct shuffle_run *run = arg;
+
     if (run->leftover != NULL)
         run->provider->group_destroy(run->leftover);
     for (size_t i = 0; i < run->n_outs; i++)
@@ -153,8 +153,10 @@ static void shuffle_run_unref(struct shuffle_run *run)
     for (size_t i = 0; i < run->n_tasks; i++)
         wn_task_free(run->tasks[i]);
     free(run->tasks);
-    free(run->batches);
+    for (uint32_t r = 0; run->ranks != NULL && r < run->n_ranks; r++)
+        wn_ap_outputs_free(&run->ranks[r].outs);
     free(run->ranks);
+    free(run->batches);
     free(run->dataset);
     pthread_mutex_destroy(&run->lock);
     free(run);
@@ -188,21 +190,6 @@ static void gate_open(struct shuffle_run *run, int go)
     wn_event_signal(&run->generation);
 }
 
-static int rank_abandoned(const struct rank_actor *r)
-{
-    return r->actor != NULL && __atomic_load_n(&r->actor->abandoned, __ATOMIC_ACQUIRE);
-}
-
-/* A started rank that will never reach the gate: abandoned in a hook, or
- * its thread ended before the body ran (binding its device failed). */
-static int rank_gone(const struct rank_actor *r)
-{
-    if (rank_abandoned(r))
-        return 1;
-    return __atomic_load_n(&r->actor->exited, __ATOMIC_ACQUIRE) &&
-           !__atomic_load_n(&r->entered, __ATOMIC_ACQUIRE);
-}
-
 static void abort_group(struct shuffle_run *run, const char *reason)
 {
     pthread_mutex_lock(&run->lock);
@@ -211,26 +198,22 @@ static void abort_group(struct shuffle_run *run, const char *reason)
     pthread_mutex_unlock(&run->lock);
 }
 
-/* Coordinator: waits until every started rank that can still come is done
- * with the step.  Once the run stops, stops the ranks and aborts the group.
- * Returns the number of ranks gone (abandoned, or never ran). */
-static uint32_t gate_join(struct shuffle_run *run)
+/* Coordinator: waits until every started rank is done with the step (0).
+ * Once the run stops, stops the ranks, aborts the group and returns
+ * WN_ECANCELED at once: a rank may hang in a hook, or never come. */
+static int gate_join(struct shuffle_run *run)
 {
     struct wn_ap_run *ap_run = run->stage->run;
-    int aborted = 0;
 
     for (;;) {
-        uint32_t done = __atomic_load_n(&run->done, __ATOMIC_ACQUIRE), gone = 0;
+        uint32_t done = __atomic_load_n(&run->done, __ATOMIC_ACQUIRE);
 
-        for (uint32_t r = 0; r < run->n_ranks; r++)
-            if (run->ranks[r].actor != NULL && rank_gone(&run->ranks[r]))
-                gone++;
-        if (done + gone >= run->n_started)
-            return gone;
-        if (!aborted && wn_ap_run_stopping(ap_run)) {
+        if (done >= run->n_started)
+            return 0;
+        if (wn_ap_run_stopping(ap_run)) {
             __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
             abort_group(run, "the run stopped");
-            aborted = 1;
+            return WN_ECANCELED;
         }
         wn_ap_kind_wait(ap_run, &run->done, done);
     }
@@ -284,12 +267,20 @@ static int sink_insert(struct wn_shuffle_sink *self, const struct wn_table *rows
                        const uint32_t *partitions, struct wn_error *err)
 {
     struct rank_actor *r = (struct rank_actor *)((char *)self - offsetof(struct rank_actor, sink));
+    struct wn_ap_hook_pause pause;
+    int rc;
 
-    return r->run->provider->insert(r->shuffle, rows, partitions, err);
+    /* May wait for earlier rows on their way: the provider times that. */
+    if (wn_ap_hook_pause(r->actor, &pause))
+        return wn_error_set(err, WN_ECANCELED, "stage '%s' actor %u: the run stopped",
+                            r->run->stage->name, r->rank);
+    rc = r->run->provider->insert(r->shuffle, rows, partitions, err);
+    wn_ap_hook_resume(r->actor, &pause);
+    return rc;
 }
 
 /* Inserts batches until none is left: 0, the failure's code, or 1 when the
- * actor was abandoned in the hook (the batch it held is freed here). */
+ * actor was abandoned in the hook (the run failed). */
 static int insert_batches(struct rank_actor *r, struct wn_ap_actor *a)
 {
     struct shuffle_run *run = r->run;
@@ -312,18 +303,11 @@ static int insert_batches(struct rank_actor *r, struct wn_ap_actor *a)
         for (size_t i = 0; i < n_in; i++)
             items += wn_task_num_items(in[i]);
         snprintf(task_id, sizeof(task_id), "%s", wn_task_id(in[0]));
-        __atomic_store_n(&r->cur_batch, b, __ATOMIC_RELEASE);
         start = wn_ap_run_clock(stage->run);
         wn_ap_actor_hook_begin(a, "insert", task_id, (uint32_t)n_in);
         rc = run->hooks->insert(r->state, in, n_in, &r->sink, &hook_err);
-        if (wn_ap_actor_hook_end(a)) {
-            for (size_t i = 0; i < n_in; i++) {
-                wn_task_free(in[i]);
-                in[i] = NULL;
-            }
+        if (wn_ap_actor_hook_end(a))
             return 1;
-        }
-        __atomic_store_n(&r->cur_batch, NO_BATCH, __ATOMIC_RELEASE);
         end = wn_ap_run_clock(stage->run);
         for (size_t i = 0; last && i < n_in; i++) {
             wn_task_free(in[i]);
@@ -388,7 +372,6 @@ static int extract_partitions(struct rank_actor *r, struct wn_ap_actor *a)
         rc = run->hooks->extract(r->state, &info, &rows, &r->outs.em.emitter, &hook_err);
         if (wn_ap_actor_hook_end(a)) {
             wn_table_release(&rows);
-            wn_ap_outputs_free(&r->outs);
             return 1;
         }
         end = wn_ap_run_clock(stage->run);
@@ -470,7 +453,7 @@ static void rank_body(struct wn_ap_actor *a, void *arg)
     uint64_t t0;
     int created = 0, abandoned = 0, rc = 0;
 
-    __atomic_store_n(&r->entered, 1, __ATOMIC_RELEASE);
+    r->actor = a;
     wn_ap_outputs_init(&r->outs, a);
     t0 = r->t_last = wn_ap_run_clock(stage->run);
     if (ops->create != NULL) {
@@ -529,9 +512,7 @@ out_teardown:
         abandoned |= wn_ap_actor_hook_end(a);
     }
     r->state = NULL;
-    if (abandoned)
-        wn_ap_outputs_free(&r->outs); /* the coordinator no longer looks at them */
-    shuffle_run_unref(run);
+    (void)abandoned; /* nothing differs: what it held is the state's, freed with the run */
 }
 
 /* ---- the coordinator ------------------------------------------------------------- */
@@ -617,11 +598,11 @@ static void run_rounds(struct shuffle_run *run)
     config.num_partitions = run->n_partitions;
     config.params = stage->shuffle_params;
     config.timeout_s = stage->timeout_s;
-    gate_join(run); /* every rank created and set up (or failed, or gone) */
+    if (gate_join(run) < 0) /* every rank created and set up (or failed) */
+        goto out_end;
     for (uint32_t round = 0; round < run->n_rounds; round++) {
         struct wn_shuffle_group *group = NULL;
         uint64_t started = wn_ap_run_clock(run->stage->run);
-        uint32_t gone;
         int rc;
 
         if (__atomic_load_n(&run->stop, __ATOMIC_SEQ_CST) || wn_ap_run_stopping(run->stage->run))
@@ -641,14 +622,13 @@ static void run_rounds(struct shuffle_run *run)
         run->round = round;
         run->next_batch = 0;
         gate_open(run, 1);
-        gone = gate_join(run);
+        rc = gate_join(run);
         pthread_mutex_lock(&run->lock);
         run->group = NULL;
         pthread_mutex_unlock(&run->lock);
-        if (gone > 0) {
-            /* A rank still in this group (abandoned): the last reference destroys it. */
+        if (rc < 0) {
+            /* Ranks may still be in this group: it goes with the state. */
             run->leftover = group;
-            __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
             break;
         }
         run->provider->group_destroy(group);
@@ -661,6 +641,7 @@ static void run_rounds(struct shuffle_run *run)
                    round + 1, run->n_rounds,
                    (double)(wn_ap_run_clock(run->stage->run) - started) * 1e-9);
     }
+out_end:
     gate_open(run, 0);
 }
 
@@ -674,58 +655,13 @@ static void start_ranks(struct shuffle_run *run)
         struct wn_error start_err = WN_ERROR_INIT;
         int rc;
 
-        __atomic_add_fetch(&run->refs, 1, __ATOMIC_ACQ_REL); /* the body's */
-        rc = wn_ap_actor_start(stage, NULL, rank_body, r, &r->actor, &start_err);
+        rc = wn_ap_actor_start(stage, NULL, rank_body, r, NULL, &start_err);
         if (rc < 0) {
             /* No round starts: the ranks started are released at the gate. */
-            __atomic_sub_fetch(&run->refs, 1, __ATOMIC_ACQ_REL);
-            r->actor = NULL;
             rank_fail(run, i, "start", rc, "%s", start_err.message);
             break;
         }
         run->n_started++;
-    }
-}
-
-/* Whether task k is in the batch an abandoned rank's insert hook holds. */
-static int held_by_abandoned(const struct shuffle_run *run, size_t k)
-{
-    for (uint32_t i = 0; i < run->n_ranks; i++) {
-        const struct rank_actor *r = &run->ranks[i];
-        size_t b;
-
-        if (!rank_abandoned(r))
-            continue;
-        b = __atomic_load_n(&r->cur_batch, __ATOMIC_ACQUIRE);
-        if (b != NO_BATCH && k >= run->batches[b].start &&
-            k < run->batches[b].start + run->batches[b].len)
-            return 1;
-    }
-    return 0;
-}
-
-/* After the joins: frees the input tasks but the batches abandoned ranks
- * hold (each frees its own if its hook returns: their slots are not even
- * read), and drops the references of bodies that never ran. */
-static void settle_ranks(struct shuffle_run *run)
-{
-    uint32_t abandoned = 0;
-
-    for (uint32_t i = 0; i < run->n_ranks; i++) {
-        struct rank_actor *r = &run->ranks[i];
-
-        if (r->actor == NULL)
-            continue;
-        if (rank_abandoned(r))
-            abandoned++;
-        else if (!__atomic_load_n(&r->entered, __ATOMIC_ACQUIRE))
-            shuffle_run_unref(run); /* its thread ended before the body */
-    }
-    for (size_t k = 0; k < run->n_tasks; k++) {
-        if (abandoned > 0 && held_by_abandoned(run, k))
-            continue;
-        wn_task_free(run->tasks[k]);
-        run->tasks[k] = NULL;
     }
 }
 
@@ -747,29 +683,34 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
         return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", stage->name);
     }
     pthread_mutex_init(&run->lock, NULL);
-    run->refs = 1;
     run->stage = ap_stage;
     run->hooks = stage->desc->shuffle;
     run->provider = provider_of(stage);
     run->tasks = tasks;
     run->n_tasks = n_tasks;
+    if (ap_stage->node == NULL) { /* runners run inside a barrier node */
+        shuffle_run_free(run);
+        return wn_error_set(err, WN_EINTERNAL, "stage '%s': a SHUFFLE stage without its node",
+                            stage->name);
+    }
+    wn_ap_node_keep(ap_stage->node, run, shuffle_run_free);
     rc = wn_ap_shuffle_check(ap_stage, err);
     if (rc == 0)
         rc = wn_ap_stage_plan(ap_stage, n_tasks, &run->n_ranks, err);
     if (rc == 0)
         rc = rounds_of(stage, &run->n_rounds, err);
     if (rc < 0)
-        goto out_unref;
+        goto out;
     run->n_partitions = wn_shuffle_num_partitions(run->hooks, stage->params, n_tasks);
     if (wn_task_dataset(tasks[0]) != NULL &&
         (run->dataset = strdup(wn_task_dataset(tasks[0]))) == NULL) {
         rc = wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", stage->name);
-        goto out_unref;
+        goto out;
     }
     rc = wn_batching_split(n_tasks, ap_stage->batch_size, 0, &run->batches, &run->n_batches, err);
     if (rc < 0) {
         wn_error_prefix(err, "stage '%s'", stage->name);
-        goto out_unref;
+        goto out;
     }
     run->by_partition = calloc(run->n_partitions, sizeof(*run->by_partition));
     run->ranks = calloc(run->n_ranks, sizeof(*run->ranks));
@@ -777,7 +718,7 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
         rc = wn_error_set(err, WN_ENOMEM,
                           "stage '%s': out of memory for %u ranks and %u partitions",
                           stage->name, run->n_ranks, run->n_partitions);
-        goto out_unref;
+        goto out;
     }
     for (uint32_t i = 0; i < run->n_ranks; i++) {
         struct rank_actor *r = &run->ranks[i];
@@ -787,7 +728,6 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
         r->sink.insert = sink_insert;
         r->run = run;
         r->rank = i;
-        r->cur_batch = NO_BATCH;
     }
     ap_stage->pool_size = run->n_ranks;
     ap_stage->pool_fixed = 1;
@@ -799,14 +739,15 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
 
     start_ranks(run);
     run_rounds(run);
-    wn_ap_stage_join_actors(ap_stage);
-    settle_ranks(run);
-
+    if (wn_ap_run_stopping(ap_stage->run)) {
+        /* Ranks may still run (the driver joins them): the run's error says why. */
+        rc = wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed", stage->name);
+        goto out;
+    }
+    wn_ap_stage_join_actors(ap_stage); /* every rank is past the last gate */
     if (run->failed) {
         rc = run->error.code;
         wn_error_set(err, rc, "%s", run->error.message);
-    } else if (wn_ap_run_stopping(ap_stage->run)) {
-        rc = wn_error_set(err, WN_ECANCELED, "stage '%s' stopped: the run failed", stage->name);
     } else {
         *out = run->outs;
         *n_out = run->n_outs;
@@ -819,7 +760,7 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
                run->n_rounds == 1 ? "" : "s",
                (double)(wn_ap_run_clock(ap_stage->run) - started_at) * 1e-9);
     }
-out_unref:
-    shuffle_run_unref(run);
+out:
+    /* What is left (tasks, outputs) goes with the state. */
     return rc;
 }
