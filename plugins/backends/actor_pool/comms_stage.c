@@ -451,7 +451,7 @@ out_teardown:
         t1 = wn_ap_run_clock(stage->run);
         wn_ap_actor_hook_begin(a, "teardown", NULL, 0);
         ops->teardown(state);
-        abandoned |= wn_ap_actor_hook_end(a);
+        wn_ap_actor_hook_end(a); /* once abandoned, what it held is the state's */
         wn_ap_actor_trace(a, "teardown", t1, wn_ap_run_clock(stage->run));
     }
     if (comms != NULL && run->provider->rank_destroy != NULL)
@@ -459,9 +459,8 @@ out_teardown:
     if (created && ops->destroy != NULL) {
         wn_ap_actor_hook_begin(a, "destroy", NULL, 0);
         ops->destroy(state);
-        abandoned |= wn_ap_actor_hook_end(a);
+        wn_ap_actor_hook_end(a); /* once abandoned, what it held is the state's */
     }
-    (void)abandoned; /* nothing differs: what it held is the state's, freed with the run */
     wn_event_signal(&run->finished);
 }
 

@@ -498,21 +498,19 @@ rounds:
                      __ATOMIC_RELAXED);
 
 out_teardown:
-    abandoned = __atomic_load_n(&a->abandoned, __ATOMIC_ACQUIRE);
     if (created && ops->teardown != NULL) {
         t0 = wn_ap_run_clock(stage->run);
         wn_ap_actor_hook_begin(a, "teardown", NULL, 0);
         ops->teardown(r->state);
-        abandoned |= wn_ap_actor_hook_end(a);
+        wn_ap_actor_hook_end(a); /* once abandoned, what it held is the state's */
         wn_ap_actor_trace(a, "teardown", t0, wn_ap_run_clock(stage->run));
     }
     if (created && ops->destroy != NULL) {
         wn_ap_actor_hook_begin(a, "destroy", NULL, 0);
         ops->destroy(r->state);
-        abandoned |= wn_ap_actor_hook_end(a);
+        wn_ap_actor_hook_end(a); /* once abandoned, what it held is the state's */
     }
     r->state = NULL;
-    (void)abandoned; /* nothing differs: what it held is the state's, freed with the run */
 }
 
 /* ---- the coordinator ------------------------------------------------------------- */
