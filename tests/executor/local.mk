@@ -72,3 +72,12 @@ tests_executor_hang_stage_la_LIBADD = $(WN_PLUGIN_LINK_LIBS)
 tests_executor_hang_stage_la_LDFLAGS = -module -avoid-version -shared $(WN_PLUGIN_LINK_FLAGS) -rpath $(abs_builddir)
 TESTS += tests/executor/cli_timeout.sh
 EXTRA_DIST += tests/executor/cli_timeout.sh
+
+# COMMS and SHUFFLE stages as actors: GPUs, timeouts, report rows, trace.
+check_PROGRAMS += tests/executor/test_kinds
+TESTS += tests/executor/test_kinds
+tests_executor_test_kinds_SOURCES = tests/executor/test_kinds.c \
+	tests/executor/probe.c tests/executor/probe.h $(WN_ACTOR_POOL_SOURCES)
+tests_executor_test_kinds_CPPFLAGS = $(WN_EXECUTOR_TEST_CPPFLAGS)
+tests_executor_test_kinds_CFLAGS = $(WN_TEST_COMPILE_FLAGS) $(JANSSON_CFLAGS)
+tests_executor_test_kinds_LDADD = $(WN_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)

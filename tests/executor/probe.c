@@ -35,6 +35,41 @@ void seen_reset(void)
 
 #define SEEN_ADD(field) __atomic_add_fetch(&(field), 1, __ATOMIC_SEQ_CST)
 
+/* ---- a fake GPU backend ------------------------------------------------------------------ */
+
+static struct wn_gpu_device fake_devices[8];
+static size_t n_fake;
+int probe_gpu_discover_calls, probe_gpu_bind_calls;
+
+static int fake_discover(struct wn_gpu_device *devs, size_t cap, size_t *n, struct wn_error *err)
+{
+    (void)err;
+    __atomic_add_fetch(&probe_gpu_discover_calls, 1, __ATOMIC_SEQ_CST);
+    *n = n_fake < cap ? n_fake : cap;
+    memcpy(devs, fake_devices, *n * sizeof(*devs));
+    return 0;
+}
+
+static int fake_bind(int id, struct wn_error *err)
+{
+    (void)err;
+    __atomic_add_fetch(&probe_gpu_bind_calls, 1, __ATOMIC_SEQ_CST);
+    probe_current_device = id;
+    return 0;
+}
+
+static const struct wn_gpu_backend fake_backend = { "fake", fake_discover, fake_bind };
+
+void probe_use_fake_gpus(const struct wn_gpu_device *devs, size_t n)
+{
+    n_fake = n < 8 ? n : 8;
+    if (n_fake > 0)
+        memcpy(fake_devices, devs, n_fake * sizeof(*devs));
+    probe_gpu_discover_calls = probe_gpu_bind_calls = 0;
+    wn_gpu_set_backend(&fake_backend);
+    seen_reset();
+}
+
 /* ---- attempts per task ---------------------------------------------------------------- */
 
 #define ATTEMPT_TASKS 4096
@@ -458,6 +493,8 @@ char *read_text(const char *path)
 /* ---- runs -------------------------------------------------------------------------------------
  */
 
+const struct wn_backend_desc *probe_comms_provider, *probe_shuffle_provider;
+
 const struct wn_executor_ops *executor(void)
 {
     return winnow_plugin_v1()->backends[0]->ops;
@@ -578,6 +615,14 @@ int run_pipeline_with(const char *executor_json, const struct stage_spec *specs,
         stages[i].on_error = specs[i].on_error;
         stages[i].max_retries = specs[i].max_retries;
         stages[i].timeout_s = specs[i].timeout_s;
+        if (stages[i].desc->kind == WN_STAGE_COMMS && probe_comms_provider != NULL) {
+            stages[i].comms = probe_comms_provider->name;
+            stages[i].comms_backend = probe_comms_provider;
+        }
+        if (stages[i].desc->kind == WN_STAGE_SHUFFLE && probe_shuffle_provider != NULL) {
+            stages[i].shuffle = probe_shuffle_provider->name;
+            stages[i].shuffle_backend = probe_shuffle_provider;
+        }
     }
     if (reporting != NULL)
         rep = *reporting;

@@ -16,6 +16,8 @@
 #include <winnow/backend.h>
 #include <winnow/plugin.h>
 
+#include "gpu.h"
+
 #define SLOTS 4 /* independent counters, one per stage of a test pipeline */
 #define MAX_ACTORS 64
 
@@ -53,6 +55,12 @@ void seen_reset(void);
  * setup counts a worker whose device_id differs as unbound.  -1: none. */
 extern _Thread_local int probe_current_device;
 
+/* Makes the executor see devs[0..n) (at most 8) through a fake GPU
+ * backend, whose binding sets probe_current_device; resets the call
+ * counts below and the seen counters.  Before a run. */
+void probe_use_fake_gpus(const struct wn_gpu_device *devs, size_t n);
+extern int probe_gpu_discover_calls, probe_gpu_bind_calls;
+
 extern const struct wn_param_spec probe_params[];
 extern const struct wn_stage_desc probe_desc;
 extern const struct wn_stage_desc probe_comms_desc;
@@ -88,6 +96,10 @@ struct stage_spec {
     double gpus, gpu_memory_gb;
     int entire_gpu;
 };
+
+/* The provider every COMMS / SHUFFLE stage of the next runs gets (NULL:
+ * none resolved), with its default params.  Set by the test. */
+extern const struct wn_backend_desc *probe_comms_provider, *probe_shuffle_provider;
 
 const struct wn_executor_ops *executor(void);
 struct wn_params *params_from(const struct wn_param_spec *spec, const char *text);

@@ -121,39 +121,6 @@ static void test_reserved_gpus_come_off_the_last_devices(void)
 
 /* ---- runs on fake devices ------------------------------------------------------------------- */
 
-static struct wn_gpu_device fake_devices[4];
-static size_t n_fake;
-static int discover_calls, bind_calls;
-
-static int fake_discover(struct wn_gpu_device *devs, size_t cap, size_t *n, struct wn_error *err)
-{
-    (void)err;
-    __atomic_add_fetch(&discover_calls, 1, __ATOMIC_SEQ_CST);
-    *n = n_fake < cap ? n_fake : cap;
-    memcpy(devs, fake_devices, *n * sizeof(*devs));
-    return 0;
-}
-
-static int fake_bind(int id, struct wn_error *err)
-{
-    (void)err;
-    __atomic_add_fetch(&bind_calls, 1, __ATOMIC_SEQ_CST);
-    probe_current_device = id;
-    return 0;
-}
-
-static const struct wn_gpu_backend fake_backend = { "fake", fake_discover, fake_bind };
-
-static void use_fake(const struct wn_gpu_device *devs, size_t n)
-{
-    if (n > 0)
-        memcpy(fake_devices, devs, n * sizeof(*devs));
-    n_fake = n;
-    discover_calls = bind_calls = 0;
-    wn_gpu_set_backend(&fake_backend);
-    seen_reset();
-}
-
 /* How many actors saw each device id (device_seen holds id + 1). */
 static int actors_on(int id)
 {
@@ -173,7 +140,7 @@ static void test_each_gpu_actor_gets_its_device_made_current_before_setup(void)
     struct wn_stage_stats stats;
     struct collector sink;
 
-    use_fake(two_devices, 2);
+    probe_use_fake_gpus(two_devices, 2);
     collector_init(&sink);
     CU_ASSERT_EQUAL_FATAL(
         run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", stages, 1, 8, &sink, &stats, &err),
@@ -183,8 +150,8 @@ static void test_each_gpu_actor_gets_its_device_made_current_before_setup(void)
     CU_ASSERT_EQUAL(actors_on(2), 2);
     CU_ASSERT_EQUAL(actors_on(5), 2);
     CU_ASSERT_EQUAL(seen.slot[0].unbound, 0); /* current on its thread before setup */
-    CU_ASSERT_EQUAL(bind_calls, 4);
-    CU_ASSERT_EQUAL(discover_calls, 1);
+    CU_ASSERT_EQUAL(probe_gpu_bind_calls, 4);
+    CU_ASSERT_EQUAL(probe_gpu_discover_calls, 1);
     CU_ASSERT_EQUAL(seen.slot[0].bad_worker, 0);
     collector_free(&sink);
 }
@@ -200,13 +167,13 @@ static void test_gpu_memory_and_entire_gpu_size_the_pool_from_the_devices(void)
     struct wn_error err = WN_ERROR_INIT;
     struct wn_stage_stats stats;
 
-    use_fake(two_devices, 2);
+    probe_use_fake_gpus(two_devices, 2);
     CU_ASSERT_EQUAL_FATAL(
         run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", memory, 1, 10, NULL, &stats, &err),
         0);
     CU_ASSERT_EQUAL(stats.actors, 4);
     CU_ASSERT_EQUAL(actors_on(5), 4);
-    use_fake(two_devices, 2);
+    probe_use_fake_gpus(two_devices, 2);
     CU_ASSERT_EQUAL_FATAL(
         run_pipeline("{\"cpus\": 16, \"mode\": \"barrier\"}", entire, 1, 10, NULL, &stats, &err),
         0);
@@ -214,7 +181,7 @@ static void test_gpu_memory_and_entire_gpu_size_the_pool_from_the_devices(void)
     CU_ASSERT_EQUAL(actors_on(2), 1);
     CU_ASSERT_EQUAL(actors_on(5), 1);
     /* streaming: the pool grows on the devices, up to what they hold */
-    use_fake(two_devices, 2);
+    probe_use_fake_gpus(two_devices, 2);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16}", memory, 1, 40, NULL, &stats, &err), 0);
     CU_ASSERT(stats.actors >= 1 && stats.actors <= 4);
     CU_ASSERT_EQUAL(actors_on(5), (int)stats.actors);
@@ -237,7 +204,7 @@ static void test_streaming_gives_every_gpu_stage_a_device_or_says_why_not(void)
     struct wn_stage_stats stats[2];
     struct collector sink;
 
-    use_fake(one, 1);
+    probe_use_fake_gpus(one, 1);
     CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 8}", two_entire, 2, 6, NULL, NULL, &err),
                     WN_ERESOURCE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'b' asks 1 GPUs per actor, but in "
@@ -245,14 +212,14 @@ static void test_streaming_gives_every_gpu_stage_a_device_or_says_why_not(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "executor.mode \"barrier\""));
     CU_ASSERT_EQUAL(seen.total_creates, 0);
     /* one stage after the other, each has the device */
-    use_fake(one, 1);
+    probe_use_fake_gpus(one, 1);
     CU_ASSERT_EQUAL(
         run_pipeline("{\"cpus\": 8, \"mode\": \"barrier\"}", two_entire, 2, 6, NULL, stats, &err),
         0);
     CU_ASSERT_EQUAL(stats[0].actors, 1);
     CU_ASSERT_EQUAL(stats[1].actors, 1);
     /* halves: both stages stream on the one device, one actor each */
-    use_fake(one, 1);
+    probe_use_fake_gpus(one, 1);
     collector_init(&sink);
     CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 8}", two_halves, 2, 30, &sink, stats, &err), 0);
     CU_ASSERT_EQUAL(sink.n, 30);
@@ -271,7 +238,7 @@ static void test_executor_params_override_discovery(void)
 
     /* No device found; executor.gpus 3 of 40 GB: 2 actors of 20 GB on each,
      * ids 0..2 assigned, none made current (there is no such device here). */
-    use_fake(NULL, 0);
+    probe_use_fake_gpus(NULL, 0);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"gpus\": 3, \"gpu_memory_gb\": 40, "
                                        "\"mode\": \"barrier\"}",
                                        stages, 1, 12, NULL, &stats, &err),
@@ -280,10 +247,10 @@ static void test_executor_params_override_discovery(void)
     CU_ASSERT_EQUAL(actors_on(0), 2);
     CU_ASSERT_EQUAL(actors_on(1), 2);
     CU_ASSERT_EQUAL(actors_on(2), 2);
-    CU_ASSERT_EQUAL(bind_calls, 0);
+    CU_ASSERT_EQUAL(probe_gpu_bind_calls, 0);
     CU_ASSERT_EQUAL(seen.slot[0].unbound, 6);
     /* reserved_gpus comes off the last device */
-    use_fake(NULL, 0);
+    probe_use_fake_gpus(NULL, 0);
     CU_ASSERT_EQUAL_FATAL(run_pipeline("{\"cpus\": 16, \"gpus\": 3, \"gpu_memory_gb\": 40, "
                                        "\"reserved_gpus\": 1, \"mode\": \"barrier\"}",
                                        stages, 1, 12, NULL, &stats, &err),
@@ -299,10 +266,10 @@ static void test_no_gpu_stage_discovers_nothing(void)
     };
     struct wn_error err = WN_ERROR_INIT;
 
-    use_fake(two_devices, 2);
+    probe_use_fake_gpus(two_devices, 2);
     CU_ASSERT_EQUAL(run_pipeline("{\"cpus\": 2}", stages, 1, 4, NULL, NULL, &err), 0);
-    CU_ASSERT_EQUAL(discover_calls, 0);
-    CU_ASSERT_EQUAL(bind_calls, 0);
+    CU_ASSERT_EQUAL(probe_gpu_discover_calls, 0);
+    CU_ASSERT_EQUAL(probe_gpu_bind_calls, 0);
 }
 
 static void test_the_cuda_runtime_finds_no_gpu_on_a_machine_without_one(void)

@@ -55,13 +55,12 @@ check_PROGRAMS += tests/shuffle/test_shuffle_stage
 TESTS += tests/shuffle/test_shuffle_stage
 tests_shuffle_test_shuffle_stage_SOURCES = tests/shuffle/test_shuffle_stage.c
 if HAVE_UCX
-tests_shuffle_test_shuffle_stage_SOURCES += plugins/backends/actor_pool/shuffle_stage.c \
-	plugins/backends/actor_pool/batching.c
+tests_shuffle_test_shuffle_stage_SOURCES += $(WN_ACTOR_POOL_SOURCES)
 endif
 tests_shuffle_test_shuffle_stage_CFLAGS = $(WN_UCX_TEST_FLAGS) $(JANSSON_CFLAGS) \
 	-I$(top_srcdir)/plugins/backends/actor_pool -I$(top_srcdir)/plugins/stages/dedup
 tests_shuffle_test_shuffle_stage_LDADD = plugins/stages/dedup/libdedup_stages.la \
-	$(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS)
+	$(WN_UCX_TEST_SHUFFLE) $(WN_UCX_TEST_LIBS) $(JANSSON_LIBS) $(WN_ACTOR_POOL_LIBS)
 
 # examples/pipelines/exact-dedup.json through the winnow command and the
 # build tree's plugins.

@@ -1,6 +1,6 @@
 /*
- * SHUFFLE stages on the actor_pool executor (plugins/backends/actor_pool/
- * shuffle_stage.c, compiled into this program) over the ucx provider:
+ * SHUFFLE stages on the actor_pool executor (its sources compiled into this
+ * program, driven through its entry point) over the ucx provider:
  * exact_dedup on 1, 2, 4 and 8 ranks, and a stage or provider failing on one
  * rank in every phase (the run fails naming stage, rank, phase and cause;
  * nothing hangs; nothing is left in the spill directory).
@@ -32,7 +32,6 @@ int main(void)
 #include "exact_dedup.h"
 #include "params_internal.h"
 #include "shuffle_provider.h"
-#include "shuffle_stage.h"
 
 static char *spill_root;
 
@@ -292,34 +291,81 @@ struct stage_result {
     struct wn_stage_stats stats;
 };
 
+/* The run's sink: keeps the outputs in order. */
+struct sink {
+    struct wn_emitter emitter; /* first */
+    struct stage_result *res;
+    size_t cap;
+};
+
+static int sink_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    struct sink *s = (struct sink *)self;
+    struct stage_result *res = s->res;
+
+    if (res->n_out == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        res->out = realloc(res->out, s->cap * sizeof(*res->out));
+    }
+    res->out[res->n_out++] = task;
+    return 0;
+}
+
+/* Runs the stage alone on the actor_pool executor (compiled in), ranks
+ * actors, over tasks (taken), with the shuffle provider backend (NULL:
+ * none resolved). */
 static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
                       const struct wn_backend_desc *backend, const char *shuffle_json,
                       uint32_t ranks, struct wn_task **tasks, size_t n_tasks,
                       struct stage_result *res)
 {
+    const struct wn_backend_desc *executor = winnow_plugin_v1()->backends[0];
     struct wn_run_stage stage;
+    const struct wn_run_stage *stages[1] = { &stage };
+    struct wn_stage_stats *stats[1];
     struct wn_params *params = params_from(desc->params, params_json);
+    struct wn_params *exec = params_from(executor->params, "{\"cpus\": 16, \"mode\": \"barrier\"}");
     struct wn_params *sparams;
+    struct sink sink = { { sink_emit, { NULL } }, res, 0 };
+    struct wn_run run;
     char with_dir[512];
 
     snprintf(with_dir, sizeof(with_dir), "{\"spill_dir\": \"%s\"%s%s}", spill_root,
              shuffle_json ? ", " : "", shuffle_json ? shuffle_json : "");
     sparams = params_from(wn_ucx_shuffle_params, with_dir);
+    memset(res, 0, sizeof(*res));
     memset(&stage, 0, sizeof(stage));
     stage.struct_size = sizeof(stage);
     stage.name = desc->name;
     stage.desc = desc;
     stage.params = params;
+    stage.resources.cpus = 1;
     stage.batch_size = 1;
-    stage.shuffle = backend->name;
-    stage.shuffle_backend = backend;
-    stage.shuffle_params = sparams;
-    memset(res, 0, sizeof(*res));
-    CU_ASSERT_EQUAL(wn_shuffle_stage_check(&stage, &res->err), 0);
-    res->rc = wn_shuffle_stage_run(&stage, tasks, n_tasks, ranks, &res->out, &res->n_out,
-                                   &res->stats, &res->err);
+    stage.actors = ranks;
+    if (backend != NULL) {
+        stage.shuffle = backend->name;
+        stage.shuffle_backend = backend;
+        stage.shuffle_params = sparams;
+    } else {
+        stage.shuffle = "ucx";
+    }
+    stats[0] = &res->stats;
+    memset(&run, 0, sizeof(run));
+    run.struct_size = sizeof(run);
+    run.stages = stages;
+    run.n_stages = 1;
+    run.executor_params = exec;
+    run.initial_tasks = tasks;
+    run.n_initial_tasks = n_tasks;
+    run.sink = &sink.emitter;
+    run.stats = stats;
+    res->rc = ((const struct wn_executor_ops *)executor->ops)->run(&run, &res->err);
+    for (size_t i = 0; i < n_tasks; i++)
+        CU_ASSERT_PTR_NULL(tasks[i]);
+    free(tasks);
     wn_params_free(params);
     wn_params_free(sparams);
+    wn_params_free(exec);
     /* Nothing left behind in the spill directory, whatever happened. */
     CU_ASSERT_EQUAL(dir_entries(spill_root), 0);
 }
@@ -385,8 +431,10 @@ static void test_exact_dedup_gives_the_same_survivors_in_the_same_order_on_1_2_4
         CU_ASSERT_EQUAL(res.stats.tasks_in, TASKS);
         CU_ASSERT_EQUAL(res.stats.items_in, total);
         CU_ASSERT_EQUAL(res.stats.items_out, expected);
+        CU_ASSERT_EQUAL(res.stats.tasks_out, res.n_out);
         CU_ASSERT_EQUAL(res.stats.actors, ranks[k]);
-        CU_ASSERT_EQUAL(res.stats.batches, TASKS);
+        /* batches: every insert batch (batch_size 1), and every partition extracted */
+        CU_ASSERT_EQUAL(res.stats.batches, TASKS + TASKS);
         if (first == NULL)
             first = listing;
         else {
@@ -479,17 +527,18 @@ static void test_a_rank_stuck_in_insert_times_the_others_out_naming_it(void)
 
 static void test_a_stage_without_a_resolved_provider_is_refused_before_running(void)
 {
-    struct wn_error err = WN_ERROR_INIT;
-    struct wn_run_stage stage;
+    struct stage_result res;
 
-    memset(&stage, 0, sizeof(stage));
-    stage.struct_size = sizeof(stage);
-    stage.name = "dedup";
-    stage.desc = &dedup_exact_dedup_stage;
-    stage.shuffle = "ucx";
-    CU_ASSERT_EQUAL(wn_shuffle_stage_check(&stage, &err), WN_EINVAL);
-    CU_ASSERT_STRING_EQUAL(err.message, "stage 'dedup' is a SHUFFLE stage, but the host resolved "
-                                        "no shuffle provider for it (\"shuffle\": \"ucx\")");
+    run_stage(&dedup_exact_dedup_stage, NULL, NULL, NULL, 2, corpus(), TASKS, &res);
+    CU_ASSERT_EQUAL(res.rc, WN_EINVAL);
+    CU_ASSERT_EQUAL(res.n_out, 0);
+    CU_ASSERT_EQUAL(res.stats.actors, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.err.message,
+                                  "stage 'exact_dedup' is a SHUFFLE stage, but the host resolved "
+                                  "no shuffle provider for it (\"shuffle\": \"ucx\")"));
+    if (strstr(res.err.message, "no shuffle provider") == NULL)
+        fprintf(stderr, "got: %s\n", res.err.message);
+    result_free(&res);
 }
 
 static int suite_init(void)

@@ -190,6 +190,8 @@ struct wn_ap_node {
     int thread_started;
     struct wn_task **outs; /* the runner's outputs while they are passed on */
     size_t n_outs, next_out;
+    void *kept; /* the runner's state, freed with the node (wn_ap_node_keep) */
+    void (*kept_free)(void *kept);
 };
 
 static void *node_main(void *arg)
@@ -318,10 +320,95 @@ void wn_ap_node_drain(struct wn_ap_node *node)
     node->n_outs = node->next_out = 0;
 }
 
+/* ---- helpers of the rank runners -------------------------------------------------- */
+
+static int outputs_emit(struct wn_emitter *self, struct wn_task *task)
+{
+    struct wn_ap_outputs *o = (struct wn_ap_outputs *)self;
+
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        struct wn_task **tasks = realloc(o->tasks, cap * sizeof(*tasks));
+
+        if (tasks == NULL) {
+            wn_task_free(task);
+            o->failed = 1;
+            return WN_ENOMEM;
+        }
+        o->tasks = tasks;
+        o->cap = cap;
+    }
+    o->tasks[o->n++] = task;
+    return 0;
+}
+
+void wn_ap_outputs_init(struct wn_ap_outputs *o, struct wn_ap_actor *a)
+{
+    wn_ap_emitter_init(&o->em, a, outputs_emit);
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+    o->failed = 0;
+}
+
+void wn_ap_outputs_take(struct wn_ap_outputs *o, struct wn_task ***tasks, size_t *n)
+{
+    *tasks = o->tasks;
+    *n = o->n;
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+}
+
+void wn_ap_outputs_free(struct wn_ap_outputs *o)
+{
+    free_tasks(o->tasks, o->n);
+    free(o->tasks);
+    o->tasks = NULL;
+    o->n = o->cap = 0;
+}
+
+int wn_ap_hook_pause(struct wn_ap_actor *a, struct wn_ap_hook_pause *p)
+{
+    p->paused = 0;
+    if (a->stage->timeout_ns == 0)
+        return 0;
+    if (__atomic_load_n(&a->abandoned, __ATOMIC_ACQUIRE))
+        return 1;
+    /* Written by this thread only: not in a watched hook, nothing to pause. */
+    if (!(__atomic_load_n(&a->hook_word, __ATOMIC_RELAXED) & 1u))
+        return 0;
+    p->hook = a->hook_name;
+    p->n_tasks = a->hook_tasks;
+    memcpy(p->task, a->hook_task, sizeof(p->task));
+    if (wn_ap_actor_hook_end(a))
+        return 1;
+    p->paused = 1;
+    return 0;
+}
+
+void wn_ap_hook_resume(struct wn_ap_actor *a, const struct wn_ap_hook_pause *p)
+{
+    if (p->paused)
+        wn_ap_actor_hook_begin(a, p->hook, p->task[0] ? p->task : NULL, p->n_tasks);
+}
+
+void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected)
+{
+    wn_ap_run_tick(run);
+    wn_futex_wait(word, expected, 20000000ull);
+}
+
+void wn_ap_node_keep(struct wn_ap_node *node, void *state, void (*free_fn)(void *state))
+{
+    node->kept = state;
+    node->kept_free = free_fn;
+}
+
 void wn_ap_node_free(struct wn_ap_node *node)
 {
     if (node == NULL)
         return;
     wn_ap_node_drain(node);
+    if (node->kept_free != NULL)
+        node->kept_free(node->kept);
     free(node);
 }

@@ -28,11 +28,58 @@ void wn_ap_node_join(struct wn_ap_node *node);
 /* After the join: frees what the node still holds, counted as dropped. */
 void wn_ap_node_drain(struct wn_ap_node *node);
 
+/* Frees what the node still holds, and what its runner kept. */
 void wn_ap_node_free(struct wn_ap_node *node);
+
+/* Keeps a barrier runner's state alive as long as the run context (and so
+ * every actor thread of the run, an abandoned one included): free_fn(state)
+ * is called when the node is freed, after the last such thread ended.  A
+ * runner whose actors may outlive its call (the run stopped; a hook hung)
+ * keeps there whatever they use.  Coordinator thread, once per run. */
+void wn_ap_node_keep(struct wn_ap_node *node, void *state, void (*free_fn)(void *state));
 
 /* The PLAIN kind's barrier runner (kinds.c): one engine over the whole input,
  * pool sized by the seed's rule, actors joined before it returns. */
 int wn_ap_plain_barrier_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
                             struct wn_task ***out, size_t *n_out, struct wn_error *err);
+
+/* ---- helpers of the barrier runners that drive ranks (COMMS, SHUFFLE) ---------------- */
+
+/* Outputs an actor's hook emits, kept in order: an emitter (metrics land on
+ * the actor) and the array it fills. */
+struct wn_ap_outputs {
+    struct wn_ap_emitter em; /* first: what the hook gets (&o->em.emitter) */
+    struct wn_task **tasks;
+    size_t n, cap;
+    int failed; /* an emit ran out of memory (the task was freed) */
+};
+
+/* Sets o up, empty, for actor a.  Actor thread. */
+void wn_ap_outputs_init(struct wn_ap_outputs *o, struct wn_ap_actor *a);
+
+/* Hands o's tasks over (*tasks, *n; a malloc'd array or NULL) and empties it. */
+void wn_ap_outputs_take(struct wn_ap_outputs *o, struct wn_task ***tasks, size_t *n);
+
+/* Frees every task o holds, and its array. */
+void wn_ap_outputs_free(struct wn_ap_outputs *o);
+
+/* A rank's hook paused while the rank waits on the others (a collective,
+ * a shuffle's insert): that wait is the provider's to time (its own
+ * timeout_s), and a rank waiting for a hung peer must not be taken for the
+ * hung one.  pause returns nonzero when the actor was abandoned (do not
+ * wait then; fail with WN_ECANCELED, and do not resume).  Actor thread. */
+struct wn_ap_hook_pause {
+    int paused;
+    const char *hook;
+    uint32_t n_tasks;
+    char task[WN_AP_TASK_NOTE];
+};
+int wn_ap_hook_pause(struct wn_ap_actor *a, struct wn_ap_hook_pause *p);
+void wn_ap_hook_resume(struct wn_ap_actor *a, const struct wn_ap_hook_pause *p);
+
+/* One step of a coordinator's wait on *word (expected: the value read before
+ * checking the condition): sleeps at most 20 ms, and on the run's driver
+ * thread (barrier mode) watches hook timeouts and draws progress. */
+void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected);
 
 #endif /* WINNOW_ACTOR_POOL_BARRIER_H */

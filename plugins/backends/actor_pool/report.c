@@ -225,14 +225,6 @@ void wn_ap_stage_stats_fill(const struct wn_ap_stage *stage, struct wn_stage_sta
     stats->actors = t.actors;
     stats->wall_s = t.last_ns > t.first_ns ? (double)(t.last_ns - t.first_ns) * 1e-9 : 0.0;
     stats->busy_s = (double)t.busy_ns * 1e-9;
-    if (stage->has_kind_stats) {
-        stats->items_in = stage->kind_stats.items_in;
-        stats->items_out = stage->kind_stats.items_out;
-        stats->batches = stage->kind_stats.batches;
-        stats->actors = stage->kind_stats.actors;
-        stats->wall_s = stage->kind_stats.wall_s;
-        stats->busy_s = stage->kind_stats.busy_s;
-    }
 }
 
 /* ---- the run report --------------------------------------------------------------------- */

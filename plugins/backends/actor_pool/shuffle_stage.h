@@ -1,7 +1,8 @@
 /*
  * actor_pool — SHUFFLE stages (RapidsMPF's shuffle actors, in the seed).
  *
- * A SHUFFLE stage runs on N shuffle actors (N sized as for any stage), one
+ * A SHUFFLE stage runs on N shuffle actors (N sized as for any stage, GPUs
+ * from the run's ledger, each actor's device current on its thread), one
  * rank each of a group made by the stage's shuffle provider, P partitions
  * (the stage's param, else its rule: wn_shuffle_num_partitions):
  *   1. every actor: create, setup (actor_index = rank); steps 2 to 5 then
@@ -18,30 +19,27 @@
  *   5. close; after the last round, teardown and destroy on every actor,
  *      on every path.
  * The outputs come out in round order, then partition order (so the same
- * for any N).  The
- * first failure aborts the provider's group with a reason naming the stage,
- * the rank, the phase and the task or partition, so that no rank waits for
- * a dead one; every provider wait also has its own timeout.
+ * for any N).  The first failure aborts the provider's group with a reason
+ * naming the stage, the rank, the phase and the task or partition, so that
+ * no rank waits for a dead one; so does the run stopping (a stage hook past
+ * the stage's timeout_s, watched as on any actor, or another stage
+ * failing).  Every provider wait also has its own timeout.
  */
 #ifndef WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H
 #define WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H
 
 #include <stddef.h>
 
-#include <winnow/backend.h>
-
-#include <stdint.h>
+#include "executor.h"
 
 /* Checks, before anything runs, that a SHUFFLE stage has its hooks and a
- * usable shuffle provider resolved by the host. */
-int wn_shuffle_stage_check(const struct wn_run_stage *stage, struct wn_error *err);
+ * usable shuffle provider resolved by the host (struct wn_ap_kind.check). */
+int wn_ap_shuffle_check(struct wn_ap_stage *stage, struct wn_error *err);
 
-/* Runs a SHUFFLE stage over n_ranks ranks: takes ownership of tasks (the
- * array and every task, also on failure), returns the outputs in *out
- * (malloc'd) and what it measured in *stats.  One thread (the stage's
- * coordinator) at a time. */
-int wn_shuffle_stage_run(const struct wn_run_stage *stage, struct wn_task **tasks, size_t n_tasks,
-                         uint32_t n_ranks, struct wn_task ***out, size_t *n_out,
-                         struct wn_stage_stats *stats, struct wn_error *err);
+/* The SHUFFLE kind's barrier runner (wn_ap_barrier_fn): ranks sized as any
+ * stage's pool, each an actor of the stage (wn_ap_actor_start); outputs in
+ * round order, then partition order.  Coordinator thread. */
+int wn_ap_shuffle_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
+                      struct wn_task ***out, size_t *n_out, struct wn_error *err);
 
 #endif /* WINNOW_ACTOR_POOL_SHUFFLE_STAGE_H */

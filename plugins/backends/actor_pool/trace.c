@@ -68,9 +68,9 @@ void wn_ap_trace_flush_actor(struct wn_ap_run *run, struct wn_ap_actor *a)
         fputs("{\"name\":", t->f);
         wn_ap_json_string(t->f, ev->name);
         fprintf(t->f, ",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%u",
-                ev->n_in > 0 ? "batch" : "hook", (double)ev->start_ns * 1e-3,
+                ev->attempt > 0 ? "batch" : "hook", (double)ev->start_ns * 1e-3,
                 (double)(ev->end_ns - ev->start_ns) * 1e-3, a->track + 1);
-        if (ev->n_in > 0) {
+        if (ev->attempt > 0) { /* a batch (wn_ap_actor_batch_done), not another hook */
             fputs(",\"args\":{\"first_task\":", t->f);
             wn_ap_json_string(t->f, ev->task);
             fprintf(t->f, ",\"tasks\":%u,\"outputs\":%u,\"attempt\":%u,\"ok\":%s}", ev->n_in,
