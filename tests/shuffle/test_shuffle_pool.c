@@ -108,6 +108,12 @@ static void test_the_pool_keeps_only_what_the_open_ranks_limits_allow(void)
     wn_ucx_pool_stats(&s);
     CU_ASSERT_EQUAL(s.keep_limit, 4 * MIB);
     CU_ASSERT_EQUAL(s.idle_bytes, 4 * MIB);
+    /* A buffer of another size made fresh pushes idle ones out. */
+    buf[0] = wn_ucx_pool_get(6 * MIB, &cap[0]);
+    wn_ucx_pool_stats(&s);
+    CU_ASSERT_EQUAL(s.in_use_bytes, 6 * MIB);
+    CU_ASSERT_EQUAL(s.idle_bytes, 0);
+    wn_ucx_pool_put(buf[0], cap[0]);
     wn_ucx_pool_unregister(4 * MIB);
     /* A limit of 0 (spill everything) keeps nothing. */
     wn_ucx_pool_register(0);

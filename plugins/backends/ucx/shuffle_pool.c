@@ -75,11 +75,14 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+static struct idle *shrink_locked(int everything, uint64_t need);
+static void free_list(struct idle *list);
+
 void *wn_ucx_pool_get(size_t len, size_t *cap)
 {
     size_t c = 0;
     int i = class_of(len, &c);
-    struct idle *buf = NULL;
+    struct idle *buf = NULL, *drop = NULL;
 
     if (i < 0) {
         *cap = len;
@@ -93,10 +96,13 @@ void *wn_ucx_pool_get(size_t len, size_t *cap)
         pool.stats.idle_bytes -= c;
         pool.stats.reused_bytes += c;
     } else {
+        /* Idle buffers of other sizes make room within the bound. */
+        drop = shrink_locked(0, c);
         pool.stats.fresh_bytes += c;
     }
     pool.stats.in_use_bytes += c;
     pthread_mutex_unlock(&pool.mutex);
+    free_list(drop);
     if (buf == NULL) {
         buf = wn_ucx_alloc(c);
         if (buf == NULL) {
@@ -138,9 +144,9 @@ void wn_ucx_pool_put(void *buf, size_t cap)
         free(buf);
 }
 
-/* Unlinks idle buffers until in_use + idle fits keep_limit (all of them
- * when everything must go); returns the list to free.  Holds the mutex. */
-static struct idle *shrink_locked(int everything)
+/* Unlinks idle buffers until in_use + idle + need fits keep_limit (all of
+ * them when everything must go); returns the list to free.  Holds the mutex. */
+static struct idle *shrink_locked(int everything, uint64_t need)
 {
     struct idle *out = NULL;
 
@@ -151,8 +157,8 @@ static struct idle *shrink_locked(int everything)
                                    : (size_t)(i - SMALL_CLASSES + 2) * WN_UCX_HUGE_PAGE,
                  &c);
         while (pool.free[i] != NULL &&
-               (everything ||
-                add_sat(pool.stats.in_use_bytes, pool.stats.idle_bytes) > pool.stats.keep_limit)) {
+               (everything || add_sat(add_sat(pool.stats.in_use_bytes, pool.stats.idle_bytes),
+                                      need) > pool.stats.keep_limit)) {
             struct idle *node = pool.free[i];
 
             POOL_UNPOISON(node, c);
@@ -185,7 +191,7 @@ void wn_ucx_pool_register(uint64_t memory_limit)
     pool.open_sum = add_sat(pool.open_sum, memory_limit);
     if (pool.open_sum > pool.stats.keep_limit)
         pool.stats.keep_limit = pool.open_sum;
-    drop = shrink_locked(0);
+    drop = shrink_locked(0, 0);
     pthread_mutex_unlock(&pool.mutex);
     free_list(drop);
 }
@@ -204,7 +210,7 @@ void wn_ucx_pool_trim(void)
     struct idle *drop;
 
     pthread_mutex_lock(&pool.mutex);
-    drop = shrink_locked(1);
+    drop = shrink_locked(1, 0);
     pthread_mutex_unlock(&pool.mutex);
     free_list(drop);
 }

@@ -17,9 +17,12 @@
  * registers its limit; the pool keeps an idle buffer only while the bytes
  * handed out plus the bytes kept stay within the sum of those limits (the
  * highest sum since the last time no rank was open, which stays the bound
- * after every rank closed, so that the next shuffle finds the buffers).  So
- * the pool never holds more than the limits allowed the shuffles to hold,
- * and with memory_limit 0 (spill everything) it keeps nothing.
+ * after every rank closed, so that the next shuffle finds the buffers), and
+ * a buffer made fresh first pushes out idle ones of other sizes beyond that
+ * bound.  So the pool never holds more than the limits allowed the shuffles
+ * to hold, and with memory_limit 0 (spill everything) it keeps nothing.
+ * Extracted tables' buffers come from the pool too and go back to it when
+ * their holder releases them.
  *
  * Threads: every function may be called from any thread.
  */
