@@ -24,6 +24,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct options {
 /* What one shuffle measured. */
 struct shuffle_result {
     double shuffle_s, extract_s;
+    double cpu_s; /* CPU seconds of the process during insert + insert_finished */
     uint64_t inserted, over_ucx, rows_out, spilled;
     uint64_t fresh_bytes, reused_bytes; /* of the buffer pool, during the shuffle */
     char transports[128];
@@ -64,9 +66,20 @@ struct bench_rank {
     int rc;
     struct wn_error err;
     double t_start, t_finished, t_extracted;
+    double cpu_start, cpu_finished; /* the process's CPU seconds (rank 0 reads them) */
     uint64_t rows_out;
     struct wn_ucx_shuffle_stats stats;
 };
+
+/* CPU seconds (user + system) of every thread of the process so far. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
 
 static double now_s(void)
 {
@@ -123,6 +136,7 @@ static void *rank_main(void *arg)
         br->rc = wn_ucx_shuffle_ops.open(br->group, br->rank, &sh, &br->err);
     pthread_barrier_wait(br->start);
     br->t_start = now_s();
+    br->cpu_start = cpu_s();
     /* Every batch is the same table, sent to partitions that rotate per batch. */
     for (uint64_t b = 0; br->rc == 0 && b < batches; b++) {
         for (uint64_t r = 0; r < batch_rows; r++)
@@ -132,6 +146,7 @@ static void *rank_main(void *arg)
     if (br->rc == 0)
         br->rc = wn_ucx_shuffle_ops.insert_finished(sh, &br->err);
     br->t_finished = now_s();
+    br->cpu_finished = cpu_s();
     for (uint32_t p = br->rank; br->rc == 0 && p < opt->partitions; p += RANKS) {
         struct wn_table out;
 
@@ -282,6 +297,8 @@ static int run_shuffle(const struct options *opt, const struct wn_params *params
         res->spilled += ranks[r].stats.store.spilled_bytes;
     }
     res->shuffle_s = t1 - t0;
+    /* insert_finished ends in a barrier: both ranks end it together. */
+    res->cpu_s = ranks[0].cpu_finished - ranks[0].cpu_start;
     res->extract_s = t2 - t1;
     res->fresh_bytes = after.fresh_bytes - before.fresh_bytes;
     res->reused_bytes = after.reused_bytes - before.reused_bytes;
@@ -354,10 +371,12 @@ int main(int argc, char **argv)
         double rate = (double)r->inserted / r->shuffle_s;
 
         printf("  shuffle %u (%s): insert + insert_finished %.3f s  %.0f MB/s shuffled, "
-               "%.0f MB/s between ranks over UCX; extract %.3f s  %.0f MB/s; "
+               "%.0f MB/s between ranks over UCX, %.2f CPU s (%.1f cores busy); "
+               "extract %.3f s  %.0f MB/s; "
                "buffers %.0f MiB fresh, %.0f MiB reused",
                i + 1, i == 0 ? "fresh memory" : "buffers reused", r->shuffle_s, rate / 1e6,
-               (double)r->over_ucx / r->shuffle_s / 1e6, r->extract_s,
+               (double)r->over_ucx / r->shuffle_s / 1e6, r->cpu_s, r->cpu_s / r->shuffle_s,
+               r->extract_s,
                (double)r->inserted / r->extract_s / 1e6, (double)r->fresh_bytes / 1048576.0,
                (double)r->reused_bytes / 1048576.0);
         if (perf > 0)
