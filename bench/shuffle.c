@@ -376,9 +376,8 @@ int main(int argc, char **argv)
                "buffers %.0f MiB fresh, %.0f MiB reused",
                i + 1, i == 0 ? "fresh memory" : "buffers reused", r->shuffle_s, rate / 1e6,
                (double)r->over_ucx / r->shuffle_s / 1e6, r->cpu_s, r->cpu_s / r->shuffle_s,
-               r->extract_s,
-               (double)r->inserted / r->extract_s / 1e6, (double)r->fresh_bytes / 1048576.0,
-               (double)r->reused_bytes / 1048576.0);
+               r->extract_s, (double)r->inserted / r->extract_s / 1e6,
+               (double)r->fresh_bytes / 1048576.0, (double)r->reused_bytes / 1048576.0);
         if (perf > 0)
             printf("; ratio %.2f", rate / perf);
         printf("\n");

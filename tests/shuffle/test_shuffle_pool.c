@@ -43,13 +43,13 @@ static void test_sizes_round_up_to_classes_and_the_largest_are_not_kept(void)
     static const struct {
         size_t len, cap;
     } cases[] = {
-        { 1000, 1000 },         /* below 64 KiB: malloc */
-        { 65536, 65536 },       /* the smallest class */
-        { 100000, 131072 },     /* powers of two up to 2 MiB */
-        { 2 * MIB, 2 * MIB },   /* */
+        { 1000, 1000 },           /* below 64 KiB: malloc */
+        { 65536, 65536 },         /* the smallest class */
+        { 100000, 131072 },       /* powers of two up to 2 MiB */
+        { 2 * MIB, 2 * MIB },     /* */
         { 2 * MIB + 1, 4 * MIB }, /* then multiples of 2 MiB */
-        { 5 * MIB, 6 * MIB },   /* */
-        { 200 * MIB, 200 * MIB } /* above 128 MiB: exact, never kept */
+        { 5 * MIB, 6 * MIB },     /* */
+        { 200 * MIB, 200 * MIB }  /* above 128 MiB: exact, never kept */
     };
     struct wn_ucx_pool_stats s;
 
@@ -126,8 +126,7 @@ static void test_the_pool_keeps_only_what_the_open_ranks_limits_allow(void)
 int main(void)
 {
     static const struct wn_test tests[] = {
-        { "a buffer given back is handed out again",
-          test_a_buffer_given_back_is_handed_out_again },
+        { "a buffer given back is handed out again", test_a_buffer_given_back_is_handed_out_again },
         { "sizes round up to classes and the largest are not kept",
           test_sizes_round_up_to_classes_and_the_largest_are_not_kept },
         { "the pool keeps only what the open ranks' limits allow",

@@ -461,8 +461,8 @@ static void test_messages_fill_chunk_bytes_rows_of_a_partition_going_on_in_the_n
 {
     /* ~50 KiB per partition and batch against 64 KiB messages: whole
      * segments would fill messages to 78%. */
-    struct plan plan = { "fill", 2, 4, "{\"chunk_bytes\": 65536}", 8, 200, 1000, MAX_RANKS,
-                         PHASE_NONE, FAIL_ABORT };
+    struct plan plan = { "fill",    2,          4,         "{\"chunk_bytes\": 65536}", 8, 200, 1000,
+                         MAX_RANKS, PHASE_NONE, FAIL_ABORT };
     struct run run;
 
     run_plan(&run, &plan);
@@ -480,8 +480,11 @@ static void test_messages_fill_chunk_bytes_rows_of_a_partition_going_on_in_the_n
 
 static void test_a_second_shuffle_reuses_the_first_ones_buffers_within_memory_limit(void)
 {
-    struct plan plan = { "pool", 2, 4, "{\"chunk_bytes\": 65536, \"memory_limit\": 4194304}",
-                         3, 200, 1000, MAX_RANKS, PHASE_NONE, FAIL_ABORT };
+    struct plan plan = { "pool",     2,
+                         4,          "{\"chunk_bytes\": 65536, \"memory_limit\": 4194304}",
+                         3,          200,
+                         1000,       MAX_RANKS,
+                         PHASE_NONE, FAIL_ABORT };
     struct plan spill = plan;
     struct wn_ucx_pool_stats s0, s1, s2, s3;
     struct run run;

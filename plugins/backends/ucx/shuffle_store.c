@@ -19,7 +19,7 @@
 struct chunk {
     void *data;
     size_t len, cap; /* cap: data's capacity, for the pool */
-    uint32_t refs; /* segments still pointing into data */
+    uint32_t refs;   /* segments still pointing into data */
 };
 
 struct segment {
