@@ -5,20 +5,26 @@
  * Two ranks (threads of this process, as the actor_pool executor runs them)
  * shuffle at least 1 GiB: each inserts half of it as tables of one key and
  * one payload column, spread over the partitions, then insert_finished, then
- * extracts its own partitions.  Before and after, `ucx_perftest -t tag_bw`
- * runs as a loopback server and client pair on 127.0.0.1 with the shuffle's
- * message size (chunk_bytes).  Printed: bytes/s of the shuffle, of the bytes
- * that crossed UCX between the ranks, perftest's bandwidth, their ratios,
- * and the transports that carried each (ucp_ep_print_info for the shuffle,
- * UCX_LOG_LEVEL=info for perftest).
+ * extracts its own partitions.  The shuffle runs -n times in a row (new
+ * groups, as rounds and later stages do): the first one faults in fresh
+ * memory for every byte it keeps, the later ones reuse the buffers the
+ * earlier ones gave back (shuffle_pool.h); each is reported on its own.
+ * Before and after, `ucx_perftest -t tag_bw` runs as a loopback server and
+ * client pair on 127.0.0.1 with the shuffle's message size (chunk_bytes).
+ * Printed: bytes/s of the shuffle, of the bytes that crossed UCX between the
+ * ranks, perftest's bandwidth, their ratios, and the transports that
+ * carried each (ucp_ep_print_info for the shuffle, UCX_LOG_LEVEL=info for
+ * perftest).
  *
  *   bench/shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES]
- *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-q]   (-q: no perftest)
+ *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-n SHUFFLES] [-q]
+ *                 (-q: no perftest)
  */
 #include "build_config.h"
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,7 @@
 #include <jansson.h>
 
 #include "params_internal.h"
+#include "shuffle_pool.h"
 #include "shuffle_provider.h"
 
 #define RANKS 2
@@ -38,7 +45,17 @@ struct options {
     uint64_t row_bytes;
     uint32_t partitions;
     uint64_t memory_limit;
+    unsigned shuffles;
     int perftest;
+};
+
+/* What one shuffle measured. */
+struct shuffle_result {
+    double shuffle_s, extract_s;
+    double cpu_s; /* CPU seconds of the process during insert + insert_finished */
+    uint64_t inserted, over_ucx, rows_out, spilled;
+    uint64_t fresh_bytes, reused_bytes; /* of the buffer pool, during the shuffle */
+    char transports[128];
 };
 
 struct bench_rank {
@@ -49,9 +66,20 @@ struct bench_rank {
     int rc;
     struct wn_error err;
     double t_start, t_finished, t_extracted;
+    double cpu_start, cpu_finished; /* the process's CPU seconds (rank 0 reads them) */
     uint64_t rows_out;
     struct wn_ucx_shuffle_stats stats;
 };
+
+/* CPU seconds (user + system) of every thread of the process so far. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
 
 static double now_s(void)
 {
@@ -108,6 +136,7 @@ static void *rank_main(void *arg)
         br->rc = wn_ucx_shuffle_ops.open(br->group, br->rank, &sh, &br->err);
     pthread_barrier_wait(br->start);
     br->t_start = now_s();
+    br->cpu_start = cpu_s();
     /* Every batch is the same table, sent to partitions that rotate per batch. */
     for (uint64_t b = 0; br->rc == 0 && b < batches; b++) {
         for (uint64_t r = 0; r < batch_rows; r++)
@@ -117,6 +146,7 @@ static void *rank_main(void *arg)
     if (br->rc == 0)
         br->rc = wn_ucx_shuffle_ops.insert_finished(sh, &br->err);
     br->t_finished = now_s();
+    br->cpu_finished = cpu_s();
     for (uint32_t p = br->rank; br->rc == 0 && p < opt->partitions; p += RANKS) {
         struct wn_table out;
 
@@ -208,36 +238,98 @@ static struct wn_params *provider_params(const struct options *opt)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES] "
-               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-q]\n");
+               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-n SHUFFLES] [-q]\n");
 }
 
-int main(int argc, char **argv)
+/* One whole shuffle through RANKS ranks.  0, or 1 with the reason printed. */
+static int run_shuffle(const struct options *opt, const struct wn_params *params,
+                       struct shuffle_result *res)
 {
-    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 1 };
     struct wn_error err = WN_ERROR_INIT;
     struct wn_shuffle_group_config config;
     struct wn_shuffle_group *group = NULL;
     struct bench_rank ranks[RANKS];
     pthread_t threads[RANKS];
     pthread_barrier_t start;
+    struct wn_ucx_pool_stats before, after;
+    double t0, t1, t2;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    memset(&config, 0, sizeof(config));
+    config.struct_size = sizeof(config);
+    config.stage_name = "bench";
+    config.num_ranks = RANKS;
+    config.num_partitions = opt->partitions;
+    config.params = params;
+    config.timeout_s = 120;
+    if (wn_ucx_shuffle_ops.group_create(&config, &group, &err) < 0) {
+        fprintf(stderr, "shuffle bench: %s\n", err.message);
+        return 1;
+    }
+    wn_ucx_pool_stats(&before);
+    pthread_barrier_init(&start, NULL, RANKS);
+    for (uint32_t r = 0; r < RANKS; r++) {
+        memset(&ranks[r], 0, sizeof(ranks[r]));
+        ranks[r].group = group;
+        ranks[r].opt = opt;
+        ranks[r].start = &start;
+        ranks[r].rank = r;
+        pthread_create(&threads[r], NULL, rank_main, &ranks[r]);
+    }
+    for (uint32_t r = 0; r < RANKS; r++)
+        pthread_join(threads[r], NULL);
+    wn_ucx_shuffle_ops.group_destroy(group);
+    pthread_barrier_destroy(&start);
+    wn_ucx_pool_stats(&after);
+
+    t0 = ranks[0].t_start < ranks[1].t_start ? ranks[0].t_start : ranks[1].t_start;
+    t1 = ranks[0].t_finished > ranks[1].t_finished ? ranks[0].t_finished : ranks[1].t_finished;
+    t2 = ranks[0].t_extracted > ranks[1].t_extracted ? ranks[0].t_extracted : ranks[1].t_extracted;
+    for (uint32_t r = 0; r < RANKS; r++) {
+        if (ranks[r].rc < 0) {
+            fprintf(stderr, "shuffle bench: rank %u: %s\n", r, ranks[r].err.message);
+            rc = 1;
+        }
+        res->inserted += ranks[r].stats.bytes_sent + ranks[r].stats.bytes_local;
+        res->over_ucx += ranks[r].stats.bytes_sent;
+        res->rows_out += ranks[r].rows_out;
+        res->spilled += ranks[r].stats.store.spilled_bytes;
+    }
+    res->shuffle_s = t1 - t0;
+    /* insert_finished ends in a barrier: both ranks end it together. */
+    res->cpu_s = ranks[0].cpu_finished - ranks[0].cpu_start;
+    res->extract_s = t2 - t1;
+    res->fresh_bytes = after.fresh_bytes - before.fresh_bytes;
+    res->reused_bytes = after.reused_bytes - before.reused_bytes;
+    snprintf(res->transports, sizeof(res->transports), "%s", ranks[0].stats.transports);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 2, 1 };
+    struct shuffle_result *res;
     struct wn_params *params;
-    double perf_before = 0, perf_after = 0, perf, shuffle_s, extract_s, t0, t1, t2;
+    double perf_before = 0, perf_after = 0, perf;
+    double first = 0, later_min = 0, later_max = 0;
     char perf_tl[256] = "", perf_tl2[256];
-    uint64_t inserted = 0, over_ucx = 0, rows_out = 0, spilled = 0;
     int opt_c, rc = 0;
 
-    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:qh")) != -1) {
+    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:n:qh")) != -1) {
         switch (opt_c) {
         case 's': opt.total_bytes = strtoull(optarg, NULL, 0); break;
         case 'm': opt.message_bytes = strtoull(optarg, NULL, 0); break;
         case 'r': opt.row_bytes = strtoull(optarg, NULL, 0); break;
         case 'p': opt.partitions = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'l': opt.memory_limit = strtoull(optarg, NULL, 0); break;
+        case 'n': opt.shuffles = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'q': opt.perftest = 0; break;
         default: usage(opt_c == 'h' ? stdout : stderr); return opt_c == 'h' ? 0 : 2;
         }
     }
-    if (opt.row_bytes == 0 || opt.partitions == 0 || opt.total_bytes < opt.row_bytes * RANKS) {
+    if (opt.row_bytes == 0 || opt.partitions == 0 || opt.shuffles == 0 || opt.shuffles > 100 ||
+        opt.total_bytes < opt.row_bytes * RANKS) {
         usage(stderr);
         return 2;
     }
@@ -251,74 +343,66 @@ int main(int argc, char **argv)
         fprintf(stderr, "shuffle bench: no bandwidth from ucx_perftest (before)\n");
 
     params = provider_params(&opt);
-    if (params == NULL)
-        return 1;
-    memset(&config, 0, sizeof(config));
-    config.struct_size = sizeof(config);
-    config.stage_name = "bench";
-    config.num_ranks = RANKS;
-    config.num_partitions = opt.partitions;
-    config.params = params;
-    config.timeout_s = 120;
-    if (wn_ucx_shuffle_ops.group_create(&config, &group, &err) < 0) {
-        fprintf(stderr, "shuffle bench: %s\n", err.message);
+    res = calloc(opt.shuffles, sizeof(*res));
+    if (params == NULL || res == NULL) {
         wn_params_free(params);
+        free(res);
         return 1;
     }
-    pthread_barrier_init(&start, NULL, RANKS);
-    for (uint32_t r = 0; r < RANKS; r++) {
-        memset(&ranks[r], 0, sizeof(ranks[r]));
-        ranks[r].group = group;
-        ranks[r].opt = &opt;
-        ranks[r].start = &start;
-        ranks[r].rank = r;
-        pthread_create(&threads[r], NULL, rank_main, &ranks[r]);
-    }
-    for (uint32_t r = 0; r < RANKS; r++)
-        pthread_join(threads[r], NULL);
-    wn_ucx_shuffle_ops.group_destroy(group);
-    pthread_barrier_destroy(&start);
+    for (unsigned i = 0; i < opt.shuffles && rc == 0; i++)
+        rc = run_shuffle(&opt, params, &res[i]);
     wn_params_free(params);
-
-    t0 = ranks[0].t_start < ranks[1].t_start ? ranks[0].t_start : ranks[1].t_start;
-    t1 = ranks[0].t_finished > ranks[1].t_finished ? ranks[0].t_finished : ranks[1].t_finished;
-    t2 = ranks[0].t_extracted > ranks[1].t_extracted ? ranks[0].t_extracted : ranks[1].t_extracted;
-    for (uint32_t r = 0; r < RANKS; r++) {
-        if (ranks[r].rc < 0) {
-            fprintf(stderr, "shuffle bench: rank %u: %s\n", r, ranks[r].err.message);
-            rc = 1;
-        }
-        inserted += ranks[r].stats.bytes_sent + ranks[r].stats.bytes_local;
-        over_ucx += ranks[r].stats.bytes_sent;
-        rows_out += ranks[r].rows_out;
-        spilled += ranks[r].stats.store.spilled_bytes;
-    }
-    if (rc != 0)
+    if (rc != 0) {
+        free(res);
         return rc;
+    }
     if (opt.perftest && run_perftest(opt.message_bytes, opt.total_bytes / 2, &perf_after, perf_tl2,
                                      sizeof(perf_tl2)) < 0)
         fprintf(stderr, "shuffle bench: no bandwidth from ucx_perftest (after)\n");
-    shuffle_s = t1 - t0;
-    extract_s = t2 - t1;
     perf = (perf_before + perf_after) / 2 * 1048576.0;
+
     printf("shuffle: %u ranks, %u partitions, %.3f GiB in rows of %" PRIu64 " bytes, "
-           "messages of %" PRIu64 " bytes, %" PRIu64 " rows out, %.3f GiB spilled\n",
-           RANKS, opt.partitions, (double)inserted / (1u << 30), opt.row_bytes, opt.message_bytes,
-           rows_out, (double)spilled / (1u << 30));
-    printf("  insert + insert_finished: %.3f s   %.0f MB/s shuffled (all serialised bytes)\n",
-           shuffle_s, (double)inserted / shuffle_s / 1e6);
-    printf("  between ranks over UCX:   %.3f GiB  %.0f MB/s (both directions together)\n",
-           (double)over_ucx / (1u << 30), (double)over_ucx / shuffle_s / 1e6);
-    printf("  extract (to Arrow):       %.3f s   %.0f MB/s\n", extract_s,
-           (double)inserted / extract_s / 1e6);
-    printf("  shuffle transports:       %s\n", ranks[0].stats.transports);
+           "messages of %" PRIu64 " bytes, %" PRIu64 " rows out, %.3f GiB spilled, "
+           "%u shuffles in a row\n",
+           RANKS, opt.partitions, (double)res[0].inserted / (1u << 30), opt.row_bytes,
+           opt.message_bytes, res[0].rows_out, (double)res[0].spilled / (1u << 30), opt.shuffles);
+    for (unsigned i = 0; i < opt.shuffles; i++) {
+        const struct shuffle_result *r = &res[i];
+        double rate = (double)r->inserted / r->shuffle_s;
+
+        printf("  shuffle %u (%s): insert + insert_finished %.3f s  %.0f MB/s shuffled, "
+               "%.0f MB/s between ranks over UCX, %.2f CPU s (%.1f cores busy); "
+               "extract %.3f s  %.0f MB/s; "
+               "buffers %.0f MiB fresh, %.0f MiB reused",
+               i + 1, i == 0 ? "fresh memory" : "buffers reused", r->shuffle_s, rate / 1e6,
+               (double)r->over_ucx / r->shuffle_s / 1e6, r->cpu_s, r->cpu_s / r->shuffle_s,
+               r->extract_s, (double)r->inserted / r->extract_s / 1e6,
+               (double)r->fresh_bytes / 1048576.0, (double)r->reused_bytes / 1048576.0);
+        if (perf > 0)
+            printf("; ratio %.2f", rate / perf);
+        printf("\n");
+        if (i == 0)
+            first = rate;
+        else if (i == 1 || rate < later_min)
+            later_min = rate;
+        if (i > 0 && rate > later_max)
+            later_max = rate;
+    }
+    printf("  shuffle transports:       %s\n", res[0].transports);
     if (perf > 0) {
         printf("ucx_perftest tag_bw, %" PRIu64 "-byte messages, 127.0.0.1 loopback pair: "
                "%.0f MB/s before, %.0f MB/s after (MB = 1e6 bytes)\n",
                opt.message_bytes, perf_before * 1048576.0 / 1e6, perf_after * 1048576.0 / 1e6);
         printf("  perftest transports:      %s\n", perf_tl[0] ? perf_tl : "(not reported)");
-        printf("ratio shuffled / perftest:  %.2f\n", (double)inserted / shuffle_s / perf);
-        printf("ratio over UCX / perftest:  %.2f\n", (double)over_ucx / shuffle_s / perf);
+        printf("ratio shuffled / perftest:  %.2f first shuffle (fresh memory)", first / perf);
+        if (opt.shuffles > 1)
+            printf(", %.2f-%.2f later shuffles (buffers reused)", later_min / perf,
+                   later_max / perf);
+        printf("\n");
+        printf("ratio over UCX / perftest:  %.2f first shuffle (half the bytes stay on their "
+               "rank)\n",
+               (double)res[0].over_ucx / res[0].shuffle_s / perf);
     }
+    free(res);
     return 0;
 }

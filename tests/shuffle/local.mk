@@ -10,9 +10,9 @@ WN_UCX_TEST_SHUFFLE = plugins/backends/ucx/libucx_shuffle.la plugins/backends/uc
 endif
 
 check_PROGRAMS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker \
-	tests/shuffle/test_shuffle_format tests/shuffle/test_ucx_shuffle
+	tests/shuffle/test_shuffle_format tests/shuffle/test_shuffle_pool tests/shuffle/test_ucx_shuffle
 TESTS += tests/shuffle/test_bootstrap tests/shuffle/test_ucx_worker \
-	tests/shuffle/test_shuffle_format tests/shuffle/test_ucx_shuffle
+	tests/shuffle/test_shuffle_format tests/shuffle/test_shuffle_pool tests/shuffle/test_ucx_shuffle
 
 # Pure pthreads: runs with or without UCX.
 tests_shuffle_test_bootstrap_SOURCES = tests/shuffle/test_bootstrap.c \
@@ -28,9 +28,17 @@ tests_shuffle_test_ucx_worker_LDADD = $(WN_UCX_TEST_COMMON) $(WN_UCX_TEST_LIBS)
 tests_shuffle_test_shuffle_format_SOURCES = tests/shuffle/test_shuffle_format.c \
 	tests/shuffle/rows.c tests/shuffle/rows.h \
 	plugins/backends/ucx/shuffle_format.c plugins/backends/ucx/shuffle_format.h \
+	plugins/backends/ucx/shuffle_pool.c plugins/backends/ucx/shuffle_pool.h \
 	plugins/backends/ucx/shuffle_store.c plugins/backends/ucx/shuffle_store.h
 tests_shuffle_test_shuffle_format_CFLAGS = $(WN_UCX_TEST_FLAGS)
 tests_shuffle_test_shuffle_format_LDADD = $(WN_TEST_LIBS)
+
+# The buffer pool needs no UCX.
+tests_shuffle_test_shuffle_pool_SOURCES = tests/shuffle/test_shuffle_pool.c \
+	plugins/backends/ucx/shuffle_pool.c plugins/backends/ucx/shuffle_pool.h \
+	plugins/backends/ucx/alloc.h
+tests_shuffle_test_shuffle_pool_CFLAGS = $(WN_UCX_TEST_FLAGS)
+tests_shuffle_test_shuffle_pool_LDADD = $(WN_TEST_LIBS)
 
 tests_shuffle_test_ucx_shuffle_SOURCES = tests/shuffle/test_ucx_shuffle.c \
 	tests/shuffle/rows.c tests/shuffle/rows.h

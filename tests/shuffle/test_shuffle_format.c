@@ -9,6 +9,7 @@
 #include "cu.h"
 #include "rows.h"
 #include "shuffle_format.h"
+#include "shuffle_pool.h"
 #include "shuffle_store.h"
 
 /* A segment of rows[0..n) of t, malloc'd. */
@@ -213,7 +214,7 @@ static int add_chunk(struct wn_ucx_store *store, const struct wn_table *t, const
                      size_t n_rows, const uint32_t *parts, size_t n_parts, uint32_t src,
                      uint32_t seq, struct wn_error *err)
 {
-    size_t total = 0, lens[8];
+    size_t total = 0, cap = 0, lens[8];
     uint32_t rows[8][64], counts[8] = { 0 };
     char *chunk, *p;
 
@@ -224,12 +225,12 @@ static int add_chunk(struct wn_ucx_store *store, const struct wn_table *t, const
         lens[k] = wn_ucx_segment_size(t, rows[k], counts[k]);
         total += lens[k];
     }
-    chunk = p = malloc(total);
+    chunk = p = wn_ucx_pool_get(total, &cap);
     for (size_t k = 0; k < n_parts; k++) {
         wn_ucx_segment_write(t, parts[k], rows[k], counts[k], p);
         p += lens[k];
     }
-    return wn_ucx_store_add(store, chunk, total, src, seq, err);
+    return wn_ucx_store_add(store, chunk, total, cap, src, seq, err);
 }
 
 /* Stores the same chunks with a given memory limit and renders partition 1. */

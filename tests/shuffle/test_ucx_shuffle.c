@@ -26,6 +26,7 @@ int main(void)
 
 #include "params_internal.h"
 #include "rows.h"
+#include "shuffle_pool.h"
 #include "shuffle_provider.h"
 
 #define MAX_RANKS 8
@@ -260,7 +261,9 @@ static void run_plan(struct run *run, const struct plan *plan)
     struct wn_shuffle_group_config config;
     struct rank_arg args[MAX_RANKS];
     pthread_t threads[MAX_RANKS];
+    struct wn_ucx_pool_stats pool_before, pool_after;
 
+    wn_ucx_pool_stats(&pool_before);
     memset(run, 0, sizeof(*run));
     run->plan = plan;
     run->ops = &wn_ucx_shuffle_ops;
@@ -293,8 +296,11 @@ static void run_plan(struct run *run, const struct plan *plan)
     if (plan->fail_rank < plan->ranks && plan->fail_how == FAIL_VANISH)
         pthread_join(threads[plan->fail_rank], NULL);
     run->ops->group_destroy(run->group);
-    /* Nothing left behind: no spill file, no directory. */
+    /* Nothing left behind: no spill file, no directory, and every buffer
+     * taken from the pool given back. */
     CU_ASSERT_EQUAL(dir_entries(spill_root), 0);
+    wn_ucx_pool_stats(&pool_after);
+    CU_ASSERT_EQUAL(pool_after.in_use_bytes, pool_before.in_use_bytes);
     wn_params_free(params);
 }
 
@@ -449,6 +455,68 @@ static void test_spilling_on_and_off_give_identical_partitions(void)
     CU_ASSERT(spilled_bytes > 0);
     run_free(&a);
     run_free(&b);
+}
+
+static void test_messages_fill_chunk_bytes_rows_of_a_partition_going_on_in_the_next(void)
+{
+    /* ~50 KiB per partition and batch against 64 KiB messages: whole
+     * segments would fill messages to 78%. */
+    struct plan plan = { "fill",    2,          4,         "{\"chunk_bytes\": 65536}", 8, 200, 1000,
+                         MAX_RANKS, PHASE_NONE, FAIL_ABORT };
+    struct run run;
+
+    run_plan(&run, &plan);
+    check_every_row_once(&run);
+    for (uint32_t r = 0; r < 2; r++) {
+        const struct wn_ucx_shuffle_stats *st = &run.out[r].stats;
+
+        CU_ASSERT(st->chunks_sent >= 10);
+        /* Every message but the last is full to within one row (~1 KiB). */
+        CU_ASSERT(st->bytes_sent >= (st->chunks_sent - 1) * (65536 - 1100));
+        CU_ASSERT(st->bytes_sent <= st->chunks_sent * 65536);
+    }
+    run_free(&run);
+}
+
+static void test_a_second_shuffle_reuses_the_first_ones_buffers_within_memory_limit(void)
+{
+    struct plan plan = { "pool",     2,
+                         4,          "{\"chunk_bytes\": 65536, \"memory_limit\": 4194304}",
+                         3,          200,
+                         1000,       MAX_RANKS,
+                         PHASE_NONE, FAIL_ABORT };
+    struct plan spill = plan;
+    struct wn_ucx_pool_stats s0, s1, s2, s3;
+    struct run run;
+
+    wn_ucx_pool_trim();
+    wn_ucx_pool_stats(&s0);
+    CU_ASSERT_EQUAL(s0.idle_bytes, 0);
+    run_plan(&run, &plan);
+    check_every_row_once(&run);
+    run_free(&run);
+    wn_ucx_pool_stats(&s1);
+    /* Kept for later, within the two ranks' memory_limit. */
+    CU_ASSERT(s1.idle_bytes > 0);
+    CU_ASSERT(s1.in_use_bytes + s1.idle_bytes <= 2 * 4194304u);
+    CU_ASSERT(s1.fresh_bytes - s0.fresh_bytes >= s1.idle_bytes);
+
+    run_plan(&run, &plan);
+    check_every_row_once(&run);
+    run_free(&run);
+    wn_ucx_pool_stats(&s2);
+    CU_ASSERT(s2.reused_bytes - s1.reused_bytes >= s1.idle_bytes);
+    CU_ASSERT(s2.fresh_bytes - s1.fresh_bytes < s1.fresh_bytes - s0.fresh_bytes);
+    CU_ASSERT(s2.in_use_bytes + s2.idle_bytes <= 2 * 4194304u);
+
+    /* memory_limit 0 spills everything: the pool keeps nothing either. */
+    spill.params_json = "{\"chunk_bytes\": 65536, \"memory_limit\": 0}";
+    run_plan(&run, &spill);
+    check_every_row_once(&run);
+    run_free(&run);
+    wn_ucx_pool_stats(&s3);
+    CU_ASSERT_EQUAL(s3.idle_bytes, 0);
+    CU_ASSERT_EQUAL(s3.keep_limit, 0);
 }
 
 /* A rank fails in phase; every rank ends, none hangs, the others' errors
@@ -614,6 +682,10 @@ int main(void)
         { "rows larger than the eager threshold arrive intact",
           test_rows_larger_than_the_eager_threshold_arrive_intact },
         { "1024 partitions over 4 ranks", test_1024_partitions_over_4_ranks },
+        { "messages fill chunk_bytes, rows of a partition going on in the next",
+          test_messages_fill_chunk_bytes_rows_of_a_partition_going_on_in_the_next },
+        { "a second shuffle reuses the first one's buffers within memory_limit",
+          test_a_second_shuffle_reuses_the_first_ones_buffers_within_memory_limit },
         { "spilling on and off give identical partitions",
           test_spilling_on_and_off_give_identical_partitions },
         { "a rank failing in open ends every rank with its cause",

@@ -18,6 +18,7 @@ plugins_backends_ucx_libucx_shuffle_la_SOURCES = \
 	plugins/backends/ucx/shuffle.c plugins/backends/ucx/shuffle_provider.h \
 	plugins/backends/ucx/alloc.h \
 	plugins/backends/ucx/shuffle_format.c plugins/backends/ucx/shuffle_format.h \
+	plugins/backends/ucx/shuffle_pool.c plugins/backends/ucx/shuffle_pool.h \
 	plugins/backends/ucx/shuffle_store.c plugins/backends/ucx/shuffle_store.h
 plugins_backends_ucx_libucx_shuffle_la_CFLAGS = $(WN_UCX_PLUGIN_CFLAGS)
 

@@ -19,13 +19,13 @@
 #include "bootstrap.h"
 #include "clock.h"
 #include "shuffle_format.h"
+#include "shuffle_pool.h"
 #include "shuffle_provider.h"
 #include "shuffle_store.h"
 #include "worker.h"
 
 #define LOG_DOMAIN "ucx"
 #define REASON_MAX 768
-#define MAX_SPARE 16 /* staging buffers kept for reuse per rank */
 
 #define TAG_DATA 1u
 #define TAG_END 2u
@@ -79,7 +79,7 @@ struct send_op {
     struct send_op *next;
     void *buf;
     size_t len;
-    size_t cap; /* of buf: sent staging buffers are reused */
+    size_t cap; /* of buf, for the pool */
     uint32_t dest;
     ucp_tag_t tag;
     ucs_status_ptr_t req;
@@ -89,7 +89,7 @@ struct send_op {
 struct recv_op {
     struct recv_op *next;
     void *buf;
-    size_t len;
+    size_t len, cap;
     ucp_tag_t tag;
     ucs_status_ptr_t req;
 };
@@ -108,6 +108,7 @@ struct wn_shuffle {
     int wake_fd; /* eventfd: wakes the communication thread */
     pthread_t comm;
     int comm_started;
+    int pool_registered; /* the rank's memory_limit counts in the pool's bound */
 
     pthread_mutex_t mutex; /* guards the fields up to the next comment */
     pthread_cond_t cond;
@@ -121,8 +122,6 @@ struct wn_shuffle {
     int64_t *chunks_announced;               /* per source rank, -1 until its end-of-data */
     uint64_t bytes_received;
     char transports[128];
-    struct staging spare[MAX_SPARE]; /* sent staging buffers, for reuse */
-    unsigned n_spare;
 
     /* The actor thread's own. */
     struct staging *staging; /* per destination rank */
@@ -311,18 +310,10 @@ static void comm_fail(struct wn_shuffle *sh, struct wn_error *err)
     rank_failed(sh->group, sh->rank, "communication", err->code ? err->code : WN_EIO, err);
 }
 
-/* Keeps a sent staging buffer for reuse (fresh memory costs page faults),
- * or frees it.  The caller holds sh->mutex. */
-static void recycle_locked(struct wn_shuffle *sh, struct send_op *op)
+/* Gives a sent buffer back to the pool (fresh memory costs page faults). */
+static void send_op_free(struct send_op *op)
 {
-    if (op->cap >= sh->group->chunk_bytes && sh->n_spare < MAX_SPARE) {
-        sh->spare[sh->n_spare].buf = op->buf;
-        sh->spare[sh->n_spare].cap = op->cap;
-        sh->spare[sh->n_spare].len = 0;
-        sh->n_spare++;
-    } else {
-        free(op->buf);
-    }
+    wn_ucx_pool_put(op->buf, op->cap);
     free(op);
 }
 
@@ -387,14 +378,14 @@ static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
     if (done != NULL) {
         pthread_mutex_lock(&sh->mutex);
         sh->inflight -= done_bytes;
+        pthread_cond_broadcast(&sh->cond);
+        pthread_mutex_unlock(&sh->mutex);
         while (done != NULL) {
             struct send_op *next = done->next;
 
-            recycle_locked(sh, done);
+            send_op_free(done);
             done = next;
         }
-        pthread_cond_broadcast(&sh->cond);
-        pthread_mutex_unlock(&sh->mutex);
     }
     return rc < 0 ? rc : 1;
 }
@@ -428,21 +419,22 @@ static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
     if (done != NULL) {
         pthread_mutex_lock(&sh->mutex);
         sh->inflight -= done_bytes;
+        pthread_cond_broadcast(&sh->cond);
+        pthread_mutex_unlock(&sh->mutex);
         while (done != NULL) {
             struct send_op *next = done->next;
 
-            recycle_locked(sh, done);
+            send_op_free(done);
             done = next;
         }
-        pthread_cond_broadcast(&sh->cond);
-        pthread_mutex_unlock(&sh->mutex);
     }
     return rc < 0 ? rc : done_bytes > 0;
 }
 
 /* A whole message arrived: a data chunk goes to the store, an end-of-data
- * message records how many chunks its sender sent here.  Takes buf. */
-static int deliver(struct wn_shuffle *sh, void *buf, size_t len, ucp_tag_t tag,
+ * message records how many chunks its sender sent here.  Takes buf (of
+ * capacity cap, from the pool). */
+static int deliver(struct wn_shuffle *sh, void *buf, size_t len, size_t cap, ucp_tag_t tag,
                    struct wn_error *err)
 {
     uint32_t kind = TAG_KIND(tag), src = TAG_SRC(tag);
@@ -450,13 +442,13 @@ static int deliver(struct wn_shuffle *sh, void *buf, size_t len, ucp_tag_t tag,
     int rc;
 
     if (src >= sh->size || src == sh->rank || (kind != TAG_DATA && kind != TAG_END)) {
-        free(buf);
+        wn_ucx_pool_put(buf, cap);
         return wn_error_set(err, WN_EDATA,
                             "%s: received a message with an unknown tag 0x%016" PRIx64, sh->label,
                             (uint64_t)tag);
     }
     if (kind == TAG_DATA) {
-        rc = wn_ucx_store_add(sh->store, buf, len, src, TAG_SEQ(tag), err);
+        rc = wn_ucx_store_add(sh->store, buf, len, cap, src, TAG_SEQ(tag), err);
         if (rc < 0)
             return rc;
         pthread_mutex_lock(&sh->mutex);
@@ -467,14 +459,14 @@ static int deliver(struct wn_shuffle *sh, void *buf, size_t len, ucp_tag_t tag,
         return 0;
     }
     if (len != sizeof(announced)) {
-        free(buf);
+        wn_ucx_pool_put(buf, cap);
         return wn_error_set(err, WN_EDATA,
                             "%s: an end-of-data message from rank %u has %zu "
                             "bytes, expected %zu",
                             sh->label, src, len, sizeof(announced));
     }
     memcpy(&announced, buf, sizeof(announced));
-    free(buf);
+    wn_ucx_pool_put(buf, cap);
     pthread_mutex_lock(&sh->mutex);
     sh->chunks_announced[src] = (int64_t)announced;
     pthread_cond_broadcast(&sh->cond);
@@ -492,14 +484,16 @@ static int probe_receives(struct wn_shuffle *sh, struct wn_error *err)
     while ((msg = ucp_tag_probe_nb(sh->worker.worker, 0, 0, 1, &info)) != NULL) {
         struct recv_op *op;
         ucp_request_param_t param;
-        void *buf = wn_ucx_alloc(info.length);
+        size_t cap = 0;
+        /* Straight into the buffer the store keeps: no copy after UCX's. */
+        void *buf = wn_ucx_pool_get(info.length, &cap);
 
         any = 1;
         op = calloc(1, sizeof(*op));
         if (buf == NULL || op == NULL) {
             /* The message is out of UCX's queue: receive it into nothing is
              * not possible, so the shuffle cannot go on. */
-            free(buf);
+            wn_ucx_pool_put(buf, cap);
             free(op);
             return wn_error_set(err, WN_ENOMEM, "%s: out of memory receiving %zu bytes", sh->label,
                                 info.length);
@@ -507,18 +501,19 @@ static int probe_receives(struct wn_shuffle *sh, struct wn_error *err)
         memset(&param, 0, sizeof(param));
         op->buf = buf;
         op->len = info.length;
+        op->cap = cap;
         op->tag = info.sender_tag;
         op->req = ucp_tag_msg_recv_nbx(sh->worker.worker, buf, info.length, msg, &param);
         if (UCS_PTR_IS_ERR(op->req)) {
             ucs_status_t status = UCS_PTR_STATUS(op->req);
 
-            free(buf);
+            wn_ucx_pool_put(buf, cap);
             free(op);
             return wn_error_set(err, WN_EIO, "%s: receiving %zu bytes failed: %s", sh->label,
                                 info.length, ucs_status_string(status));
         }
         if (op->req == NULL) {
-            int rc = deliver(sh, op->buf, op->len, op->tag, err);
+            int rc = deliver(sh, op->buf, op->len, op->cap, op->tag, err);
 
             free(op);
             if (rc < 0)
@@ -552,11 +547,11 @@ static int reap_receives(struct wn_shuffle *sh, struct wn_error *err)
         if (status != UCS_OK) {
             rc = wn_error_set(err, WN_EIO, "%s: receiving %zu bytes from rank %u failed: %s",
                               sh->label, op->len, TAG_SRC(op->tag), ucs_status_string(status));
-            free(op->buf);
+            wn_ucx_pool_put(op->buf, op->cap);
             free(op);
             return rc;
         }
-        rc = deliver(sh, op->buf, op->len, op->tag, err);
+        rc = deliver(sh, op->buf, op->len, op->cap, op->tag, err);
         free(op);
         if (rc < 0)
             return rc;
@@ -608,15 +603,14 @@ static void comm_cleanup(struct wn_shuffle *sh)
     while (recvs != NULL) {
         struct recv_op *next = recvs->next;
 
-        free(recvs->buf);
+        wn_ucx_pool_put(recvs->buf, recvs->cap);
         free(recvs);
         recvs = next;
     }
     while (sends != NULL) {
         struct send_op *next = sends->next;
 
-        free(sends->buf);
-        free(sends);
+        send_op_free(sends);
         sends = next;
     }
     sh->posted = NULL;
@@ -726,10 +720,8 @@ static void rank_free(struct wn_shuffle *sh)
 {
     if (sh->staging != NULL)
         for (uint32_t r = 0; r < sh->size; r++)
-            free(sh->staging[r].buf);
+            wn_ucx_pool_put(sh->staging[r].buf, sh->staging[r].cap);
     free(sh->staging);
-    for (unsigned i = 0; i < sh->n_spare; i++)
-        free(sh->spare[i].buf);
     free(sh->chunks_sent);
     free(sh->chunks_received);
     free(sh->chunks_announced);
@@ -738,11 +730,12 @@ static void rank_free(struct wn_shuffle *sh)
     while (sh->queue_head != NULL) {
         struct send_op *next = sh->queue_head->next;
 
-        free(sh->queue_head->buf);
-        free(sh->queue_head);
+        send_op_free(sh->queue_head);
         sh->queue_head = next;
     }
     wn_ucx_store_free(sh->store);
+    if (sh->pool_registered)
+        wn_ucx_pool_unregister(sh->group->memory_limit);
     wn_ucx_bootstrap_close(sh->bs);
     if (sh->wake_fd >= 0)
         close(sh->wake_fd);
@@ -808,6 +801,8 @@ static int shuffle_open(struct wn_shuffle_group *group, uint32_t rank, struct wn
     sh->size = group->num_ranks;
     sh->wake_fd = -1;
     snprintf(sh->label, sizeof(sh->label), "%s: rank %u", group->label, rank);
+    wn_ucx_pool_register(group->memory_limit);
+    sh->pool_registered = 1;
     pthread_mutex_init(&sh->mutex, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -896,7 +891,7 @@ static int flush_staging(struct wn_shuffle *sh, uint32_t dest, const char *what,
         return 0;
     if (dest == sh->rank) {
         sh->bytes_local += st->len;
-        rc = wn_ucx_store_add(sh->store, st->buf, st->len, sh->rank, seq, err);
+        rc = wn_ucx_store_add(sh->store, st->buf, st->len, st->cap, sh->rank, seq, err);
         st->buf = NULL;
         st->len = st->cap = 0;
         sh->chunks_sent[dest]++;
@@ -947,47 +942,54 @@ static int flush_staging(struct wn_shuffle *sh, uint32_t dest, const char *what,
 
 static int staging_reserve(struct wn_shuffle *sh, struct staging *st, size_t extra)
 {
-    size_t want = st->len + extra, floor = sh->group->chunk_bytes;
+    size_t want = st->len + extra, cap = 0;
     char *buf;
 
     if (want <= st->cap)
         return 0;
-    if (st->buf == NULL) {
-        /* A buffer an earlier send gave back, else fresh (huge-page) memory. */
-        pthread_mutex_lock(&sh->mutex);
-        for (unsigned i = 0; i < sh->n_spare; i++) {
-            if (sh->spare[i].cap >= want) {
-                *st = sh->spare[i];
-                sh->spare[i] = sh->spare[--sh->n_spare];
-                break;
-            }
-        }
-        pthread_mutex_unlock(&sh->mutex);
-        if (st->buf != NULL)
-            return 0;
-        if (want < floor)
-            want = floor;
-        st->buf = wn_ucx_alloc(want);
-        if (st->buf == NULL)
-            return WN_ENOMEM;
-        st->cap = want;
-        st->len = 0;
-        return 0;
-    }
-    if (want < st->cap * 2)
+    /* A buffer of the pool (one a send, spill or extract gave back, else
+     * fresh huge-page memory) of chunk_bytes, or of the one larger segment. */
+    if (want < sh->group->chunk_bytes)
+        want = sh->group->chunk_bytes;
+    if (st->buf != NULL && want < st->cap * 2)
         want = st->cap * 2;
-    buf = realloc(st->buf, want);
+    buf = wn_ucx_pool_get(want, &cap);
     if (buf == NULL)
         return WN_ENOMEM;
+    if (st->len > 0)
+        memcpy(buf, st->buf, st->len);
+    wn_ucx_pool_put(st->buf, st->cap);
     st->buf = buf;
-    st->cap = want;
+    st->cap = cap;
     return 0;
+}
+
+/* How many of rows[0..n) fit one segment of at most room bytes (the most
+ * such, by bisection: a segment grows with its rows); *size gets its size. */
+static size_t segment_rows_fitting(const struct wn_table *table, const uint32_t *rows, size_t n,
+                                   size_t room, size_t *size)
+{
+    size_t lo = 0, hi = n; /* lo rows fit; hi rows do not, or hi == n */
+
+    *size = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2, s = wn_ucx_segment_size(table, rows, mid);
+
+        if (s <= room) {
+            lo = mid;
+            *size = s;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo;
 }
 
 static int insert_rows(struct wn_shuffle *sh, const struct wn_table *rows,
                        const uint32_t *partitions, struct wn_error *err)
 {
     uint32_t num_partitions = sh->group->num_partitions;
+    size_t chunk_bytes = sh->group->chunk_bytes;
     int64_t n = wn_table_num_rows(rows);
     uint64_t *counts = sh->counts;
     int rc;
@@ -1029,26 +1031,40 @@ static int insert_rows(struct wn_shuffle *sh, const struct wn_table *rows,
         sh->order[counts[partitions[i]]++] = (uint32_t)i;
     /* counts[p] is now p's end, and p's start is counts[p - 1] (0 for p = 0). */
     for (uint32_t p = 0; p < num_partitions; p++) {
-        uint64_t start = p == 0 ? 0 : counts[p - 1];
-        uint64_t count = counts[p] - start;
+        const uint32_t *ord = sh->order + (p == 0 ? 0 : counts[p - 1]);
+        size_t count = (size_t)(counts[p] - (p == 0 ? 0 : counts[p - 1]));
         uint32_t dest = p % sh->size;
         struct staging *st = &sh->staging[dest];
-        size_t size;
 
-        if (count == 0)
-            continue;
-        size = wn_ucx_segment_size(rows, sh->order + start, (size_t)count);
-        /* Messages stay within chunk_bytes unless one segment is larger. */
-        if (st->len > 0 && st->len + size > sh->group->chunk_bytes &&
-            (rc = flush_staging(sh, dest, "insert", err)) < 0)
-            return rc;
-        if (staging_reserve(sh, st, size) < 0)
-            return wn_error_set(err, WN_ENOMEM, "%s: out of memory staging %zu bytes for rank %u",
-                                sh->label, size, dest);
-        wn_ucx_segment_write(rows, p, sh->order + start, (size_t)count, st->buf + st->len);
-        st->len += size;
-        if (st->len >= sh->group->chunk_bytes && (rc = flush_staging(sh, dest, "insert", err)) < 0)
-            return rc;
+        while (count > 0) {
+            size_t size = wn_ucx_segment_size(rows, ord, count), fit = count;
+
+            /* Messages fill chunk_bytes (the rows that do not fit go on in
+             * the next message), and exceed it only for one larger row. */
+            if (st->len + size > chunk_bytes) {
+                fit = segment_rows_fitting(rows, ord, count, chunk_bytes - st->len, &size);
+                if (fit == 0 && st->len > 0) {
+                    if ((rc = flush_staging(sh, dest, "insert", err)) < 0)
+                        return rc;
+                    continue;
+                }
+                if (fit == 0) {
+                    fit = 1;
+                    size = wn_ucx_segment_size(rows, ord, 1);
+                }
+            }
+            if (staging_reserve(sh, st, size) < 0)
+                return wn_error_set(err, WN_ENOMEM,
+                                    "%s: out of memory staging %zu bytes for rank %u", sh->label,
+                                    size, dest);
+            wn_ucx_segment_write(rows, p, ord, fit, st->buf + st->len);
+            st->len += size;
+            ord += fit;
+            count -= fit;
+            if (st->len >= chunk_bytes || count > 0)
+                if ((rc = flush_staging(sh, dest, "insert", err)) < 0)
+                    return rc;
+        }
     }
     sh->rows_inserted += (uint64_t)n;
     return 0;
@@ -1120,7 +1136,7 @@ static int finish_inserts(struct wn_shuffle *sh, struct wn_error *err)
             return wn_error_set(err, WN_ENOMEM, "%s: out of memory", sh->label);
         }
         memcpy(op->buf, &count, sizeof(count));
-        op->len = sizeof(count);
+        op->len = op->cap = sizeof(count);
         op->dest = r;
         op->tag = TAG_MAKE(TAG_END, sh->rank, 0);
         pthread_mutex_lock(&sh->mutex);

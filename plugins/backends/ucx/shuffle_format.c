@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "shuffle_format.h"
+#include "shuffle_pool.h"
 
 #define ALIGN8(n) (((n) + (size_t)7) & ~(size_t)7)
 
@@ -498,8 +499,31 @@ static int parse_segment(const struct wn_ucx_segment_ref *ref, size_t index,
 
 /* ---- building the output table -------------------------------------------- */
 
+/* A buffer of the shuffle's pool (shuffle_pool.h) and its capacity: the
+ * output tables' buffers go back to the pool when they are released, for
+ * the next messages to land in memory that is already faulted in. */
+struct pbuf {
+    void *p;
+    size_t cap;
+};
+
+static struct pbuf pbuf_get(size_t len)
+{
+    struct pbuf b;
+
+    b.p = wn_ucx_pool_get(len, &b.cap);
+    return b;
+}
+
+static void pbuf_put(struct pbuf *b)
+{
+    wn_ucx_pool_put(b->p, b->cap);
+    b->p = NULL;
+    b->cap = 0;
+}
+
 struct array_private {
-    void *buffers[3];
+    struct pbuf buffers[3];
 };
 
 static void array_release(struct ArrowArray *array)
@@ -520,7 +544,7 @@ static void array_release(struct ArrowArray *array)
     free(array->children);
     if (priv != NULL)
         for (int i = 0; i < 3; i++)
-            free(priv->buffers[i]);
+            pbuf_put(&priv->buffers[i]);
     free(priv);
     free((void *)array->buffers);
     array->release = NULL;
@@ -529,7 +553,8 @@ static void array_release(struct ArrowArray *array)
 /* Initialises array with n_buffers buffers (taken: freed by the release) and
  * room for n_children children.  On failure frees the buffers given. */
 static int array_init(struct ArrowArray *array, int64_t length, int64_t null_count,
-                      int64_t n_buffers, void *b0, void *b1, void *b2, int64_t n_children)
+                      int64_t n_buffers, struct pbuf b0, struct pbuf b1, struct pbuf b2,
+                      int64_t n_children)
 {
     struct array_private *priv = calloc(1, sizeof(*priv));
     const void **buffers = calloc((size_t)n_buffers, sizeof(void *));
@@ -541,19 +566,19 @@ static int array_init(struct ArrowArray *array, int64_t length, int64_t null_cou
         free(priv);
         free((void *)buffers);
         free(children);
-        free(b0);
-        free(b1);
-        free(b2);
+        pbuf_put(&b0);
+        pbuf_put(&b1);
+        pbuf_put(&b2);
         return WN_ENOMEM;
     }
     priv->buffers[0] = b0;
     priv->buffers[1] = b1;
     priv->buffers[2] = b2;
-    buffers[0] = b0;
+    buffers[0] = b0.p;
     if (n_buffers > 1)
-        buffers[1] = b1;
+        buffers[1] = b1.p;
     if (n_buffers > 2)
-        buffers[2] = b2;
+        buffers[2] = b2.p;
     array->length = length;
     array->null_count = null_count;
     array->n_buffers = n_buffers;
@@ -644,11 +669,12 @@ static int64_t count_zero_bits(const uint8_t *bits, uint64_t n)
 /* A fixed_size_list<uint32> column: a list array over a uint32 child.  Takes
  * validity and values; on failure releases everything it built. */
 static int build_list_column(const struct column_layout *l, uint64_t rows, int64_t null_count,
-                             uint8_t *validity, uint8_t *values, struct ArrowSchema *schema,
+                             struct pbuf validity, struct pbuf values, struct ArrowSchema *schema,
                              struct ArrowArray *array)
 {
     struct ArrowSchema *child_schema = NULL;
     struct ArrowArray *child = NULL;
+    struct pbuf none = { NULL, 0 };
     char format[32];
     int rc;
 
@@ -663,8 +689,8 @@ static int build_list_column(const struct column_layout *l, uint64_t rows, int64
         goto out_schema;
     }
     schema->children[0] = child_schema;
-    rc = array_init(array, (int64_t)rows, null_count, 1, validity, NULL, NULL, 1);
-    validity = NULL;
+    rc = array_init(array, (int64_t)rows, null_count, 1, validity, none, none, 1);
+    validity = none;
     if (rc < 0)
         goto out_schema;
     child = calloc(1, sizeof(*child));
@@ -672,8 +698,8 @@ static int build_list_column(const struct column_layout *l, uint64_t rows, int64
         rc = WN_ENOMEM;
         goto out_array;
     }
-    rc = array_init(child, (int64_t)rows * l->list_size, 0, 2, NULL, values, NULL, 0);
-    values = NULL;
+    rc = array_init(child, (int64_t)rows * l->list_size, 0, 2, none, values, none, 0);
+    values = none;
     if (rc < 0) {
         free(child);
         goto out_array;
@@ -686,8 +712,8 @@ out_array:
 out_schema:
     schema_release(schema);
 out_buffers:
-    free(validity);
-    free(values);
+    pbuf_put(&validity);
+    pbuf_put(&values);
     return rc;
 }
 
@@ -696,13 +722,15 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
                         const struct column_layout *l, uint64_t rows, struct ArrowSchema *schema,
                         struct ArrowArray *array, struct wn_error *err)
 {
+    struct pbuf vb = { NULL, 0 }, xb = { NULL, 0 }, cb = { NULL, 0 };
     uint8_t *validity = NULL, *values = NULL, *chars = NULL;
     int64_t null_count = 0;
     uint64_t at = 0;
     int rc;
 
     if (l->any_validity) {
-        validity = wn_ucx_alloc(bitmap_bytes(rows) + 8);
+        vb = pbuf_get(bitmap_bytes(rows) + 8);
+        validity = vb.p;
         if (validity == NULL)
             goto out_nomem;
         memset(validity, 0xff, bitmap_bytes(rows) + 8);
@@ -714,7 +742,8 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
     at = 0;
     switch (l->type) {
     case WN_COLUMN_BOOL:
-        values = wn_ucx_alloc(bitmap_bytes(rows) + 8);
+        xb = pbuf_get(bitmap_bytes(rows) + 8);
+        values = xb.p;
         if (values == NULL)
             goto out_nomem;
         memset(values, 0, bitmap_bytes(rows) + 8);
@@ -733,8 +762,10 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
                               (int)l->name_len, l->name, l->chars_total);
             goto out_free;
         }
-        values = wn_ucx_alloc((size_t)(rows + 1) * l->width);
-        chars = wn_ucx_alloc((size_t)l->chars_total + 8);
+        xb = pbuf_get((size_t)(rows + 1) * l->width);
+        cb = pbuf_get((size_t)l->chars_total + 8);
+        values = xb.p;
+        chars = cb.p;
         if (values == NULL || chars == NULL)
             goto out_nomem;
         for (size_t s = 0; s < n_segs; s++) {
@@ -763,7 +794,8 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
         break;
     }
     default:
-        values = wn_ucx_alloc((size_t)rows * l->width + 8);
+        xb = pbuf_get((size_t)rows * l->width + 8);
+        values = xb.p;
         if (values == NULL)
             goto out_nomem;
         for (size_t s = 0; s < n_segs; s++) {
@@ -778,19 +810,19 @@ static int build_column(const struct parsed_segment *segs, size_t n_segs, uint32
 
     /* The buffers now pass to the arrays; on failure everything built is released. */
     if (l->type == WN_COLUMN_FIXED_LIST_UINT32) {
-        rc = build_list_column(l, rows, null_count, validity, values, schema, array);
+        rc = build_list_column(l, rows, null_count, vb, xb, schema, array);
     } else {
         rc =
             schema_init(schema, type_format(l->type), l->name, l->name_len, ARROW_FLAG_NULLABLE, 0);
         if (rc < 0) {
-            free(validity);
-            free(values);
-            free(chars);
+            pbuf_put(&vb);
+            pbuf_put(&xb);
+            pbuf_put(&cb);
         } else {
             if (l->type == WN_COLUMN_UTF8 || l->type == WN_COLUMN_LARGE_UTF8)
-                rc = array_init(array, (int64_t)rows, null_count, 3, validity, values, chars, 0);
+                rc = array_init(array, (int64_t)rows, null_count, 3, vb, xb, cb, 0);
             else
-                rc = array_init(array, (int64_t)rows, null_count, 2, validity, values, NULL, 0);
+                rc = array_init(array, (int64_t)rows, null_count, 2, vb, xb, cb, 0);
             if (rc < 0)
                 schema_release(schema);
         }
@@ -805,9 +837,9 @@ out_nomem:
     rc = wn_error_set(err, WN_ENOMEM, "out of memory building column '%.*s' (%" PRIu64 " rows)",
                       (int)l->name_len, l->name, rows);
 out_free:
-    free(validity);
-    free(values);
-    free(chars);
+    pbuf_put(&vb);
+    pbuf_put(&xb);
+    pbuf_put(&cb);
     return rc;
 }
 
@@ -846,7 +878,8 @@ int wn_ucx_segments_to_table(const struct wn_ucx_segment_ref *refs, size_t n, st
         rc = wn_error_set(err, WN_ENOMEM, "out of memory building a table");
         goto out_free;
     }
-    rc = array_init(&out->array, (int64_t)rows, 0, 1, NULL, NULL, NULL, num_columns);
+    rc = array_init(&out->array, (int64_t)rows, 0, 1, (struct pbuf){ NULL, 0 },
+                    (struct pbuf){ NULL, 0 }, (struct pbuf){ NULL, 0 }, num_columns);
     if (rc < 0) {
         schema_release(&out->schema);
         rc = wn_error_set(err, WN_ENOMEM, "out of memory building a table");

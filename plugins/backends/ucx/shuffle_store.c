@@ -13,12 +13,13 @@
 
 #include "alloc.h"
 #include "shuffle_format.h"
+#include "shuffle_pool.h"
 #include "shuffle_store.h"
 
 struct chunk {
     void *data;
-    size_t len;
-    uint32_t refs; /* segments still pointing into data */
+    size_t len, cap; /* cap: data's capacity, for the pool */
+    uint32_t refs;   /* segments still pointing into data */
 };
 
 struct segment {
@@ -79,7 +80,7 @@ static void chunk_unref(struct wn_ucx_store *store, struct chunk *chunk)
     if (--chunk->refs > 0)
         return;
     store->stats.memory_bytes -= chunk->len;
-    free(chunk->data);
+    wn_ucx_pool_put(chunk->data, chunk->cap);
     free(chunk);
 }
 
@@ -181,8 +182,8 @@ static int partition_push(struct partition *part, const struct segment *seg)
     return 0;
 }
 
-int wn_ucx_store_add(struct wn_ucx_store *store, void *data, size_t len, uint32_t src, uint32_t seq,
-                     struct wn_error *err)
+int wn_ucx_store_add(struct wn_ucx_store *store, void *data, size_t len, size_t cap, uint32_t src,
+                     uint32_t seq, struct wn_error *err)
 {
     struct chunk *chunk = calloc(1, sizeof(*chunk));
     size_t off = 0;
@@ -192,11 +193,12 @@ int wn_ucx_store_add(struct wn_ucx_store *store, void *data, size_t len, uint32_
     char what[256];
 
     if (chunk == NULL) {
-        free(data);
+        wn_ucx_pool_put(data, cap);
         return wn_error_set(err, WN_ENOMEM, "%s: out of memory storing a chunk", store->label);
     }
     chunk->data = data;
     chunk->len = len;
+    chunk->cap = cap;
     chunk->refs = 1; /* ours, dropped at the end */
     snprintf(what, sizeof(what), "%s: chunk %u from rank %u", store->label, seq, src);
     pthread_mutex_lock(&store->mutex);

@@ -40,10 +40,11 @@ int wn_ucx_store_new(const char *label, uint32_t rank, uint32_t num_ranks, uint3
                      uint64_t memory_limit, const char *spill_dir, struct wn_ucx_store **out,
                      struct wn_error *err);
 
-/* Takes chunk (malloc'd, len bytes), the seq-th chunk from rank src, also
- * when it fails: checks every segment is for a partition this rank owns,
- * then keeps or spills it. */
-int wn_ucx_store_add(struct wn_ucx_store *store, void *chunk, size_t len, uint32_t src,
+/* Takes chunk (len bytes of a buffer of capacity cap, given back with
+ * wn_ucx_pool_put), the seq-th chunk from rank src, also when it fails:
+ * checks every segment is for a partition this rank owns, then keeps or
+ * spills it (a spilled chunk's buffer goes back to the pool at once). */
+int wn_ucx_store_add(struct wn_ucx_store *store, void *chunk, size_t len, size_t cap, uint32_t src,
                      uint32_t seq, struct wn_error *err);
 
 /* Moves every row of owned partition p into *out (the caller's) and frees
