@@ -350,8 +350,10 @@ static void test_grouped_stages_give_the_same_outputs_as_unfused_ones(void)
         { "c", "{\"slot\": 3, \"forward\": true, \"drop_multiple_of\": 5, \"sleep_max_us\": 30}", 5,
           3, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
-    static const char *const executors[] = { "{}", "{\"fuse\": false}", "{\"mode\": \"barrier\"}",
-                                              "{\"queue_tasks\": 2, \"max_inflight\": 1}" };
+    static const char *const executors[] = {
+        "{\"cpus\": 2}", "{\"fuse\": false}", "{\"mode\": \"barrier\"}",
+        "{\"queue_tasks\": 2, \"max_inflight\": 1, \"cpus\": 2}"
+    };
     static const char *const fused_into[] = { NULL, "src", "a", "src" };
 
     check_same_runs(executors, 4, stages, 4, 40, fused_into);
@@ -369,8 +371,9 @@ static void test_grouped_stage_fanning_out_streams_in_small_windows(void)
         { "tail", "{\"slot\": 2, \"forward\": true, \"drop_multiple_of\": 3}", 7, 2, 0, NULL,
           WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
     };
-    static const char *const executors[] = { "{\"queue_tasks\": 4, \"max_inflight\": 1}",
-                                             "{\"mode\": \"barrier\"}" };
+    static const char *const executors[] = {
+        "{\"queue_tasks\": 4, \"max_inflight\": 1, \"cpus\": 2}", "{\"mode\": \"barrier\"}"
+    };
     static const char *const fused_into[] = { NULL, "feed", "feed" };
 
     check_same_runs(executors, 2, stages, 3, 12, fused_into);
@@ -388,8 +391,9 @@ static void test_failing_grouped_stage_names_itself(void)
     struct run_result result;
 
     seen_reset();
-    CU_ASSERT_EQUAL(run_pipeline_with("{}", stages, 2, 12, NULL, NULL, NULL, &result, &err),
-                    WN_EDATA);
+    CU_ASSERT_EQUAL(
+        run_pipeline_with("{\"cpus\": 2}", stages, 2, 12, NULL, NULL, NULL, &result, &err),
+        WN_EDATA);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'member' actor "));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(err.message, "/2 failed on task root_3 (and 2 more): no good root_5"));
@@ -401,6 +405,36 @@ static void test_failing_grouped_stage_names_itself(void)
     CU_ASSERT_EQUAL(seen.slot[1].teardowns, seen.slot[1].creates);
     CU_ASSERT_EQUAL(seen.slot[0].teardowns, seen.slot[0].creates);
     CU_ASSERT_EQUAL(seen.wrong_thread, 0);
+}
+
+static void test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus(void)
+{
+    /* 2 + 2 actor threads: grouped on 3 CPUs, each pool on its own threads on 4. */
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"forward\": true}", 2, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "next", "{\"slot\": 1, \"forward\": true}", 3, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+    };
+    static const char *const executors[] = { "{\"cpus\": 3}", "{\"cpus\": 4}" };
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < 2; e++) {
+        struct run_result result;
+        json_t *fused;
+
+        seen_reset();
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline_with(executors[e], stages, 2, 20, NULL, NULL, NULL, &result, &err), 0);
+        fused = json_object_get(json_array_get(json_object_get(result.report, "stages"), 1),
+                                "fused_into");
+        if (e == 0) {
+            CU_ASSERT_STRING_EQUAL(json_string_value(fused), "src");
+        } else {
+            CU_ASSERT(json_is_null(fused));
+        }
+        json_decref(result.report);
+    }
 }
 
 static void test_failing_fused_stage_names_itself(void)
@@ -1017,6 +1051,8 @@ int main(void)
         { "a grouped stage fanning out streams in small windows",
           test_grouped_stage_fanning_out_streams_in_small_windows },
         { "a failing grouped stage names itself", test_failing_grouped_stage_names_itself },
+        { "stages are grouped only when their threads outnumber the CPUs",
+          test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus },
         { "create, setup, process, teardown, destroy on the actor's own thread",
           test_hooks_run_on_their_actor_thread_with_worker_info },
         { "setup_on_node once per stage, on the driver, before any actor",

@@ -720,11 +720,20 @@ static int groupable(const struct wn_ap_stage *head, const struct wn_ap_stage *k
 }
 
 /* Marks, for every streaming head, the stages fused after it: chains of
- * batch_size 1 stages on the actor threads of the engine before them, and
- * stages of any batch_size grouped with the head (their engines run by its
- * threads). */
+ * batch_size 1 stages on the actor threads of the engine before them, and,
+ * when the streaming pools together would outnumber the CPUs, stages of
+ * any batch_size grouped with the head (their engines run by its threads:
+ * fewer threads, no parallelism lost that the CPUs could give). */
 static void plan_fusion(struct wn_ap_run *run)
 {
+    double cpus = run->opt.capacity.cpus - run->opt.capacity.reserved_cpus;
+    double threads = 0;
+    int group;
+
+    for (size_t i = 0; i < run->n_stages; i++)
+        if (run->stages[i].streams)
+            threads += pool_target(&run->stages[i]);
+    group = threads > cpus;
     for (size_t i = 0; run->opt.fuse && i < run->n_stages; i++) {
         struct wn_ap_stage *head = &run->stages[i], *owner = head;
         size_t n_chain = 0, n_members = 0; /* at most 64 each (the graph's arrays) */
@@ -737,7 +746,7 @@ static void plan_fusion(struct wn_ap_run *run)
             if (n_chain < 64 && fusable(owner, stage)) {
                 stage->fused_into = owner;
                 n_chain++;
-            } else if (n_members < 64 && groupable(head, stage)) {
+            } else if (group && n_members < 64 && groupable(head, stage)) {
                 stage->group_head = head;
                 owner = stage;
                 n_chain = 0;
