@@ -6,7 +6,8 @@
  * Both are timed in the same run and printed with their ratio, so the number
  * holds on a noisy machine.
  *
- *   bench/dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] [-r REPEATS]
+ *   bench/dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] [-q QUEUE_TASKS]
+ *                  [-r REPEATS]
  */
 #include "build_config.h"
 
@@ -167,7 +168,7 @@ out:
 
 /* The same three stages through the actor_pool executor. */
 static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t max_inflight,
-                        double *seconds, double *cpu, struct wn_error *err)
+                        int64_t queue_tasks, double *seconds, double *cpu, struct wn_error *err)
 {
     const struct wn_backend_desc *backend = winnow_plugin_v1()->backends[0];
     const struct wn_executor_ops *ops = backend->ops;
@@ -186,6 +187,8 @@ static int run_executor(size_t n, uint32_t actors, uint32_t batch_size, int64_t 
     int rc;
 
     json = json_pack("{sI}", "max_inflight", (json_int_t)max_inflight);
+    if (json != NULL && queue_tasks > 0)
+        json_object_set_new(json, "queue_tasks", json_integer((json_int_t)queue_tasks));
     rc = wn_params_new(backend->params, json, "executor", &exec_params, err);
     json_decref(json);
     if (rc < 0)
@@ -249,10 +252,11 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dispatch [-n TASKS] [-a ACTORS] [-b BATCH_SIZE] [-i MAX_INFLIGHT] "
-               "[-r REPEATS] [-x|-f] [-R REPORT]\n"
+               "[-q QUEUE_TASKS] [-r REPEATS] [-x|-f] [-R REPORT]\n"
                "  3 forwarding stages over TASKS tasks (default 1000000), ACTORS actors per\n"
                "  stage (2), BATCH_SIZE tasks per batch (1), MAX_INFLIGHT batches per actor\n"
-               "  (2), best of REPEATS runs (3), beside one thread calling the stages directly.\n"
+               "  (2), QUEUE_TASKS tasks queued per stage (the executor's default), best of\n"
+               "  REPEATS runs (3), beside one thread calling the stages directly.\n"
                "  -x: the executor only, -f: the floor only (for profiling); -R: write the\n"
                "  executor's run report to REPORT.\n");
 }
@@ -270,13 +274,13 @@ static int parse_size(const char *text, double min, double *out)
 
 int main(int argc, char **argv)
 {
-    double n = 1e6, actors = 2, batch = 1, inflight = 2, repeats = 3;
+    double n = 1e6, actors = 2, batch = 1, inflight = 2, queue = 0, repeats = 3;
     int executor_only = 0, floor_only = 0;
     double floor_s = 0, exec_s = 0, floor_cpu = 0, exec_cpu = 0;
     struct wn_error err = WN_ERROR_INIT;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:a:b:i:r:R:xfh")) != -1) {
+    while ((opt = getopt(argc, argv, "n:a:b:i:q:r:R:xfh")) != -1) {
         double *target;
 
         if (opt == 'R') {
@@ -292,6 +296,7 @@ int main(int argc, char **argv)
                  : opt == 'a' ? &actors
                  : opt == 'b' ? &batch
                  : opt == 'i' ? &inflight
+                 : opt == 'q' ? &queue
                  : opt == 'r' ? &repeats
                               : NULL;
 
@@ -299,7 +304,7 @@ int main(int argc, char **argv)
             usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
-        if (parse_size(optarg, opt == 'n' ? 0 : 1, target) < 0) {
+        if (parse_size(optarg, opt == 'n' || opt == 'q' ? 0 : 1, target) < 0) {
             fprintf(stderr, "dispatch: -%c %s: not a number in range\n", opt, optarg);
             return 2;
         }
@@ -315,7 +320,7 @@ int main(int argc, char **argv)
             return 1;
         }
         if (!floor_only && run_executor((size_t)n, (uint32_t)actors, (uint32_t)batch,
-                                        (int64_t)inflight, &e, &ec, &err) < 0) {
+                                        (int64_t)inflight, (int64_t)queue, &e, &ec, &err) < 0) {
             fprintf(stderr, "dispatch: actor_pool: %s\n", err.message);
             return 1;
         }

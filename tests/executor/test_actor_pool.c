@@ -273,6 +273,170 @@ static void test_fused_stages_give_the_same_outputs_as_unfused_ones(void)
         collector_free(&out[e]);
 }
 
+/* Runs stages under each executor params of executors[0..n_exec) and checks
+ * that every run gives the outputs and per-stage counts of the first. */
+static void check_same_runs(const char *const *executors, int n_exec,
+                            const struct stage_spec *stages, size_t n_stages, size_t n_roots,
+                            const char *const *fused_into /* of the first run, per stage */)
+{
+    struct wn_stage_stats stats[4][4];
+    struct collector out[4];
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < n_exec; e++) {
+        struct run_result result;
+
+        seen_reset();
+        collector_init(&out[e]);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline_with(executors[e], stages, n_stages, n_roots, &out[e],
+                                                stats[e], NULL, &result, &err),
+                              0);
+        for (size_t i = 0; i < n_stages; i++) {
+            json_t *fused = json_object_get(
+                json_array_get(json_object_get(result.report, "stages"), i), "fused_into");
+
+            if (fused_into[i] != NULL && strstr(executors[e], "false") == NULL &&
+                strstr(executors[e], "barrier") == NULL) {
+                CU_ASSERT_STRING_EQUAL(json_string_value(fused), fused_into[i]);
+            } else {
+                CU_ASSERT(json_is_null(fused));
+            }
+        }
+        json_decref(result.report);
+        /* every hook on its own actor's thread, in order, never concurrently */
+        CU_ASSERT_EQUAL(seen.wrong_thread, 0);
+        CU_ASSERT_EQUAL(seen.concurrent, 0);
+        CU_ASSERT_EQUAL(seen.out_of_order, 0);
+        for (size_t k = 0; k < n_stages; k++) {
+            CU_ASSERT_EQUAL(seen.slot[k].teardowns, seen.slot[k].creates);
+            CU_ASSERT_EQUAL(seen.slot[k].destroys, seen.slot[k].creates);
+            CU_ASSERT(seen.slot[k].creates <= (int)stages[k].actors);
+        }
+    }
+    for (int e = 1; e < n_exec; e++) {
+        CU_ASSERT_EQUAL_FATAL(out[0].n, out[e].n);
+        for (size_t i = 0; i < out[0].n; i++)
+            check_same_task(out[0].tasks[i], out[e].tasks[i]);
+        for (size_t k = 0; k < n_stages; k++) {
+            CU_ASSERT_EQUAL(stats[0][k].tasks_in, stats[e][k].tasks_in);
+            CU_ASSERT_EQUAL(stats[0][k].tasks_out, stats[e][k].tasks_out);
+            CU_ASSERT_EQUAL(stats[0][k].items_in, stats[e][k].items_in);
+            CU_ASSERT_EQUAL(stats[0][k].items_out, stats[e][k].items_out);
+            CU_ASSERT_EQUAL(stats[0][k].batches, stats[e][k].batches);
+        }
+    }
+    /* an explicit pool starts whole, grouped or not */
+    for (size_t k = 0; k < n_stages; k++)
+        if (fused_into[k] == NULL || stages[k].batch_size > 1)
+            CU_ASSERT_EQUAL(stats[0][k].actors, stages[k].actors);
+    for (int e = 0; e < n_exec; e++)
+        collector_free(&out[e]);
+}
+
+static void test_grouped_stages_give_the_same_outputs_as_unfused_ones(void)
+{
+    /* Stages of any batch_size with the head's explicit pool run on its
+     * threads (a group), each with its own batches: "a" and "c" join the
+     * group of "src", "b" (batch_size 1) fuses into "a".  Tiny windows
+     * (queue_tasks 2, max_inflight 1) make the threads run member batches
+     * while they wait for room. */
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"fanout\": 3, \"sleep_max_us\": 100}", 2, 3, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "a", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 4, \"metric\": true}", 4, 3,
+          0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "b", "{\"slot\": 2, \"fanout\": 2, \"sleep_max_us\": 50}", 1, 3, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "c", "{\"slot\": 3, \"forward\": true, \"drop_multiple_of\": 5, \"sleep_max_us\": 30}", 5,
+          3, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    static const char *const executors[] = {
+        "{\"cpus\": 2}", "{\"fuse\": false}", "{\"mode\": \"barrier\"}",
+        "{\"queue_tasks\": 2, \"max_inflight\": 1, \"cpus\": 2}"
+    };
+    static const char *const fused_into[] = { NULL, "src", "a", "src" };
+
+    check_same_runs(executors, 4, stages, 4, 40, fused_into);
+}
+
+static void test_grouped_stage_fanning_out_streams_in_small_windows(void)
+{
+    /* A member whose batches emit more than a window holds passes them on
+     * while it runs, and the group's threads run the next member meanwhile. */
+    static const struct stage_spec stages[] = {
+        { "feed", "{\"slot\": 0, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "big", "{\"slot\": 1, \"fanout\": 150, \"sleep_max_us\": 50}", 2, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "tail", "{\"slot\": 2, \"forward\": true, \"drop_multiple_of\": 3}", 7, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    static const char *const executors[] = {
+        "{\"queue_tasks\": 4, \"max_inflight\": 1, \"cpus\": 2}", "{\"mode\": \"barrier\"}"
+    };
+    static const char *const fused_into[] = { NULL, "feed", "feed" };
+
+    check_same_runs(executors, 2, stages, 3, 12, fused_into);
+}
+
+static void test_failing_grouped_stage_names_itself(void)
+{
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"forward\": true}", 2, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "member", "{\"slot\": 1, \"forward\": true, \"fail_on\": \"root_5\"}", 3, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    struct wn_error err = WN_ERROR_INIT;
+    struct run_result result;
+
+    seen_reset();
+    CU_ASSERT_EQUAL(
+        run_pipeline_with("{\"cpus\": 2}", stages, 2, 12, NULL, NULL, NULL, &result, &err),
+        WN_EDATA);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "stage 'member' actor "));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err.message, "/2 failed on task root_3 (and 2 more): no good root_5"));
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(result.report, "stages"), 1), "fused_into")),
+        "src");
+    json_decref(result.report);
+    CU_ASSERT_EQUAL(seen.slot[1].teardowns, seen.slot[1].creates);
+    CU_ASSERT_EQUAL(seen.slot[0].teardowns, seen.slot[0].creates);
+    CU_ASSERT_EQUAL(seen.wrong_thread, 0);
+}
+
+static void test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus(void)
+{
+    /* 2 + 2 actor threads: grouped on 3 CPUs, each pool on its own threads on 4. */
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"forward\": true}", 2, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "next", "{\"slot\": 1, \"forward\": true}", 3, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+    };
+    static const char *const executors[] = { "{\"cpus\": 3}", "{\"cpus\": 4}" };
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < 2; e++) {
+        struct run_result result;
+        json_t *fused;
+
+        seen_reset();
+        CU_ASSERT_EQUAL_FATAL(
+            run_pipeline_with(executors[e], stages, 2, 20, NULL, NULL, NULL, &result, &err), 0);
+        fused = json_object_get(json_array_get(json_object_get(result.report, "stages"), 1),
+                                "fused_into");
+        if (e == 0) {
+            CU_ASSERT_STRING_EQUAL(json_string_value(fused), "src");
+        } else {
+            CU_ASSERT(json_is_null(fused));
+        }
+        json_decref(result.report);
+    }
+}
+
 static void test_failing_fused_stage_names_itself(void)
 {
     static const struct stage_spec stages[] = {
@@ -882,6 +1046,13 @@ int main(void)
         { "fused stages give the same outputs as unfused ones",
           test_fused_stages_give_the_same_outputs_as_unfused_ones },
         { "a failing fused stage names itself", test_failing_fused_stage_names_itself },
+        { "grouped stages give the same outputs as unfused ones",
+          test_grouped_stages_give_the_same_outputs_as_unfused_ones },
+        { "a grouped stage fanning out streams in small windows",
+          test_grouped_stage_fanning_out_streams_in_small_windows },
+        { "a failing grouped stage names itself", test_failing_grouped_stage_names_itself },
+        { "stages are grouped only when their threads outnumber the CPUs",
+          test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus },
         { "create, setup, process, teardown, destroy on the actor's own thread",
           test_hooks_run_on_their_actor_thread_with_worker_info },
         { "setup_on_node once per stage, on the driver, before any actor",

@@ -708,16 +708,53 @@ static int fusable(const struct wn_ap_stage *head, const struct wn_ap_stage *k)
            pool_target(k) == pool_target(head);
 }
 
-/* Marks, for every streaming head, the stages fused after it. */
+/* Whether stage k can join the group of head (plain_stage.h): its own
+ * batches (any batch_size), run by head's actor threads; both pools
+ * explicit and the same, nothing that needs a thread of its own. */
+static int groupable(const struct wn_ap_stage *head, const struct wn_ap_stage *k)
+{
+    return k->streams && k->on_error == WN_ON_ERROR_FAIL && k->timeout_ns == 0 &&
+           !wn_gpu_wanted(&k->resources) && head->timeout_ns == 0 &&
+           !wn_gpu_wanted(&head->resources) && k->explicit_actors > 0 &&
+           head->explicit_actors > 0 && pool_target(k) == pool_target(head);
+}
+
+/* Marks, for every streaming head, the stages fused after it: chains of
+ * batch_size 1 stages on the actor threads of the engine before them, and,
+ * when the streaming pools together would outnumber the CPUs, stages of
+ * any batch_size grouped with the head (their engines run by its threads:
+ * fewer threads, no parallelism lost that the CPUs could give). */
 static void plan_fusion(struct wn_ap_run *run)
 {
-    for (size_t i = 0; run->opt.fuse && i < run->n_stages; i++) {
-        struct wn_ap_stage *head = &run->stages[i];
+    double cpus = run->opt.capacity.cpus - run->opt.capacity.reserved_cpus;
+    double threads = 0;
+    int group;
 
-        if (!head->streams || head->fused_into != NULL)
+    for (size_t i = 0; i < run->n_stages; i++)
+        if (run->stages[i].streams)
+            threads += pool_target(&run->stages[i]);
+    group = threads > cpus;
+    for (size_t i = 0; run->opt.fuse && i < run->n_stages; i++) {
+        struct wn_ap_stage *head = &run->stages[i], *owner = head;
+        size_t n_chain = 0, n_members = 0; /* at most 64 each (the graph's arrays) */
+
+        if (!head->streams || head->fused_into != NULL || head->group_head != NULL)
             continue;
-        for (size_t k = i + 1; k < run->n_stages && fusable(head, &run->stages[k]); k++)
-            run->stages[k].fused_into = head;
+        for (size_t k = i + 1; k < run->n_stages; k++) {
+            struct wn_ap_stage *stage = &run->stages[k];
+
+            if (n_chain < 64 && fusable(owner, stage)) {
+                stage->fused_into = owner;
+                n_chain++;
+            } else if (group && n_members < 64 && groupable(head, stage)) {
+                stage->group_head = head;
+                owner = stage;
+                n_chain = 0;
+                n_members++;
+            } else {
+                break;
+            }
+        }
     }
 }
 
@@ -893,6 +930,20 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
                 rc = wn_ap_plain_chain(p, chain, n_chain, err);
             if (rc == 0)
                 first = wn_ap_plain_input(p);
+            if (rc == 0 && stage->group_head == NULL) {
+                struct wn_ap_plain *members[64];
+                size_t n_members = 0;
+
+                for (size_t k = i + 1; k < run->n_stages && n_members < 64; k++)
+                    if (run->stages[k].group_head == stage)
+                        members[n_members++] = run->stages[k].engine;
+                rc = wn_ap_plain_group(p, members, n_members, err);
+                if (n_members > 0)
+                    wn_log(WN_LOG_INFO, LOG_DOMAIN,
+                           "stage '%s' runs the batches of %zu stage(s) after it on its own "
+                           "actor threads",
+                           stage->name, n_members);
+            }
             if (n_chain > 0)
                 wn_log(WN_LOG_INFO, LOG_DOMAIN,
                        "stage '%s' runs the %zu stage(s) after it on its own actor threads",

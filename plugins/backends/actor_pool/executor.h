@@ -239,6 +239,9 @@ struct wn_ap_stage {
     int state;                      /* atomic: WN_AP_STAGE_* (progress) */
     struct wn_ap_plain *engine;     /* the PLAIN engine (either mode), or NULL */
     struct wn_ap_stage *fused_into; /* runs inside that stage's engine (plain_stage.h) */
+    /* A streaming stage whose engine that stage's actor threads run (a
+     * group, wn_ap_plain_group); also its fused_into.  NULL: none. */
+    struct wn_ap_stage *group_head;
     struct wn_ap_node *node;        /* the barrier node, or NULL (streaming PLAIN) */
     /* A kind whose runner manages its own threads (COMMS, SHUFFLE) reports
      * actors, items, batches and times here instead of through wn_ap_actor. */

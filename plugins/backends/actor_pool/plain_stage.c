@@ -104,6 +104,13 @@ struct wn_ap_plain {
     size_t n_chain;
     const char **chain_perf_names;
     uint64_t chain_dropped; /* drain: outputs of the last fused stage not passed on */
+    /* A group (see wn_ap_plain_group): the engines whose batches the head's
+     * actor threads run.  Head: members[0] is itself; a member: group_head
+     * is the head's engine, and it starts no thread of its own. */
+    struct wn_ap_plain **members;
+    size_t n_members;
+    struct wn_ap_plain *group_head;
+    size_t member; /* index in its group */
 
     /* Producer side: one thread at a time. */
     _Alignas(64) uint64_t fill_seq; /* the slot being filled; below it: filled */
@@ -177,7 +184,17 @@ struct plain_actor {
     struct wn_task *first;          /* the running batch's first input */
     char note[WN_AP_TASK_NOTE];     /* its id, when a trace or a timeout needs it */
     struct link *links;             /* n_chain fused stages */
+    /* Grouped engines: host is the thread's actor of the group's head (its
+     * clock, t_last, is the thread's); the head's actor holds one actor of
+     * each member, group[0] being itself.  A member's instance is created
+     * on the thread when its first batch comes (created). */
+    struct plain_actor *host;
+    struct plain_actor **group;
+    int created;
 };
+
+/* The head's actor of the group thread running here, or NULL. */
+static _Thread_local struct plain_actor *group_self;
 
 static int plain_push(struct wn_ap_target *t, struct wn_task *task);
 static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n,
@@ -319,9 +336,11 @@ void wn_ap_plain_free(struct wn_ap_plain *p)
             free(pa->links[k].buf);
         }
         free(pa->links);
+        free(pa->group); /* the members' actors belong to their engines */
         free(pa);
     }
     free(p->actors);
+    free(p->members);
     free(p->chain);
     free(p->chain_perf_names);
     free(p->retry);
@@ -332,21 +351,18 @@ void wn_ap_plain_free(struct wn_ap_plain *p)
 
 /* ---- actors: started with the first batch, or as the queue grows ----------------- */
 
-/* Starts one actor; the engine lock is held. */
-static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
+/* A new actor of engine p (its links allocated), registered in p's list; NULL
+ * when out of memory.  p's lock is held. */
+static struct plain_actor *actor_new_locked(struct wn_ap_plain *p)
 {
-    struct wn_ap_stage *stage = p->stage;
-    const struct wn_gpu_placement *placement = NULL;
     struct plain_actor *pa;
-    int rc;
 
     if (p->n_pactors == p->cap_pactors) {
         size_t cap = p->cap_pactors ? p->cap_pactors * 2 : 8;
         struct plain_actor **actors = realloc(p->actors, cap * sizeof(*actors));
 
         if (actors == NULL)
-            return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for an actor",
-                                stage->name);
+            return NULL;
         p->actors = actors;
         p->cap_pactors = cap;
     }
@@ -357,9 +373,45 @@ static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
         pa = NULL;
     }
     if (pa == NULL)
-        return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for an actor", stage->name);
+        return NULL;
     pa->p = p;
+    pa->host = pa;
     p->actors[p->n_pactors++] = pa;
+    return pa;
+}
+
+/* The actors of the group's members for a new head actor pa (one each,
+ * registered in each member's engine).  The head's lock is held. */
+static int group_actors_locked(struct wn_ap_plain *p, struct plain_actor *pa)
+{
+    pa->group = calloc(p->n_members, sizeof(*pa->group));
+    if (pa->group == NULL)
+        return WN_ENOMEM;
+    pa->group[0] = pa;
+    for (size_t k = 1; k < p->n_members; k++) {
+        struct wn_ap_plain *m = p->members[k];
+
+        pthread_mutex_lock(&m->lock);
+        pa->group[k] = actor_new_locked(m);
+        pthread_mutex_unlock(&m->lock);
+        if (pa->group[k] == NULL)
+            return WN_ENOMEM;
+        pa->group[k]->host = pa;
+    }
+    return 0;
+}
+
+/* Starts one actor; the engine lock is held. */
+static int start_actor_locked(struct wn_ap_plain *p, struct wn_error *err)
+{
+    struct wn_ap_stage *stage = p->stage;
+    const struct wn_gpu_placement *placement = NULL;
+    struct plain_actor *pa;
+    int rc;
+
+    pa = actor_new_locked(p);
+    if (pa == NULL || (p->n_members > 1 && group_actors_locked(p, pa) < 0))
+        return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for an actor", stage->name);
     if (stage->has_first_placement && __atomic_load_n(&stage->n_actors, __ATOMIC_ACQUIRE) == 0) {
         placement = &stage->first_placement;
         stage->has_first_placement = 0;
@@ -382,6 +434,12 @@ static void grow(struct wn_ap_plain *p, int want_another)
     uint32_t n = __atomic_load_n(&stage->n_actors, __ATOMIC_ACQUIRE);
     uint32_t goal;
 
+    if (p->group_head != NULL) {
+        /* A member of a group: the head's threads run its batches. */
+        __atomic_store_n(&stage->state, WN_AP_STAGE_RUNNING, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->grown, 1, __ATOMIC_RELAXED);
+        return;
+    }
     if (n >= p->target_actors || p->grow_blocked) {
         __atomic_store_n(&p->grown, 1, __ATOMIC_RELAXED); /* checked before calling grow */
         return;
@@ -452,6 +510,33 @@ int wn_ap_plain_chain(struct wn_ap_plain *p, struct wn_ap_stage *const *chain, s
     return 0;
 }
 
+int wn_ap_plain_group(struct wn_ap_plain *p, struct wn_ap_plain *const *members, size_t n,
+                      struct wn_error *err)
+{
+    if (n == 0)
+        return 0;
+    p->members = calloc(n + 1, sizeof(*p->members));
+    if (p->members == NULL)
+        return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory", p->stage->name);
+    p->members[0] = p;
+    for (size_t k = 0; k < n; k++) {
+        struct wn_ap_plain *m = members[k];
+
+        m->group_head = p;
+        m->member = k + 1;
+        m->stage->fused_into = p->stage;
+        m->stage->pool_size = p->stage->pool_size;
+        m->stage->pool_fixed = p->stage->pool_fixed;
+        for (size_t c = 0; c < m->n_chain; c++) {
+            m->chain[c]->pool_size = p->stage->pool_size;
+            m->chain[c]->pool_fixed = p->stage->pool_fixed;
+        }
+        p->members[k + 1] = m;
+    }
+    p->n_members = n + 1;
+    return 0;
+}
+
 /* Stage k of the chain's counts so far, summed over the actors (loosely,
  * for progress; exactly once the actors were joined). */
 static void chain_counts(const struct wn_ap_plain *p, size_t k, struct wn_ap_counts *c)
@@ -510,17 +595,24 @@ static int grow_array(struct wn_task ***array, uint32_t *cap, uint32_t limit, in
 /* Publishes the slots filled so far: idle actors may take them. */
 static void publish(struct wn_ap_plain *p)
 {
+    struct wn_ap_plain *w = p->group_head != NULL ? p->group_head : p; /* whose actors sleep */
+
     if (p->published == p->fill_seq)
         return;
     p->published = p->fill_seq;
     __atomic_store_n(&p->publish_seq, p->fill_seq, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0)
-        wn_event_signal(&p->work_event);
+    if (__atomic_load_n(&w->sleepers, __ATOMIC_SEQ_CST) > 0)
+        wn_event_signal(&w->work_event);
     if (!__atomic_load_n(&p->grown, __ATOMIC_RELAXED))
         grow(p, 0);
 }
 
-/* Waits until the slot of fill_seq is free; NULL when the run stops. */
+static int help_member(struct wn_ap_plain *m);
+
+/* Waits until the slot of fill_seq is free; NULL when the run stops.  A
+ * group's thread pushing into a member whose window is full runs a batch
+ * of that member meanwhile: the threads that would run it may all be
+ * pushing too. */
 static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
 {
     uint64_t seq = p->fill_seq;
@@ -533,6 +625,11 @@ static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
         publish(p);
         if (wn_ap_run_stopping(p->run))
             return NULL;
+        if (p->group_head != NULL && group_self != NULL && group_self->p == p->group_head &&
+            help_member(p)) {
+            round = 0; /* ran one of the batches in the way */
+            continue;
+        }
         if (wn_wait_backoff(round++)) {
             uint32_t ev = __atomic_load_n(&p->space_event, __ATOMIC_SEQ_CST);
 
@@ -637,7 +734,9 @@ static void finish(struct wn_ap_plain *p)
     if (__atomic_exchange_n(&p->close_sent, 1, __ATOMIC_ACQ_REL))
         return;
     __atomic_store_n(&p->finished, 1, __ATOMIC_SEQ_CST);
-    wn_event_signal(&p->work_event);        /* idle actors end */
+    wn_event_signal(&p->work_event); /* idle actors end */
+    if (p->group_head != NULL)
+        wn_event_signal(&p->group_head->work_event);
     wn_futex_wake(&p->finished, INT32_MAX); /* wn_ap_plain_wait */
     __atomic_store_n(&p->stage->state, WN_AP_STAGE_DONE, __ATOMIC_RELAXED);
     p->down->close(p->down);
@@ -1165,15 +1264,46 @@ static struct slot *take_retry(struct wn_ap_plain *p, struct plain_actor *pa)
 
 static int has_work(struct wn_ap_plain *p)
 {
+    for (size_t k = 1; k < p->n_members; k++)
+        if (__atomic_load_n(&p->members[k]->take_seq, __ATOMIC_SEQ_CST) <
+            __atomic_load_n(&p->members[k]->publish_seq, __ATOMIC_SEQ_CST))
+            return 1;
     return __atomic_load_n(&p->take_seq, __ATOMIC_SEQ_CST) <
                __atomic_load_n(&p->publish_seq, __ATOMIC_SEQ_CST) ||
            __atomic_load_n(&p->n_retry, __ATOMIC_SEQ_CST) > 0;
 }
 
-/* The next batch for pa, waiting for one; NULL when the stage is finished
- * or the run stops.  *waited: it had to wait.  When many batches are
- * queued, an actor takes a few at once (one CAS), and runs them in order. */
-static struct slot *next_batch(struct plain_actor *pa, int *waited)
+/* Every engine of p's group (p alone when it has none) is finished. */
+static int group_finished(const struct wn_ap_plain *p)
+{
+    for (size_t k = 1; k < p->n_members; k++)
+        if (!__atomic_load_n(&p->members[k]->finished, __ATOMIC_ACQUIRE))
+            return 0;
+    return __atomic_load_n(&p->finished, __ATOMIC_ACQUIRE);
+}
+
+/* Takes the next published batch of m, one at a time; NULL if none. */
+static struct slot *take_one(struct wn_ap_plain *m)
+{
+    uint64_t t = __atomic_load_n(&m->take_seq, __ATOMIC_ACQUIRE);
+
+    while (t < __atomic_load_n(&m->publish_seq, __ATOMIC_ACQUIRE)) {
+        if (__atomic_compare_exchange_n(&m->take_seq, &t, t + 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return slot_at(m, t);
+    }
+    return NULL;
+}
+
+/* The next batch for pa, waiting for one; NULL when the stage (the group)
+ * is finished or the run stops.  *who: the actor that runs it (pa, or
+ * pa's actor of a member of its group, which comes first: downstream
+ * batches free the windows upstream ones wait on).  *waited: it had to
+ * wait.  When many batches are queued, an actor takes a few at once (one
+ * CAS), and runs them in order. */
+static int member_start(struct plain_actor *pa);
+
+static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain_actor **who)
 {
     struct wn_ap_plain *p = pa->p;
     struct slot *s = NULL;
@@ -1181,17 +1311,30 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited)
     int idle = 0;
 
     *waited = 0;
+    *who = pa;
     for (;;) {
         uint64_t t, pub, k;
 
         if (wn_ap_run_stopping(p->run))
             break;
+        /* A member's pool starts whole, as an explicit pool does: every
+         * thread sets up its instance once the member has a batch (the
+         * publish woke it), before it can end. */
+        for (size_t m = 1; m < p->n_members; m++)
+            if (pa->group[m]->a == NULL &&
+                __atomic_load_n(&p->members[m]->publish_seq, __ATOMIC_ACQUIRE) > 0)
+                member_start(pa->group[m]);
         if (__atomic_load_n(&p->n_retry, __ATOMIC_ACQUIRE) > 0 && (s = take_retry(p, pa)) != NULL)
             break;
         if (pa->claim_next < pa->claim_end) {
             s = slot_at(p, pa->claim_next++);
             break;
         }
+        for (size_t m = p->n_members; s == NULL && m-- > 1;)
+            if ((s = take_one(p->members[m])) != NULL)
+                *who = pa->group[m];
+        if (s != NULL)
+            break;
         t = __atomic_load_n(&p->take_seq, __ATOMIC_ACQUIRE);
         pub = __atomic_load_n(&p->publish_seq, __ATOMIC_ACQUIRE);
         if (t < pub) {
@@ -1208,7 +1351,7 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited)
             }
             continue;
         }
-        if (__atomic_load_n(&p->finished, __ATOMIC_ACQUIRE))
+        if (group_finished(p))
             break;
         if (!idle) {
             __atomic_add_fetch(&p->idle, 1, __ATOMIC_SEQ_CST);
@@ -1219,8 +1362,7 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited)
             uint32_t ev = __atomic_load_n(&p->work_event, __ATOMIC_SEQ_CST);
 
             __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
-            if (!has_work(p) && !__atomic_load_n(&p->finished, __ATOMIC_SEQ_CST) &&
-                !wn_ap_run_stopping(p->run))
+            if (!has_work(p) && !group_finished(p) && !wn_ap_run_stopping(p->run))
                 wn_futex_wait(&p->work_event, ev, 0);
             __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
         }
@@ -1356,7 +1498,11 @@ static void handle_failure(struct plain_actor *pa, struct slot *s, int rc, const
     complete(p, s);
 }
 
-/* Runs the batch in s; negative when the actor was abandoned (it must stop). */
+enum { STRAIGHT = 0, WAITED = 1, NESTED = 2 };
+
+/* Runs the batch in s; negative when the actor was abandoned (it must stop).
+ * waited: STRAIGHT from the thread's last batch, after a WAIT (idle time),
+ * or NESTED in another batch's hand-over (a group's thread helping). */
 static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
 {
     struct wn_ap_plain *p = pa->p;
@@ -1380,12 +1526,12 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         note_copy(pa->note, wn_task_id(pa->first));
     else
         pa->note[0] = '\0';
-    if (waited) {
+    if (waited != STRAIGHT) {
         pa->batch_start = wn_ap_run_clock(p->run);
-        pa->batch_idle = pa->batch_start - pa->t_last;
+        pa->batch_idle = waited == WAITED ? pa->batch_start - pa->host->t_last : 0;
     } else {
-        /* Straight from the last batch: one clock reading per batch. */
-        pa->batch_start = pa->t_last;
+        /* Straight from the thread's last batch: one clock reading per batch. */
+        pa->batch_start = pa->host->t_last;
         pa->batch_idle = 0;
     }
     pa->batch_items = items;
@@ -1411,7 +1557,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
     }
     pa->cur = NULL;
     end = wn_ap_run_clock(p->run);
-    pa->t_last = end;
+    pa->host->t_last = end;
     if (rc >= 0 && pa->emit_failed)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the batch's outputs");
     if (rc >= 0) {
@@ -1435,13 +1581,101 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
     if (rc >= 0 && p->n_chain > 0) {
         if (chain_apply(pa, s, &end) < 0)
             return 0; /* the run failed; the drain counts the batch */
-        pa->t_last = end;
+        pa->host->t_last = end;
     }
     if (rc >= 0)
         complete(p, s);
     else
         handle_failure(pa, s, rc, wn_ap_hook_message(&hook_err, rc, buf, sizeof(buf)));
     return 0;
+}
+
+/* Creates and sets up the instance of a group member's stage on this
+ * thread, when its first batch comes here (as a fused stage's, link_start).
+ * Negative when it failed (the run failed). */
+static int member_start(struct plain_actor *pa)
+{
+    struct wn_ap_plain *p = pa->p;
+    struct wn_ap_stage *stage = p->stage;
+    const struct wn_stage_ops *ops = stage->ops;
+    struct wn_error err;
+    struct wn_worker worker;
+    uint64_t t0, t1;
+    char buf[96];
+    int rc = 0;
+
+    if (pa->a != NULL)
+        return pa->created == 1 ? 0 : WN_ECANCELED;
+    wn_error_clear(&err);
+    rc = wn_ap_actor_attach(stage, pa->host->a, &pa->a, &err);
+    if (rc < 0)
+        return wn_ap_stage_fail(stage, rc, "%s", err.message);
+    wn_ap_emitter_init(&pa->em, pa->a, plain_emit);
+    t0 = wn_ap_run_clock(p->run);
+    if (ops->create != NULL)
+        rc = ops->create(stage->config->params, &pa->state, &err);
+    if (rc < 0)
+        return wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed in create: %s",
+                                stage->name, pa->a->index, wn_ap_stage_pool_now(stage),
+                                wn_ap_hook_message(&err, rc, buf, sizeof(buf)));
+    pa->created = 1;
+    wn_ap_actor_worker(pa->a, stage->pool_size, &worker);
+    if (ops->setup != NULL)
+        rc = ops->setup(pa->state, &worker, &err);
+    t1 = wn_ap_run_clock(p->run);
+    pa->a->setup_ns = t1 - t0;
+    wn_ap_actor_trace(pa->a, "setup", t0, t1);
+    pa->host->t_last = t1;
+    if (rc < 0) {
+        wn_ap_stage_fail(stage, rc, "stage '%s' actor %u/%u failed in setup: %s", stage->name,
+                         pa->a->index, wn_ap_stage_pool_now(stage),
+                         wn_ap_hook_message(&err, rc, buf, sizeof(buf)));
+        pa->created = 2; /* torn down, but runs no batch */
+        return rc;
+    }
+    return 0;
+}
+
+/* Tears down and destroys the group members' instances on this thread,
+ * last member first. */
+static void members_stop(struct plain_actor *pa)
+{
+    for (size_t k = pa->p->n_members; pa->group != NULL && k-- > 1;) {
+        struct plain_actor *m = pa->group[k];
+        const struct wn_stage_ops *ops = m->p->stage->ops;
+
+        links_stop(m);
+        if (m->created) {
+            uint64_t t0 = wn_ap_run_clock(m->p->run);
+
+            if (ops->teardown != NULL)
+                ops->teardown(m->state);
+            if (ops->destroy != NULL)
+                ops->destroy(m->state);
+            m->created = 0;
+            m->state = NULL;
+            wn_ap_actor_trace(m->a, "teardown", t0, wn_ap_run_clock(m->p->run));
+        }
+        if (m->a != NULL) {
+            __atomic_store_n(&m->a->exited, 1, __ATOMIC_RELEASE);
+            if (m->a->events != NULL)
+                wn_ap_trace_flush_actor(m->p->run, m->a);
+        }
+    }
+}
+
+/* Runs one published batch of member m on this group thread, if there is
+ * one (see acquire_fill_slot); nonzero when it ran one. */
+static int help_member(struct wn_ap_plain *m)
+{
+    struct plain_actor *pa = group_self->group[m->member];
+    struct slot *s = take_one(m);
+
+    if (s == NULL)
+        return 0;
+    if (member_start(pa) == 0)
+        run_batch(pa, s, NESTED);
+    return 1; /* a failed start failed the run: the drain frees the batch */
 }
 
 /* An actor of the stage: create, setup, batches until the stage is
@@ -1507,20 +1741,28 @@ static void plain_body(struct wn_ap_actor *a, void *arg)
         pa->t_last = wn_ap_run_clock(p->run);
     }
 
+    if (p->n_members > 1)
+        group_self = pa;
     while (ready) {
         int waited;
-        struct slot *s = next_batch(pa, &waited);
+        struct plain_actor *who;
+        struct slot *s = next_batch(pa, &waited, &who);
 
         if (s == NULL)
             break;
-        if (run_batch(pa, s, waited) < 0)
+        if (who != pa && member_start(who) < 0)
+            continue; /* the run failed: the drain frees the batch */
+        if (run_batch(who, s, waited ? WAITED : STRAIGHT) < 0)
             goto out_teardown; /* abandoned */
     }
+    group_self = NULL;
     if (ready)
         __atomic_store_n(&a->idle_ns, a->idle_ns + (wn_ap_run_clock(p->run) - pa->t_last),
                          __ATOMIC_RELAXED);
 
 out_teardown:
+    group_self = NULL;
+    members_stop(pa);
     links_stop(pa);
     /* Every created actor is torn down, after a failed setup too, so that a
      * stage can release what setup acquired before it failed.  (Once the

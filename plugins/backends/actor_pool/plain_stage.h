@@ -36,6 +36,18 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
 int wn_ap_plain_chain(struct wn_ap_plain *p, struct wn_ap_stage *const *chain, size_t n,
                       struct wn_error *err);
 
+/*
+ * Groups members[0..n) (engines of the streaming PLAIN stages after this
+ * one, each with its own batches, window and ordered release; on_error
+ * "fail", no timeout_s, no GPU, this stage's pool) with this engine: its
+ * actor threads also run their batches, downstream ones first, each with
+ * an instance of its own per thread, and the members start no thread.  A
+ * batch and its outputs then mostly stay on one core, and the threads do
+ * not outnumber the pool.  Before any push; the members first built.
+ */
+int wn_ap_plain_group(struct wn_ap_plain *p, struct wn_ap_plain *const *members, size_t n,
+                      struct wn_error *err);
+
 /* Adds the counts of a stage fused into an engine (stage->fused_into) to *c,
  * unless settled.  Any thread, loosely (progress). */
 void wn_ap_plain_fused_counts(const struct wn_ap_stage *stage, struct wn_ap_counts *c);

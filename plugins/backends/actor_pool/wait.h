@@ -17,8 +17,12 @@
  * context switch, which otherwise dominate small batches.  Yielding (rather
  * than spinning) lets the thread that will do the work run when threads
  * outnumber cores. */
+#ifndef WN_WAIT_SPINS
 #define WN_WAIT_SPINS 16
+#endif
+#ifndef WN_WAIT_YIELDS
 #define WN_WAIT_YIELDS 32
+#endif
 
 /* Longest single sleep of a waiting thread: every wait re-checks its
  * condition (and whether the run stops) at least this often. */
