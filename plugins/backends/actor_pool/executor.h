@@ -243,10 +243,6 @@ struct wn_ap_stage {
      * group, wn_ap_plain_group); also its fused_into.  NULL: none. */
     struct wn_ap_stage *group_head;
     struct wn_ap_node *node;        /* the barrier node, or NULL (streaming PLAIN) */
-    /* A kind whose runner manages its own threads (COMMS, SHUFFLE) reports
-     * actors, items, batches and times here instead of through wn_ap_actor. */
-    struct wn_stage_stats kind_stats;
-    int has_kind_stats;
 };
 
 enum { WN_AP_STAGE_WAITING = 0, WN_AP_STAGE_RUNNING, WN_AP_STAGE_DONE };

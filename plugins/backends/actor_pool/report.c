@@ -456,7 +456,10 @@ void wn_ap_progress_draw(struct wn_ap_run *run, int final)
 
         if (s->engine != NULL && s->streams)
             wn_ap_plain_counts(s->engine, &c);
-        if (s->fused_into != NULL) {
+        /* A stage fused into another's chain has no engine of its own: its
+         * counts and state are the chain's.  A grouped stage (group_head) runs
+         * its own engine on the head's threads and keeps its own. */
+        if (s->fused_into != NULL && s->group_head == NULL) {
             wn_ap_plain_fused_counts(s, &c);
             state = __atomic_load_n(&s->fused_into->state, __ATOMIC_RELAXED);
         }
