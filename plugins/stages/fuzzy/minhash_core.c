@@ -127,20 +127,21 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
     mh->kernel = kernel;
     mh->ngram = ngram;
     mh->num_perm = num_perm;
-    mh->padded = (num_perm + FUZZY_MINHASH_LANES - 1) / FUZZY_MINHASH_LANES * FUZZY_MINHASH_LANES;
+    mh->padded = (num_perm + FUZZY_MINHASH_GROUP - 1) / FUZZY_MINHASH_GROUP * FUZZY_MINHASH_GROUP;
+    mh->mults = mh->padded / 2;
     mh->key = splitmix64(&state);
     mh->hash_start = hash_start(mh->key);
-    bytes = (size_t)mh->padded * sizeof(uint32_t);
+    bytes = (size_t)mh->mults * sizeof(uint32_t);
     mh->a = aligned_alloc(64, bytes);
     mh->b = aligned_alloc(64, bytes);
     if (mh->a == NULL || mh->b == NULL) {
         fuzzy_minhash_clear(mh);
         return -2;
     }
-    for (uint32_t i = 0; i < mh->padded; i++) {
+    for (uint32_t j = 0; j < mh->mults; j++) {
         uint64_t r = splitmix64(&state);
-        mh->a[i] = (uint32_t)r | 1u;
-        mh->b[i] = (uint32_t)(r >> 32);
+        mh->a[j] = (uint32_t)r | 1u;
+        mh->b[j] = (uint32_t)(r >> 32);
     }
     return 0;
 }
@@ -159,7 +160,7 @@ int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
     scratch->ring = malloc((size_t)mh->ngram * sizeof(size_t));
     scratch->hashes = malloc(FUZZY_MINHASH_CHUNK * sizeof(uint64_t));
     scratch->xs = aligned_alloc(64, FUZZY_MINHASH_CHUNK * sizeof(uint32_t));
-    scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(uint32_t));
+    scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(int32_t));
     if (scratch->ring == NULL || scratch->hashes == NULL || scratch->xs == NULL ||
         scratch->mins == NULL) {
         fuzzy_minhash_scratch_clear(scratch);
@@ -287,12 +288,14 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
     struct fuzzy_shingler sh;
     size_t n;
 
-    memset(scratch->mins, 0xFF, (size_t)mh->padded * sizeof(uint32_t));
+    for (uint32_t i = 0; i < mh->padded; i++)
+        scratch->mins[i] = INT32_MAX; /* UINT32_MAX once unbiased */
     fuzzy_shingler_start(&sh, mh, scratch->ring, text, len);
     while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
         for (size_t i = 0; i < n; i++)
             scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
-        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->padded, scratch->mins);
+        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->mults, scratch->mins);
     }
-    memcpy(sig, scratch->mins, (size_t)mh->num_perm * sizeof(uint32_t));
+    for (uint32_t i = 0; i < mh->num_perm; i++)
+        sig[i] = (uint32_t)scratch->mins[i] ^ UINT32_C(0x80000000);
 }
