@@ -10,9 +10,12 @@
  *   shingles  every run of `ngram` consecutive units; a text of fewer than
  *             `ngram` units (the empty text too) has exactly one shingle, the
  *             whole text.
- *   hash      a 64-bit hash of the shingle's bytes (fuzzy_bytes_hash: 16
- *             bytes per 64x64->128-bit multiply-fold round, keyed from the
- *             seed); the permutations see x = its low ^ high 32 bits.
+ *   hash      a 64-bit hash of the shingle's units: each unit u gets a keyed
+ *             64-bit value v(u), the shingle u_0..u_{m-1} the polynomial
+ *             H = sum v(u_i) B^(m-1-i) mod 2^64 (B odd, keyed), rolled from
+ *             one shingle to the next, then a keyed finish with m
+ *             (fuzzy_units_hash is the definition); the permutations see
+ *             x = its low ^ high 32 bits.
  *   family    one multiplier j gives two functions: with t_j(x) = (a_j * x + b_j)
  *             mod 2^32 (a_j odd), in groups of 32 outputs g (multipliers
  *             16g..16g+15):  pi_{32g+l}(x) = t_{16g+l}(x) ^ 2^31 and
@@ -61,8 +64,11 @@ struct fuzzy_minhash {
     uint32_t num_perm;   /* signature length K */
     uint32_t padded;     /* K rounded up to FUZZY_MINHASH_GROUP */
     uint32_t mults;      /* multipliers: padded / 2 */
-    uint64_t key;        /* key of the shingle hash */
-    uint64_t hash_start; /* the hash's state derived from key */
+    uint64_t key;        /* key of the shingle hash; the rest derive from it */
+    uint64_t unit_key;   /* v(u) = mix(u ^ unit_key) */
+    uint64_t final_key;  /* of the finish */
+    uint64_t base;       /* B, odd */
+    uint64_t *unit_tab;  /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
     uint32_t *a, *b;     /* mults coefficients each (64-byte aligned) */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
@@ -84,6 +90,7 @@ struct fuzzy_shingler {
     size_t len;
     size_t pos;       /* next byte to decode */
     uint64_t units;   /* units decoded so far */
+    uint64_t h;       /* the polynomial of the last min(units, ngram) units */
     size_t *ring;     /* ngram slots: where each of the last ngram units starts */
     uint32_t ring_at; /* slot of the oldest unit once units >= ngram */
     int done;
@@ -117,7 +124,13 @@ void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash 
  * many; 0 once every shingle was given. */
 size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max);
 
-/* The 64-bit shingle hash of p[0..len) under key (reads nothing outside it). */
+/* The 64-bit hash of the shingle made of units[0..count) under mh's key: the
+ * value fuzzy_shingler_next gives for it (rolled there, from scratch here). */
+uint64_t fuzzy_units_hash(const struct fuzzy_minhash *mh, const uint32_t *units, size_t count);
+
+/* A 64-bit hash of the bytes p[0..len) under key (reads nothing outside it):
+ * 16 bytes per 64x64->128-bit multiply-fold round.  The lsh stage's bucket
+ * ids and the fuzzy stages' hash maps use it. */
 uint64_t fuzzy_bytes_hash(const unsigned char *p, size_t len, uint64_t key);
 
 /* Decodes the unit at s[0..len) (len >= 1) into *unit; returns its byte count. */
