@@ -100,6 +100,35 @@ uint64_t fuzzy_bytes_hash(const unsigned char *p, size_t len, uint64_t key)
     return bytes_hash(p, len, hash_start(key));
 }
 
+/* ---- the shingle hash: a rolling polynomial of per-unit values ------------------ */
+
+/* v(u), keyed (tab: mh->unit_tab, a table for ASCII) */
+static inline uint64_t unit_value(const uint64_t *tab, uint64_t unit_key, uint32_t unit)
+{
+    return unit < 128 ? tab[unit] : mix((uint64_t)unit ^ unit_key, SECRET1);
+}
+
+/* v(u) * B^(ngram-1): the term of the unit leaving the window */
+static inline uint64_t unit_top(const uint64_t *tab, uint64_t unit_key, uint32_t unit)
+{
+    return unit < 128 ? tab[128 + unit] : unit_value(tab, unit_key, unit) * tab[256];
+}
+
+/* The finish: one multiply-fold of the polynomial with the unit count. */
+static inline uint64_t units_finish(uint64_t final_key, uint64_t h, uint64_t count)
+{
+    return mix(h ^ final_key, SECRET1 ^ count) ^ SECRET3;
+}
+
+uint64_t fuzzy_units_hash(const struct fuzzy_minhash *mh, const uint32_t *units, size_t count)
+{
+    uint64_t h = 0;
+
+    for (size_t i = 0; i < count; i++)
+        h = h * mh->base + unit_value(mh->unit_tab, mh->unit_key, units[i]);
+    return units_finish(mh->final_key, h, count);
+}
+
 /* splitmix64: the fixed generator every constant is drawn from. */
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -127,20 +156,31 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
     mh->kernel = kernel;
     mh->ngram = ngram;
     mh->num_perm = num_perm;
-    mh->padded = (num_perm + FUZZY_MINHASH_LANES - 1) / FUZZY_MINHASH_LANES * FUZZY_MINHASH_LANES;
+    mh->padded = (num_perm + FUZZY_MINHASH_GROUP - 1) / FUZZY_MINHASH_GROUP * FUZZY_MINHASH_GROUP;
+    mh->mults = mh->padded / 2;
     mh->key = splitmix64(&state);
-    mh->hash_start = hash_start(mh->key);
-    bytes = (size_t)mh->padded * sizeof(uint32_t);
+    mh->unit_key = mix(mh->key ^ SECRET2, SECRET0);
+    mh->final_key = mix(mh->key ^ SECRET3, SECRET1);
+    mh->base = mix(mh->key ^ SECRET1, SECRET2) | 1u;
+    bytes = (size_t)mh->mults * sizeof(uint32_t);
     mh->a = aligned_alloc(64, bytes);
     mh->b = aligned_alloc(64, bytes);
-    if (mh->a == NULL || mh->b == NULL) {
+    mh->unit_tab = malloc(257 * sizeof(uint64_t));
+    if (mh->a == NULL || mh->b == NULL || mh->unit_tab == NULL) {
         fuzzy_minhash_clear(mh);
         return -2;
     }
-    for (uint32_t i = 0; i < mh->padded; i++) {
+    mh->unit_tab[256] = 1; /* B^(ngram-1) */
+    for (uint32_t i = 1; i < ngram; i++)
+        mh->unit_tab[256] *= mh->base;
+    for (uint32_t u = 0; u < 128; u++) {
+        mh->unit_tab[u] = mix((uint64_t)u ^ mh->unit_key, SECRET1);
+        mh->unit_tab[128 + u] = mh->unit_tab[u] * mh->unit_tab[256];
+    }
+    for (uint32_t j = 0; j < mh->mults; j++) {
         uint64_t r = splitmix64(&state);
-        mh->a[i] = (uint32_t)r | 1u;
-        mh->b[i] = (uint32_t)(r >> 32);
+        mh->a[j] = (uint32_t)r | 1u;
+        mh->b[j] = (uint32_t)(r >> 32);
     }
     return 0;
 }
@@ -149,6 +189,7 @@ void fuzzy_minhash_clear(struct fuzzy_minhash *mh)
 {
     free(mh->a);
     free(mh->b);
+    free(mh->unit_tab);
     memset(mh, 0, sizeof(*mh));
 }
 
@@ -159,7 +200,7 @@ int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
     scratch->ring = malloc((size_t)mh->ngram * sizeof(size_t));
     scratch->hashes = malloc(FUZZY_MINHASH_CHUNK * sizeof(uint64_t));
     scratch->xs = aligned_alloc(64, FUZZY_MINHASH_CHUNK * sizeof(uint32_t));
-    scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(uint32_t));
+    scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(int32_t));
     if (scratch->ring == NULL || scratch->hashes == NULL || scratch->xs == NULL ||
         scratch->mins == NULL) {
         fuzzy_minhash_scratch_clear(scratch);
@@ -243,12 +284,15 @@ void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash 
 
 size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max)
 {
+    const struct fuzzy_minhash *mh = sh->mh;
     const unsigned char *text = sh->text;
-    const uint32_t ngram = sh->mh->ngram;
-    const uint64_t start = sh->mh->hash_start;
+    const uint32_t ngram = mh->ngram;
+    /* locals: the stores to out and ring could alias mh's fields */
+    const uint64_t base = mh->base, unit_key = mh->unit_key, final_key = mh->final_key;
+    const uint64_t *tab = mh->unit_tab;
     size_t *ring = sh->ring;
     size_t pos = sh->pos, len = sh->len, n = 0;
-    uint64_t units = sh->units;
+    uint64_t units = sh->units, h = sh->h;
     uint32_t ring_at = sh->ring_at;
 
     if (sh->done)
@@ -256,25 +300,38 @@ size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max)
     while (n < max && pos < len) {
         uint32_t unit;
 
+        if (units >= ngram) {
+            /* ring[ring_at] is where the oldest of the last ngram units
+             * starts: its term leaves the polynomial */
+            size_t at = ring[ring_at];
+            uint32_t old;
+
+            if (text[at] < 0x80)
+                old = text[at];
+            else
+                fuzzy_utf8_unit(text + at, len - at, &old);
+            h -= unit_top(tab, unit_key, old);
+        }
         ring[ring_at] = pos;
         if (++ring_at == ngram)
             ring_at = 0;
         if (text[pos] < 0x80)
-            pos++;
+            unit = text[pos++];
         else
             pos += fuzzy_utf8_unit(text + pos, len - pos, &unit);
-        /* ring[ring_at] is now where the oldest of the last ngram units starts. */
+        h = h * base + unit_value(tab, unit_key, unit);
         if (++units >= ngram)
-            out[n++] = bytes_hash(text + ring[ring_at], pos - ring[ring_at], start);
+            out[n++] = units_finish(final_key, h, ngram);
     }
     if (pos >= len && n < max) {
         /* A text shorter than one shingle is one shingle: the whole text. */
         if (units < ngram)
-            out[n++] = bytes_hash(text, len, start);
+            out[n++] = units_finish(final_key, h, units);
         sh->done = 1;
     }
     sh->pos = pos;
     sh->units = units;
+    sh->h = h;
     sh->ring_at = ring_at;
     return n;
 }
@@ -287,12 +344,14 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
     struct fuzzy_shingler sh;
     size_t n;
 
-    memset(scratch->mins, 0xFF, (size_t)mh->padded * sizeof(uint32_t));
+    for (uint32_t i = 0; i < mh->padded; i++)
+        scratch->mins[i] = INT32_MAX; /* UINT32_MAX once unbiased */
     fuzzy_shingler_start(&sh, mh, scratch->ring, text, len);
     while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
         for (size_t i = 0; i < n; i++)
             scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
-        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->padded, scratch->mins);
+        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->mults, scratch->mins);
     }
-    memcpy(sig, scratch->mins, (size_t)mh->num_perm * sizeof(uint32_t));
+    for (uint32_t i = 0; i < mh->num_perm; i++)
+        sig[i] = (uint32_t)scratch->mins[i] ^ UINT32_C(0x80000000);
 }

@@ -10,11 +10,18 @@
  *   shingles  every run of `ngram` consecutive units; a text of fewer than
  *             `ngram` units (the empty text too) has exactly one shingle, the
  *             whole text.
- *   hash      a 64-bit hash of the shingle's bytes (fuzzy_bytes_hash: 16
- *             bytes per 64x64->128-bit multiply-fold round, keyed from the
- *             seed); the permutations see x = its low ^ high 32 bits.
- *   family    pi_i(x) = (a_i * x + b_i) mod 2^32, a_i odd: K bijections of the
- *             32-bit values; signature[i] = min over the shingles of pi_i(x).
+ *   hash      a 64-bit hash of the shingle's units: each unit u gets a keyed
+ *             64-bit value v(u), the shingle u_0..u_{m-1} the polynomial
+ *             H = sum v(u_i) B^(m-1-i) mod 2^64 (B odd, keyed), rolled from
+ *             one shingle to the next, then a keyed finish with m
+ *             (fuzzy_units_hash is the definition); the permutations see
+ *             x = its low ^ high 32 bits.
+ *   family    one multiplier j gives two functions: with t_j(x) = (a_j * x + b_j)
+ *             mod 2^32 (a_j odd), in groups of 32 outputs g (multipliers
+ *             16g..16g+15):  pi_{32g+l}(x) = t_{16g+l}(x) ^ 2^31 and
+ *             pi_{32g+16+l}(x) = rotl16(t_{16g+l}(x)) ^ 2^31 for l < 16.
+ *             K bijections of the 32-bit values; signature[i] = min over the
+ *             shingles of pi_i(x) (fuzzy_minhash_value).
  */
 #ifndef WINNOW_FUZZY_MINHASH_CORE_H
 #define WINNOW_FUZZY_MINHASH_CORE_H
@@ -22,8 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Permutations are padded to a multiple of this (the widest kernel's lanes). */
+/* Multipliers per group; a group gives 2 * FUZZY_MINHASH_LANES outputs, and
+ * the signature is padded to whole groups (FUZZY_MINHASH_GROUP outputs). */
 #define FUZZY_MINHASH_LANES 16
+#define FUZZY_MINHASH_GROUP (2 * FUZZY_MINHASH_LANES)
 /* Shingles hashed per kernel call: the chunk stays in L1. */
 #define FUZZY_MINHASH_CHUNK 1024
 /* Bounds the stage enforces (and fuzzy_minhash_init checks). */
@@ -32,26 +41,35 @@
 
 enum fuzzy_minhash_kernel {
     FUZZY_KERNEL_PORTABLE = 0, /* plain C, for any CPU */
-    FUZZY_KERNEL_SSE41 = 1,    /* x86 with SSE4.1 (4 lanes): CPUs without AVX2 */
-    FUZZY_KERNEL_AVX2 = 2,     /* x86-64 with AVX2 (8 lanes) */
-    FUZZY_KERNEL_AVX512 = 3,   /* x86-64 with AVX-512F (16 lanes) */
+    FUZZY_KERNEL_SSE2 = 1,     /* x86 baseline (every x86-64 CPU): 4 lanes */
+    FUZZY_KERNEL_SSE41 = 2,    /* x86 with SSE4.1 (4 lanes): CPUs without AVX2 */
+    FUZZY_KERNEL_AVX2 = 3,     /* x86-64 with AVX2 (8 lanes) */
+    FUZZY_KERNEL_AVX512 = 4,   /* x86-64 with AVX-512F (16 lanes) */
     FUZZY_KERNEL_COUNT
 };
 
-/* mins[i] = min(mins[i], pi_i(xs[s])) for s < n and i < padded (a multiple of
- * FUZZY_MINHASH_LANES).  Every kernel gives bit-identical results. */
+/* For every multiplier j < mults (a multiple of FUZZY_MINHASH_LANES) and every
+ * s < n, with t = a[j] * xs[s] + b[j] mod 2^32 read as int32:
+ *   mins[o] = min(mins[o], t), mins[o + 16] = min(mins[o + 16], rotl16(t)),
+ * o = j + (j & ~15) (the layout of the signature's groups).  mins holds the
+ * values ^ 2^31 as int32 (signed order = the unsigned order of pi_i).  Every
+ * kernel gives bit-identical results. */
 typedef void (*fuzzy_minhash_kernel_fn)(const uint32_t *xs, size_t n, const uint32_t *a,
-                                        const uint32_t *b, size_t padded, uint32_t *mins);
+                                        const uint32_t *b, size_t mults, int32_t *mins);
 
 /* The settings and derived constants of one signature scheme.  Read-only after
  * fuzzy_minhash_init, so one may be shared by threads. */
 struct fuzzy_minhash {
     uint32_t ngram;      /* units per shingle (>= 1) */
     uint32_t num_perm;   /* signature length K */
-    uint32_t padded;     /* K rounded up to FUZZY_MINHASH_LANES */
-    uint64_t key;        /* key of the shingle hash */
-    uint64_t hash_start; /* the hash's state derived from key */
-    uint32_t *a, *b;     /* padded coefficients (64-byte aligned) */
+    uint32_t padded;     /* K rounded up to FUZZY_MINHASH_GROUP */
+    uint32_t mults;      /* multipliers: padded / 2 */
+    uint64_t key;        /* key of the shingle hash; the rest derive from it */
+    uint64_t unit_key;   /* v(u) = mix(u ^ unit_key) */
+    uint64_t final_key;  /* of the finish */
+    uint64_t base;       /* B, odd */
+    uint64_t *unit_tab;  /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
+    uint32_t *a, *b;     /* mults coefficients each (64-byte aligned) */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
 };
@@ -62,7 +80,7 @@ struct fuzzy_minhash_scratch {
     size_t *ring;     /* byte offsets of the last ngram units */
     uint64_t *hashes; /* FUZZY_MINHASH_CHUNK shingle hashes */
     uint32_t *xs;     /* the same, folded to 32 bits */
-    uint32_t *mins;   /* padded running minima */
+    int32_t *mins;    /* padded running minima, ^ 2^31 (see fuzzy_minhash_kernel_fn) */
 };
 
 /* Walks the shingles of one text.  Plain data; set up with fuzzy_shingler_start. */
@@ -72,6 +90,7 @@ struct fuzzy_shingler {
     size_t len;
     size_t pos;       /* next byte to decode */
     uint64_t units;   /* units decoded so far */
+    uint64_t h;       /* the polynomial of the last min(units, ngram) units */
     size_t *ring;     /* ngram slots: where each of the last ngram units starts */
     uint32_t ring_at; /* slot of the oldest unit once units >= ngram */
     int done;
@@ -79,8 +98,8 @@ struct fuzzy_shingler {
 
 /*
  * Derives every constant from (ngram, num_perm, seed) with splitmix64, in this
- * order: the hash key, then (a_i, b_i) for i = 0..padded-1 (a_i = low 32 bits | 1,
- * b_i = high 32 bits of one draw).  kernel picks the kernel; it must be
+ * order: the hash key, then (a_j, b_j) for j = 0..mults-1 (a_j = low 32 bits | 1,
+ * b_j = high 32 bits of one draw).  kernel picks the kernel; it must be
  * supported (fuzzy_minhash_kernel_supported).  Returns 0, -1 on bad settings
  * or a kernel this CPU lacks, -2 when out of memory.  Any thread.
  */
@@ -105,7 +124,13 @@ void fuzzy_shingler_start(struct fuzzy_shingler *sh, const struct fuzzy_minhash 
  * many; 0 once every shingle was given. */
 size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max);
 
-/* The 64-bit shingle hash of p[0..len) under key (reads nothing outside it). */
+/* The 64-bit hash of the shingle made of units[0..count) under mh's key: the
+ * value fuzzy_shingler_next gives for it (rolled there, from scratch here). */
+uint64_t fuzzy_units_hash(const struct fuzzy_minhash *mh, const uint32_t *units, size_t count);
+
+/* A 64-bit hash of the bytes p[0..len) under key (reads nothing outside it):
+ * 16 bytes per 64x64->128-bit multiply-fold round.  The lsh stage's bucket
+ * ids and the fuzzy stages' hash maps use it. */
 uint64_t fuzzy_bytes_hash(const unsigned char *p, size_t len, uint64_t key);
 
 /* Decodes the unit at s[0..len) (len >= 1) into *unit; returns its byte count. */
@@ -120,6 +145,18 @@ static inline uint32_t fuzzy_minhash_fold(uint64_t hash)
     return (uint32_t)(hash ^ (hash >> 32));
 }
 
+/* pi_i(x): hash function i (< padded) of the family, as the header comment
+ * defines it; the kernels compute the same values many at a time. */
+static inline uint32_t fuzzy_minhash_value(const struct fuzzy_minhash *mh, uint32_t i, uint32_t x)
+{
+    uint32_t j = i / FUZZY_MINHASH_GROUP * FUZZY_MINHASH_LANES + i % FUZZY_MINHASH_LANES;
+    uint32_t t = mh->a[j] * x + mh->b[j];
+
+    if (i % FUZZY_MINHASH_GROUP >= FUZZY_MINHASH_LANES)
+        t = (t << 16) | (t >> 16);
+    return t ^ UINT32_C(0x80000000);
+}
+
 /* ---- kernels -------------------------------------------------------------- */
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel);
@@ -131,7 +168,7 @@ enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void);
 fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kernel);
 /*
  * The kernel to use: value (normally getenv("WINNOW_MINHASH_KERNEL")) names
- * one of portable, sse41, avx2, avx512; NULL or "" picks the best.  Returns 0, or -1
+ * one of portable, sse2, sse41, avx2, avx512; NULL or "" picks the best.  Returns 0, or -1
  * with a message in msg (an unknown name, or a kernel this CPU cannot run).
  */
 int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *kernel, char *msg,

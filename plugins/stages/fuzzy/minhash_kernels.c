@@ -1,19 +1,24 @@
 /*
- * The MinHash kernels: mins[i] = min(mins[i], (a[i] * x + b[i]) mod 2^32) over
- * a chunk of folded shingle hashes x, for every permutation i.
+ * The MinHash kernels: for every multiplier j and every folded shingle hash x
+ * of a chunk, t = a[j] * x + b[j] mod 2^32 gives two signature values, t and
+ * rotl16(t) (both ^ 2^31, which is how signed minima order them as unsigned
+ * values): mins keeps the running minima of both (see fuzzy_minhash_kernel_fn).
  *
- * Four versions give bit-identical results (integer arithmetic, no
- * reassociation can change a minimum): portable C written so that compilers
- * vectorise it for the baseline ISA, SSE4.1 (4 lanes, for x86 CPUs without
- * AVX2: the baseline lacks a 32-bit multiply and min), AVX2 (8 lanes) and
- * AVX-512F (16 lanes).
+ * Five versions give bit-identical results (integer arithmetic; no
+ * reassociation can change a minimum): plain C for any CPU, SSE2 (the x86-64
+ * baseline: no 32-bit multiply and no 32-bit minimum, so the products come from
+ * two 32x32->64-bit pmuludq and the minimum from a signed compare), SSE4.1
+ * (pmulld, pminsd), AVX2 (8 lanes) and AVX-512F (16 lanes).
  * The x86 kernels are compiled with target attributes, so the build needs no
  * -m flag, and are only ever called after cpuid says the CPU (and OS) has the
  * extension: __builtin_cpu_supports reads XGETBV for the register state too.
  *
- * Loop order: a few registers' worth of permutations stays in registers while
+ * Loop order: a few registers' worth of multipliers stays in registers while
  * the chunk of shingles (in L1) streams past, so the inner loop is one
- * broadcast, then multiply, add, min per register.
+ * broadcast, then per register of multipliers: multiply, add, rotate, two
+ * minima -- two signature values per multiply.  The SSE kernels, where a
+ * minimum is expensive, first test with one 16-bit compare whether any
+ * minimum of the group can change (see kernel_sse2).
  */
 #include "build_config.h"
 
@@ -27,147 +32,228 @@
 #include <immintrin.h>
 #endif
 
+/* Where multiplier j's first value goes in mins (its rotated value is 16 further). */
+#define TOFF(j) ((j) + ((j) & ~(size_t)15))
+
 /* ---- portable ---------------------------------------------------------------- */
 
-/*
- * One block of FUZZY_MINHASH_LANES permutations at a time.  The minima are
- * kept biased (x ^ 2^31, as signed int32) so that the baseline vector ISA's
- * signed compare serves: adding 2^31 to b is the same as flipping the top bit
- * of a * x + b, and the bias comes off when the block is stored.
- */
+/* One group of 16 multipliers at a time, written so that compilers can
+ * vectorise it where the ISA has a 32-bit multiply and minimum. */
 static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, const uint32_t *b,
-                            size_t padded, uint32_t *mins)
+                            size_t mults, int32_t *mins)
 {
-    for (size_t j = 0; j < padded; j += FUZZY_MINHASH_LANES) {
+    for (size_t j = 0; j < mults; j += FUZZY_MINHASH_LANES) {
+        int32_t *mt = mins + TOFF(j), *mr = mt + FUZZY_MINHASH_LANES;
         uint32_t ka[FUZZY_MINHASH_LANES], kb[FUZZY_MINHASH_LANES];
-        int32_t m[FUZZY_MINHASH_LANES];
+        int32_t m1[FUZZY_MINHASH_LANES], m2[FUZZY_MINHASH_LANES];
 
         for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
             ka[l] = a[j + l];
-            kb[l] = b[j + l] + UINT32_C(0x80000000);
-            m[l] = (int32_t)(mins[j + l] ^ UINT32_C(0x80000000));
+            kb[l] = b[j + l];
+            m1[l] = mt[l];
+            m2[l] = mr[l];
         }
         for (size_t s = 0; s < n; s++) {
             const uint32_t x = xs[s];
 
             for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
-                int32_t v = (int32_t)(ka[l] * x + kb[l]);
-                m[l] = v < m[l] ? v : m[l];
+                uint32_t t = ka[l] * x + kb[l];
+                int32_t v = (int32_t)t, r = (int32_t)((t << 16) | (t >> 16));
+
+                m1[l] = v < m1[l] ? v : m1[l];
+                m2[l] = r < m2[l] ? r : m2[l];
             }
         }
-        for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++)
-            mins[j + l] = (uint32_t)m[l] ^ UINT32_C(0x80000000);
+        for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
+            mt[l] = m1[l];
+            mr[l] = m2[l];
+        }
     }
 }
 
 #ifdef FUZZY_HAVE_X86_KERNELS
 
-/* ---- SSE4.1: 4 registers of 4 permutations ------------------------------------------ */
+/* ---- SSE2: one group (16 multipliers) per pass ---------------------------------- */
 
-#define SSE41_STEP(k) m##k = _mm_min_epu32(m##k, _mm_add_epi32(_mm_mullo_epi32(a##k, x), b##k))
+/* t = a * x + b for 4 multipliers: pmuludq on the even lanes gives two 64-bit
+ * products per register (ae: multipliers 0, 1 in lanes 0, 2; ao: 2, 3);
+ * shufps gathers the four low halves.  r = rotl16(t) with two word shuffles. */
+#define SSE2_T(k)                                                                                  \
+    _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(                                                 \
+                      _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ae[k]), x)),                  \
+                      _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ao[k]), x)),                  \
+                      _MM_SHUFFLE(2, 0, 2, 0))),                                                   \
+                  _mm_load_si128(&bb[k]))
+#define SSE2_ROT(t) _mm_shufflehi_epi16(_mm_shufflelo_epi16((t), 0xB1), 0xB1)
 
-__attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, size_t n,
-                                                           const uint32_t *a, const uint32_t *b,
-                                                           size_t padded, uint32_t *mins)
+/* Signed 32-bit minimum without pminsd: the lanes where m > v take v. */
+#define SSE2_MIN(m, v)                                                                             \
+    do {                                                                                           \
+        __m128i v_ = (v), gt_ = _mm_cmpgt_epi32((m), v_);                                          \
+        (m) = _mm_or_si128(_mm_and_si128(gt_, v_), _mm_andnot_si128(gt_, (m)));                    \
+    } while (0)
+
+/* The threshold words of 4 lanes: the high half of the minimum of t in the
+ * high word, the high half of the minimum of r (the low half of t's word order)
+ * in the low word. */
+#define SSE2_THRESHOLD(mt, mr)                                                                     \
+    _mm_or_si128(_mm_and_si128((mt), _mm_set1_epi32((int)0xFFFF0000u)), _mm_srli_epi32((mr), 16))
+
+/*
+ * SSE2 has no 32-bit minimum (a compare and three logic instructions, plus
+ * copies: two-operand instructions), and after the first few hundred
+ * shingles of a document almost no value is a new minimum.  So the common
+ * path makes one 16-bit compare per register of t: t's high word above the
+ * high word of t's minimum means t is above it, and t's low word is r's high
+ * word, so the same compare tests r against r's minimum -- r is not even
+ * computed.  Only when some word is not above (a new minimum, or equal high
+ * halves) are the values computed again and the minima blended.
+ */
+__attribute__((target("sse2"))) static void kernel_sse2(const uint32_t *xs, size_t n,
+                                                        const uint32_t *a, const uint32_t *b,
+                                                        size_t mults, int32_t *mins)
 {
-    /* padded is a multiple of 16: no tail */
-    for (size_t j = 0; j < padded; j += 16) {
-        __m128i a0 = _mm_loadu_si128((const __m128i *)(a + j));
-        __m128i a1 = _mm_loadu_si128((const __m128i *)(a + j + 4));
-        __m128i a2 = _mm_loadu_si128((const __m128i *)(a + j + 8));
-        __m128i a3 = _mm_loadu_si128((const __m128i *)(a + j + 12));
-        __m128i b0 = _mm_loadu_si128((const __m128i *)(b + j));
-        __m128i b1 = _mm_loadu_si128((const __m128i *)(b + j + 4));
-        __m128i b2 = _mm_loadu_si128((const __m128i *)(b + j + 8));
-        __m128i b3 = _mm_loadu_si128((const __m128i *)(b + j + 12));
-        __m128i m0 = _mm_loadu_si128((const __m128i *)(mins + j));
-        __m128i m1 = _mm_loadu_si128((const __m128i *)(mins + j + 4));
-        __m128i m2 = _mm_loadu_si128((const __m128i *)(mins + j + 8));
-        __m128i m3 = _mm_loadu_si128((const __m128i *)(mins + j + 12));
+    for (size_t j = 0; j < mults; j += 16) {
+        __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
+        __m128i ae[4], ao[4], bb[4], th[4];
 
-        for (size_t s = 0; s < n; s++) {
-            __m128i x = _mm_set1_epi32((int)xs[s]);
-            SSE41_STEP(0);
-            SSE41_STEP(1);
-            SSE41_STEP(2);
-            SSE41_STEP(3);
+        for (int k = 0; k < 4; k++) {
+            __m128i a_ = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
+
+            ae[k] = _mm_unpacklo_epi32(a_, a_);
+            ao[k] = _mm_unpackhi_epi32(a_, a_);
+            bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
+            th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
         }
-        _mm_storeu_si128((__m128i *)(mins + j), m0);
-        _mm_storeu_si128((__m128i *)(mins + j + 4), m1);
-        _mm_storeu_si128((__m128i *)(mins + j + 8), m2);
-        _mm_storeu_si128((__m128i *)(mins + j + 12), m3);
+        for (size_t s = 0; s < n; s++) {
+            const __m128i x = _mm_set1_epi32((int)xs[s]);
+            __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]),
+                                        _mm_cmpgt_epi16(SSE2_T(1), th[1]));
+
+            acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(2), th[2]),
+                                                   _mm_cmpgt_epi16(SSE2_T(3), th[3])));
+            if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
+                for (int k = 0; k < 4; k++) {
+                    __m128i t = SSE2_T(k), m1 = _mm_loadu_si128(&mt[k]);
+                    __m128i m2 = _mm_loadu_si128(&mr[k]);
+
+                    SSE2_MIN(m1, t);
+                    SSE2_MIN(m2, SSE2_ROT(t));
+                    _mm_storeu_si128(&mt[k], m1);
+                    _mm_storeu_si128(&mr[k], m2);
+                    th[k] = SSE2_THRESHOLD(m1, m2);
+                }
+            }
+        }
     }
 }
 
-/* ---- AVX2: 4 registers of 8 permutations, then single registers ---------------- */
+/* ---- SSE4.1: one group (16 multipliers) per pass, thresholds as in SSE2 --------- */
 
+#define SSE41_T(k) _mm_add_epi32(_mm_mullo_epi32(aa[k], x), bb[k])
+
+__attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, size_t n,
+                                                           const uint32_t *a, const uint32_t *b,
+                                                           size_t mults, int32_t *mins)
+{
+    for (size_t j = 0; j < mults; j += 16) {
+        __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
+        __m128i aa[4], bb[4], th[4];
+
+        for (int k = 0; k < 4; k++) {
+            aa[k] = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
+            bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
+            th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
+        }
+        for (size_t s = 0; s < n; s++) {
+            const __m128i x = _mm_set1_epi32((int)xs[s]);
+            __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE41_T(0), th[0]),
+                                        _mm_cmpgt_epi16(SSE41_T(1), th[1]));
+
+            acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE41_T(2), th[2]),
+                                                   _mm_cmpgt_epi16(SSE41_T(3), th[3])));
+            if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
+                for (int k = 0; k < 4; k++) {
+                    __m128i t = SSE41_T(k);
+                    __m128i m1 = _mm_min_epi32(_mm_loadu_si128(&mt[k]), t);
+                    __m128i m2 = _mm_min_epi32(_mm_loadu_si128(&mr[k]), SSE2_ROT(t));
+
+                    _mm_storeu_si128(&mt[k], m1);
+                    _mm_storeu_si128(&mr[k], m2);
+                    th[k] = SSE2_THRESHOLD(m1, m2);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * ---- AVX2: one group (16 multipliers) per pass -------------------------------------
+ *
+ * Here a minimum is one instruction, and the compare-and-branch of the SSE
+ * kernels measured slower on real text (the branch mispredicts while the
+ * minima still move), so the loop is branch-free: multiply, add, two minima
+ * and one byte shuffle (rotl16) per register.
+ */
 #define AVX2_STEP(k)                                                                               \
-    m##k = _mm256_min_epu32(m##k, _mm256_add_epi32(_mm256_mullo_epi32(a##k, x), b##k))
+    do {                                                                                           \
+        __m256i t_ = _mm256_add_epi32(_mm256_mullo_epi32(a##k, x), b##k);                          \
+        mt##k = _mm256_min_epi32(mt##k, t_);                                                       \
+        mr##k = _mm256_min_epi32(mr##k, _mm256_shuffle_epi8(t_, rot));                             \
+    } while (0)
 
 __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size_t n,
                                                         const uint32_t *a, const uint32_t *b,
-                                                        size_t padded, uint32_t *mins)
+                                                        size_t mults, int32_t *mins)
 {
-    size_t j = 0;
-
-    for (; j + 32 <= padded; j += 32) {
+    /* bytes 2,3,0,1 of every lane: rotl16 */
+    const __m256i rot = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2,
+                                         3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    for (size_t j = 0; j < mults; j += 16) {
+        int32_t *mt = mins + TOFF(j), *mr = mt + 16;
         __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + j));
         __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + j + 8));
-        __m256i a2 = _mm256_loadu_si256((const __m256i *)(a + j + 16));
-        __m256i a3 = _mm256_loadu_si256((const __m256i *)(a + j + 24));
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + j));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + j + 8));
-        __m256i b2 = _mm256_loadu_si256((const __m256i *)(b + j + 16));
-        __m256i b3 = _mm256_loadu_si256((const __m256i *)(b + j + 24));
-        __m256i m0 = _mm256_loadu_si256((const __m256i *)(mins + j));
-        __m256i m1 = _mm256_loadu_si256((const __m256i *)(mins + j + 8));
-        __m256i m2 = _mm256_loadu_si256((const __m256i *)(mins + j + 16));
-        __m256i m3 = _mm256_loadu_si256((const __m256i *)(mins + j + 24));
-
+        __m256i mt0 = _mm256_loadu_si256((const __m256i *)mt);
+        __m256i mt1 = _mm256_loadu_si256((const __m256i *)(mt + 8));
+        __m256i mr0 = _mm256_loadu_si256((const __m256i *)mr);
+        __m256i mr1 = _mm256_loadu_si256((const __m256i *)(mr + 8));
         for (size_t s = 0; s < n; s++) {
             __m256i x = _mm256_set1_epi32((int)xs[s]);
             AVX2_STEP(0);
             AVX2_STEP(1);
-            AVX2_STEP(2);
-            AVX2_STEP(3);
         }
-        _mm256_storeu_si256((__m256i *)(mins + j), m0);
-        _mm256_storeu_si256((__m256i *)(mins + j + 8), m1);
-        _mm256_storeu_si256((__m256i *)(mins + j + 16), m2);
-        _mm256_storeu_si256((__m256i *)(mins + j + 24), m3);
-    }
-    for (; j < padded; j += 8) {
-        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + j));
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + j));
-        __m256i m0 = _mm256_loadu_si256((const __m256i *)(mins + j));
-
-        for (size_t s = 0; s < n; s++) {
-            __m256i x = _mm256_set1_epi32((int)xs[s]);
-            AVX2_STEP(0);
-        }
-        _mm256_storeu_si256((__m256i *)(mins + j), m0);
+        _mm256_storeu_si256((__m256i *)mt, mt0);
+        _mm256_storeu_si256((__m256i *)(mt + 8), mt1);
+        _mm256_storeu_si256((__m256i *)mr, mr0);
+        _mm256_storeu_si256((__m256i *)(mr + 8), mr1);
     }
 }
-
-/* ---- AVX-512F: 4 registers of 16 permutations, then single registers ------------ */
+/* ---- AVX-512F: 4 groups per pass, then single groups; branch-free as AVX2 ---------- */
 
 #define AVX512_STEP(k)                                                                             \
-    m##k = _mm512_min_epu32(m##k, _mm512_add_epi32(_mm512_mullo_epi32(a##k, x), b##k))
+    do {                                                                                           \
+        __m512i t_ = _mm512_add_epi32(_mm512_mullo_epi32(a##k, x), b##k);                          \
+        mt##k = _mm512_min_epi32(mt##k, t_);                                                       \
+        mr##k = _mm512_min_epi32(mr##k, _mm512_rol_epi32(t_, 16));                                 \
+    } while (0)
 
 __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs, size_t n,
                                                              const uint32_t *a, const uint32_t *b,
-                                                             size_t padded, uint32_t *mins)
+                                                             size_t mults, int32_t *mins)
 {
     size_t j = 0;
-
-    for (; j + 64 <= padded; j += 64) {
+    for (; j + 64 <= mults; j += 64) {
+        int32_t *m = mins + TOFF(j); /* 4 groups: t, r, t, r, ... 16 values each */
         __m512i a0 = _mm512_loadu_si512(a + j), a1 = _mm512_loadu_si512(a + j + 16);
         __m512i a2 = _mm512_loadu_si512(a + j + 32), a3 = _mm512_loadu_si512(a + j + 48);
         __m512i b0 = _mm512_loadu_si512(b + j), b1 = _mm512_loadu_si512(b + j + 16);
         __m512i b2 = _mm512_loadu_si512(b + j + 32), b3 = _mm512_loadu_si512(b + j + 48);
-        __m512i m0 = _mm512_loadu_si512(mins + j), m1 = _mm512_loadu_si512(mins + j + 16);
-        __m512i m2 = _mm512_loadu_si512(mins + j + 32), m3 = _mm512_loadu_si512(mins + j + 48);
-
+        __m512i mt0 = _mm512_loadu_si512(m), mr0 = _mm512_loadu_si512(m + 16);
+        __m512i mt1 = _mm512_loadu_si512(m + 32), mr1 = _mm512_loadu_si512(m + 48);
+        __m512i mt2 = _mm512_loadu_si512(m + 64), mr2 = _mm512_loadu_si512(m + 80);
+        __m512i mt3 = _mm512_loadu_si512(m + 96), mr3 = _mm512_loadu_si512(m + 112);
         for (size_t s = 0; s < n; s++) {
             __m512i x = _mm512_set1_epi32((int)xs[s]);
             AVX512_STEP(0);
@@ -175,21 +261,26 @@ __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs,
             AVX512_STEP(2);
             AVX512_STEP(3);
         }
-        _mm512_storeu_si512(mins + j, m0);
-        _mm512_storeu_si512(mins + j + 16, m1);
-        _mm512_storeu_si512(mins + j + 32, m2);
-        _mm512_storeu_si512(mins + j + 48, m3);
+        _mm512_storeu_si512(m, mt0);
+        _mm512_storeu_si512(m + 16, mr0);
+        _mm512_storeu_si512(m + 32, mt1);
+        _mm512_storeu_si512(m + 48, mr1);
+        _mm512_storeu_si512(m + 64, mt2);
+        _mm512_storeu_si512(m + 80, mr2);
+        _mm512_storeu_si512(m + 96, mt3);
+        _mm512_storeu_si512(m + 112, mr3);
     }
-    for (; j < padded; j += 16) {
+    for (; j < mults; j += 16) {
+        int32_t *m = mins + TOFF(j);
         __m512i a0 = _mm512_loadu_si512(a + j);
         __m512i b0 = _mm512_loadu_si512(b + j);
-        __m512i m0 = _mm512_loadu_si512(mins + j);
-
+        __m512i mt0 = _mm512_loadu_si512(m), mr0 = _mm512_loadu_si512(m + 16);
         for (size_t s = 0; s < n; s++) {
             __m512i x = _mm512_set1_epi32((int)xs[s]);
             AVX512_STEP(0);
         }
-        _mm512_storeu_si512(mins + j, m0);
+        _mm512_storeu_si512(m, mt0);
+        _mm512_storeu_si512(m + 16, mr0);
     }
 }
 
@@ -197,8 +288,8 @@ __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs,
 
 /* ---- selection ------------------------------------------------------------------- */
 
-static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse41", "avx2",
-                                                              "avx512" };
+static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse2", "sse41",
+                                                              "avx2", "avx512" };
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel)
 {
@@ -210,6 +301,7 @@ int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel)
     switch (kernel) {
     case FUZZY_KERNEL_PORTABLE: return 1;
 #ifdef FUZZY_HAVE_X86_KERNELS
+    case FUZZY_KERNEL_SSE2: __builtin_cpu_init(); return __builtin_cpu_supports("sse2") != 0;
     case FUZZY_KERNEL_SSE41: __builtin_cpu_init(); return __builtin_cpu_supports("sse4.1") != 0;
     case FUZZY_KERNEL_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2") != 0;
     case FUZZY_KERNEL_AVX512: __builtin_cpu_init(); return __builtin_cpu_supports("avx512f") != 0;
@@ -226,6 +318,8 @@ enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void)
         return FUZZY_KERNEL_AVX2;
     if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_SSE41))
         return FUZZY_KERNEL_SSE41;
+    if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_SSE2))
+        return FUZZY_KERNEL_SSE2;
     return FUZZY_KERNEL_PORTABLE;
 }
 
@@ -236,6 +330,7 @@ fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kerne
     switch (kernel) {
     case FUZZY_KERNEL_PORTABLE: return kernel_portable;
 #ifdef FUZZY_HAVE_X86_KERNELS
+    case FUZZY_KERNEL_SSE2: return kernel_sse2;
     case FUZZY_KERNEL_SSE41: return kernel_sse41;
     case FUZZY_KERNEL_AVX2: return kernel_avx2;
     case FUZZY_KERNEL_AVX512: return kernel_avx512;
@@ -265,8 +360,8 @@ int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *ke
         return 0;
     }
     snprintf(msg, msg_size,
-             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, sse41, avx2 or avx512, "
-             "or unset it",
+             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, sse2, sse41, avx2 or "
+             "avx512, or unset it",
              value);
     return -1;
 }
