@@ -38,10 +38,20 @@ static int process(void *state, struct wn_task **in, size_t n_in, struct wn_emit
 
 static const struct wn_stage_ops ops = { WN_STAGE_OPS_VERSION, .process_batch = process };
 static const struct wn_stage_desc drop_empty = {
-    WN_STAGE_HEADER, "drop_empty", "Drops rows with an empty text column", NULL,
-    { .cpus = 1 }, 1, WN_STAGE_PLAIN, WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
-    WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE), NULL, &ops, NULL, { NULL } };
+    WN_STAGE_HEADER, /* ABI version and size: always first */
+    .name = "drop_empty",
+    .summary = "Drops rows with an empty text column",
+    .resources = { .cpus = 1 },
+    .batch_size = 1,
+    .kind = WN_STAGE_PLAIN,
+    .input_payloads = WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+    .output_payloads = WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+    .ops = &ops,
+};
 static const struct wn_stage_desc *const stages[] = { &drop_empty, NULL };
 static const struct wn_plugin plugin = {
-    WN_PLUGIN_HEADER, "drop_empty", "1.0", "MIT", "An example stage", stages, NULL, { NULL } };
+    WN_PLUGIN_HEADER, /* ABI version and size: always first */
+    .name = "drop_empty", .version = "1.0", .license = "MIT", .summary = "An example stage",
+    .stages = stages,
+};
 WN_PLUGIN_DEFINE(&plugin)
