@@ -209,9 +209,8 @@ static double time_lines(const struct files *f, int parse)
         }
         while (io_line_reader_next(r, &line, &len, &number, &err) == IO_LINE_OK) {
             if (parse) {
-                json_t *obj = json_loadb(line, len,
-                                         JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                                         NULL);
+                json_t *obj = json_loadb(
+                    line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
 
                 sink += json_string_length(json_object_get(obj, "text"));
                 sink += (uint64_t)json_integer_value(json_object_get(obj, "id"));

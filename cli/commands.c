@@ -87,15 +87,13 @@ static int parse_pipeline_args(const struct wn_cli *cli, const char *command, in
                                const char ***sets, size_t *n_sets, int *quiet,
                                struct run_outputs *outputs, const char **file)
 {
-    static const struct option options[] = {
-        { "set", required_argument, NULL, 's' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "report", required_argument, NULL, 'R' },
-        { "trace", required_argument, NULL, 'T' },
-        { "failures", required_argument, NULL, 'F' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options[] = { { "set", required_argument, NULL, 's' },
+                                             { "quiet", no_argument, NULL, 'q' },
+                                             { "report", required_argument, NULL, 'R' },
+                                             { "trace", required_argument, NULL, 'T' },
+                                             { "failures", required_argument, NULL, 'F' },
+                                             { "help", no_argument, NULL, 'h' },
+                                             { NULL, 0, NULL, 0 } };
     int c;
 
     *sets = calloc((size_t)argc + 1, sizeof(**sets));
@@ -106,24 +104,16 @@ static int parse_pipeline_args(const struct wn_cli *cli, const char *command, in
         switch (c) {
         case 's':
             if (strchr(optarg, '=') == NULL) {
-                fprintf(stderr, "%s %s: --set takes PATH=VALUE, got '%s'\n", cli->program,
-                        command, optarg);
+                fprintf(stderr, "%s %s: --set takes PATH=VALUE, got '%s'\n", cli->program, command,
+                        optarg);
                 return WN_EXIT_USAGE;
             }
             (*sets)[(*n_sets)++] = optarg;
             break;
-        case 'q':
-            *quiet = 1;
-            break;
-        case 'R':
-            outputs->report = optarg;
-            break;
-        case 'T':
-            outputs->trace = optarg;
-            break;
-        case 'F':
-            outputs->failures = optarg;
-            break;
+        case 'q': *quiet = 1; break;
+        case 'R': outputs->report = optarg; break;
+        case 'T': outputs->trace = optarg; break;
+        case 'F': outputs->failures = optarg; break;
         case 'h':
             printf("Usage: %s %s [--set PATH=VALUE]...%s FILE\n", cli->program, command,
                    strcmp(command, "run") == 0
@@ -154,8 +144,8 @@ static double now_seconds(void)
 static void print_summary(const struct wn_pipeline *pipeline, const struct wn_stage_stats *stats,
                           double wall_s)
 {
-    printf("%-22s %6s %10s %10s %12s %12s %9s %12s\n", "stage", "actors", "tasks in",
-           "tasks out", "items in", "items out", "wall s", "items/s");
+    printf("%-22s %6s %10s %10s %12s %12s %9s %12s\n", "stage", "actors", "tasks in", "tasks out",
+           "items in", "items out", "wall s", "items/s");
     for (size_t i = 0; i < pipeline->n_stages; i++) {
         const struct wn_stage_stats *s = &stats[i];
         /* a reader turns a few files into many rows: rate the larger side */
@@ -163,8 +153,7 @@ static void print_summary(const struct wn_pipeline *pipeline, const struct wn_st
         double rate = s->wall_s > 0 ? (double)items / s->wall_s : 0.0;
         printf("%-22s %6u %10llu %10llu %12llu %12llu %9.3f %12.0f\n", pipeline->stages[i].name,
                s->actors, (unsigned long long)s->tasks_in, (unsigned long long)s->tasks_out,
-               (unsigned long long)s->items_in, (unsigned long long)s->items_out, s->wall_s,
-               rate);
+               (unsigned long long)s->items_in, (unsigned long long)s->items_out, s->wall_s, rate);
     }
     printf("total wall time %.3f s\n", wall_s);
 }
@@ -223,8 +212,8 @@ static int run_or_validate(const struct wn_cli *cli, int argc, char **argv, int 
     }
     if (options.tasks_skipped > 0)
         fprintf(stderr, "%s: %s: %llu task(s) skipped after failing%s%s\n", cli->program, file,
-                (unsigned long long)options.tasks_skipped,
-                outputs.failures ? ", listed in " : "", outputs.failures ? outputs.failures : "");
+                (unsigned long long)options.tasks_skipped, outputs.failures ? ", listed in " : "",
+                outputs.failures ? outputs.failures : "");
     if (!quiet)
         print_summary(pipeline, stats, now_seconds() - start);
 
@@ -292,8 +281,7 @@ int wn_cli_plugins(const struct wn_cli *cli, int argc, char **argv)
         }
     }
     if (wn_registry_plugin_count(registry) == 0)
-        printf("no plugins found (searched -P paths, WINNOW_PLUGIN_PATH and %s)\n",
-               WN_PLUGIN_DIR);
+        printf("no plugins found (searched -P paths, WINNOW_PLUGIN_PATH and %s)\n", WN_PLUGIN_DIR);
     if (wn_registry_failure_count(registry) > 0) {
         printf("\nnot loaded:\n");
         for (size_t i = 0; i < wn_registry_failure_count(registry); i++) {

@@ -7,10 +7,10 @@
 /* Exit statuses, distinct per kind of failure (documented in `winnow --help`). */
 enum wn_cli_exit {
     WN_EXIT_OK = 0,
-    WN_EXIT_RUN = 1,     /* the pipeline started and failed */
-    WN_EXIT_USAGE = 2,   /* bad command line */
-    WN_EXIT_CONFIG = 3,  /* the pipeline file is invalid, or a stage/backend is missing */
-    WN_EXIT_PLUGIN = 4   /* plugins could not be searched (a -P path does not exist) */
+    WN_EXIT_RUN = 1,    /* the pipeline started and failed */
+    WN_EXIT_USAGE = 2,  /* bad command line */
+    WN_EXIT_CONFIG = 3, /* the pipeline file is invalid, or a stage/backend is missing */
+    WN_EXIT_PLUGIN = 4  /* plugins could not be searched (a -P path does not exist) */
 };
 
 /* Options shared by every command. */

@@ -72,8 +72,8 @@ void wn_describe_params(FILE *out, const struct wn_param_spec *spec, const char 
         else
             fprintf(out, " optional");
         if ((s->flags & WN_PARAM_HAS_MIN) && (s->flags & WN_PARAM_HAS_MAX))
-            fprintf(out, ", %s %g..%g", s->type == WN_PARAM_STRING_LIST ? "items" : "range",
-                    s->min, s->max);
+            fprintf(out, ", %s %g..%g", s->type == WN_PARAM_STRING_LIST ? "items" : "range", s->min,
+                    s->max);
         else if (s->flags & WN_PARAM_HAS_MIN)
             fprintf(out, ", %s %g", s->type == WN_PARAM_STRING_LIST ? "items >=" : ">=", s->min);
         else if (s->flags & WN_PARAM_HAS_MAX)

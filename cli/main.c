@@ -32,7 +32,8 @@ static void usage(FILE *out, const char *program)
             "  -V, --version           show version and plugin ABI\n"
             "\n"
             "Options of run and validate:\n"
-            "  --set PATH=VALUE        override a config value, e.g. --set stages.2.params.min_words=50\n"
+            "  --set PATH=VALUE        override a config value, e.g. --set "
+            "stages.2.params.min_words=50\n"
             "                          (VALUE is JSON, or a plain string); repeatable\n"
             "  -q, --quiet             (run) print nothing but errors (no progress, no summary)\n"
             "  --report FILE           (run) write the run report (JSON) to FILE\n"
@@ -49,13 +50,11 @@ static void usage(FILE *out, const char *program)
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "plugin-path", required_argument, NULL, 'P' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options[] = { { "plugin-path", required_argument, NULL, 'P' },
+                                             { "verbose", no_argument, NULL, 'v' },
+                                             { "help", no_argument, NULL, 'h' },
+                                             { "version", no_argument, NULL, 'V' },
+                                             { NULL, 0, NULL, 0 } };
     struct wn_cli cli = { 0 };
     const char *command;
     int c, rc;
@@ -69,12 +68,8 @@ int main(int argc, char **argv)
     /* "+": stop at the command, whose own options come after it. */
     while ((c = getopt_long(argc, argv, "+P:vhV", options, NULL)) != -1) {
         switch (c) {
-        case 'P':
-            cli.plugin_paths[cli.n_plugin_paths++] = optarg;
-            break;
-        case 'v':
-            cli.verbose++;
-            break;
+        case 'P': cli.plugin_paths[cli.n_plugin_paths++] = optarg; break;
+        case 'v': cli.verbose++; break;
         case 'h':
             usage(stdout, cli.program);
             free(cli.plugin_paths);

@@ -25,20 +25,19 @@
 #define RETRY_DEFAULT_MAX_RETRIES 3
 
 struct wn_config {
-    char *source;           /* file name (or the name given to load_string) */
-    json_t *root;           /* the checked document, overrides applied */
-    char **overrides;       /* each --set assignment applied, in order */
-    char **override_paths;  /* its JSON path ("stages[2].params.num_bands") */
+    char *source;          /* file name (or the name given to load_string) */
+    json_t *root;          /* the checked document, overrides applied */
+    char **overrides;      /* each --set assignment applied, in order */
+    char **override_paths; /* its JSON path ("stages[2].params.num_bands") */
     size_t n_overrides;
 };
 
 static const char *const top_keys[] = { "dataset", "executor", "stages", NULL };
-static const char *const stage_keys[] = { "stage",       "name",     "params",     "resources",
-                                          "batch_size",  "actors",   "on_error",   "max_retries",
-                                          "timeout_s",   "comms",    "shuffle",    "comms_params",
+static const char *const stage_keys[] = { "stage",          "name",   "params",   "resources",
+                                          "batch_size",     "actors", "on_error", "max_retries",
+                                          "timeout_s",      "comms",  "shuffle",  "comms_params",
                                           "shuffle_params", NULL };
-static const char *const resource_keys[] = { "cpus", "gpus", "gpu_memory_gb", "entire_gpu",
-                                             NULL };
+static const char *const resource_keys[] = { "cpus", "gpus", "gpu_memory_gb", "entire_gpu", NULL };
 static const char *const on_error_names[] = { "fail", "retry", "skip", NULL };
 
 /* ---- words for messages ---- */
@@ -248,7 +247,8 @@ static int check_keys(const struct checker *c, json_t *obj, const char *path,
     const char *key;
     json_t *value;
 
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         struct suggestion s;
         char hint[LIST_MAX_LEN + 32], known[LIST_MAX_LEN];
         size_t n = 0;
@@ -372,7 +372,7 @@ static int check_choice(const struct checker *c, const json_t *obj, const char *
     allowed[0] = '\0';
     for (n = 0; choices[n] != NULL && used < sizeof(allowed); n++) {
         int w = text_format(allowed + used, sizeof(allowed) - used, "%s\"%s\"", n ? ", " : "",
-                         choices[n]);
+                            choices[n]);
         if (w > 0)
             used += (size_t)w;
     }
@@ -392,7 +392,8 @@ static int check_env(const struct checker *c, json_t *env)
     json_t *value;
     char path[PATH_MAX_LEN], got[256];
 
-    json_object_foreach(env, name, value) {
+    json_object_foreach(env, name, value)
+    {
         text_format(path, sizeof(path), "executor.env.%s", name);
         if (name[0] == '\0' || strchr(name, '=') != NULL)
             return check_fail(c, "executor.env",
@@ -401,8 +402,7 @@ static int check_env(const struct checker *c, json_t *env)
                               name);
         if (!json_is_string(value)) {
             describe_value(value, got, sizeof(got));
-            return check_fail(c, path, "expected a string, got %s (write numbers as \"1\")",
-                              got);
+            return check_fail(c, path, "expected a string, got %s (write numbers as \"1\")", got);
         }
     }
     return 0;
@@ -518,7 +518,8 @@ static int check_document(const struct checker *c, json_t *root)
     }
     if (json_array_size(stages) == 0)
         return check_fail(c, "stages", "the list is empty: a pipeline needs at least one stage");
-    json_array_foreach(stages, i, stage) {
+    json_array_foreach(stages, i, stage)
+    {
         rc = check_stage(c, stage, i);
         if (rc < 0)
             return rc;
@@ -589,8 +590,8 @@ int wn_config_load_file(const char *path, struct wn_config **out, struct wn_erro
     fp = fopen(path, "rb");
     if (fp == NULL) {
         int e = errno;
-        return wn_error_set(err, e == ENOENT ? WN_ENOTFOUND : WN_EIO, "%s: cannot open: %s",
-                            path, strerror(e));
+        return wn_error_set(err, e == ENOENT ? WN_ENOTFOUND : WN_EIO, "%s: cannot open: %s", path,
+                            strerror(e));
     }
     root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL && ferror(fp)) {
@@ -699,14 +700,12 @@ static int set_path(json_t *root, char *dotted, json_t *value, const char *where
             size_t index;
 
             if (parse_index(segment, &index) < 0)
-                return wn_error_set(err, WN_EINVAL,
-                                    "%s: %s is an array: '%s' is not an index (0 to %zu)", where,
-                                    shown, segment,
-                                    json_array_size(node) ? json_array_size(node) - 1 : 0);
+                return wn_error_set(
+                    err, WN_EINVAL, "%s: %s is an array: '%s' is not an index (0 to %zu)", where,
+                    shown, segment, json_array_size(node) ? json_array_size(node) - 1 : 0);
             if (index >= json_array_size(node))
                 return wn_error_set(err, WN_EINVAL, "%s: %s has %zu element%s", where, shown,
-                                    json_array_size(node),
-                                    json_array_size(node) == 1 ? "" : "s");
+                                    json_array_size(node), json_array_size(node) == 1 ? "" : "s");
             path_append(json_path, path_size, segment, 1);
             if (last) {
                 if (json_array_set(node, index, value) < 0)
@@ -807,8 +806,8 @@ int wn_config_set(struct wn_config *config, const char *assignment, struct wn_er
         if (parsed && !json_is_string(value) &&
             (strstr(err->message, "string") != NULL || strstr(err->message, "one of") != NULL))
             text_format(err->message + strlen(err->message),
-                     sizeof(err->message) - strlen(err->message),
-                     " (the value was read as JSON; quote it, as '\"...\"', to give a string)");
+                        sizeof(err->message) - strlen(err->message),
+                        " (the value was read as JSON; quote it, as '\"...\"', to give a string)");
         goto out_decref_copy;
     }
     rc = remember_override(config, assignment, json_path);
@@ -855,7 +854,7 @@ static int note_overrides(const struct wn_config *config, const char *json_path,
         if (!paths_overlap(config->override_paths[i], json_path))
             continue;
         text_format(err->message + used, sizeof(err->message) - used, "%s--set %s",
-                 first ? " (after " : ", ", config->overrides[i]);
+                    first ? " (after " : ", ", config->overrides[i]);
         first = 0;
     }
     if (!first) {
@@ -865,12 +864,12 @@ static int note_overrides(const struct wn_config *config, const char *json_path,
     return err->code;
 }
 
-static int config_error(const struct wn_config *config, const char *json_path,
-                        struct wn_error *err, const char *fmt, ...) WN_PRINTF(4, 5);
+static int config_error(const struct wn_config *config, const char *json_path, struct wn_error *err,
+                        const char *fmt, ...) WN_PRINTF(4, 5);
 
 /* Sets "SOURCE: message" and notes the overrides that touched json_path. */
-static int config_error(const struct wn_config *config, const char *json_path,
-                        struct wn_error *err, const char *fmt, ...)
+static int config_error(const struct wn_config *config, const char *json_path, struct wn_error *err,
+                        const char *fmt, ...)
 {
     char text[WN_ERROR_MESSAGE_MAX];
     va_list ap;
@@ -944,7 +943,7 @@ static int resolve_provider(const struct wn_config *config, const struct wn_regi
         return config_error(config, path, err,
                             "%s: stage '%s' is a %s stage; only %s stages take \"%s\" (remove it)",
                             path, desc->name,
-                            desc->kind == WN_STAGE_PLAIN  ? "plain"
+                            desc->kind == WN_STAGE_PLAIN   ? "plain"
                             : desc->kind == WN_STAGE_COMMS ? "comms"
                                                            : "shuffle",
                             word, key);
@@ -960,8 +959,8 @@ static int resolve_provider(const struct wn_config *config, const struct wn_regi
                             index, desc->name, word, key, word, names);
     if (wn_registry_find_backend(registry, backend_kind, provider) == NULL) {
         suggestion_text(&s, hint, sizeof(hint));
-        return config_error(config, path, err, "%s: no %s backend named '%s'%s (loaded: %s)",
-                            path, word, provider, hint, names);
+        return config_error(config, path, err, "%s: no %s backend named '%s'%s (loaded: %s)", path,
+                            word, provider, hint, names);
     }
     *out = strdup(provider);
     if (*out == NULL)
@@ -991,8 +990,7 @@ static int resolve_comms_params(const struct wn_config *config, const struct wn_
     }
     rs->comms_backend = wn_registry_find_backend(registry, WN_BACKEND_COMMS, rs->comms);
     if (rs->comms_backend == NULL)
-        return wn_error_set(err, WN_EINTERNAL, "%s: comms backend '%s' vanished", path,
-                            rs->comms);
+        return wn_error_set(err, WN_EINTERNAL, "%s: comms backend '%s' vanished", path, rs->comms);
     rc = wn_params_new(rs->comms_backend->params, given, path, &params, err);
     if (rc < 0) {
         wn_error_prefix(err, "%s", config->source);
@@ -1204,7 +1202,8 @@ static int resolve_executor(const struct wn_config *config, const struct wn_regi
         if (pipeline->env == NULL)
             return wn_error_set(err, WN_ENOMEM, "out of memory");
     }
-    json_object_foreach(env, key, value) {
+    json_object_foreach(env, key, value)
+    {
         struct wn_env_var *var = &pipeline->env[pipeline->n_env];
 
         var->name = strdup(key);

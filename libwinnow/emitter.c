@@ -1,4 +1,5 @@
-/* wn_emit, wn_metric_add: hand a stage's outputs and metrics to whatever executor owns the emitter. */
+/* wn_emit, wn_metric_add: hand a stage's outputs and metrics to whatever executor owns the emitter.
+ */
 #include "build_config.h"
 
 #include <stddef.h>

@@ -65,8 +65,8 @@ static void spec_names(const struct wn_param_spec *spec, char *buf, size_t size)
         snprintf(buf, size, "none");
 }
 
-static int check_range(const struct wn_param_spec *spec, double value, const char *path,
-                       int code, struct wn_error *err)
+static int check_range(const struct wn_param_spec *spec, double value, const char *path, int code,
+                       struct wn_error *err)
 {
     if ((spec->flags & WN_PARAM_HAS_MIN) && value < spec->min)
         return wn_error_set(err, code, "%s: %.17g is below the minimum %.17g", path, value,
@@ -79,8 +79,8 @@ static int check_range(const struct wn_param_spec *spec, double value, const cha
 
 /* Checks one value against its spec entry.  On success *normalized is a new
  * reference to the value to store (a lone string becomes a one-element list). */
-static int check_value(const struct wn_param_spec *spec, json_t *value, const char *path,
-                       int code, json_t **normalized, struct wn_error *err)
+static int check_value(const struct wn_param_spec *spec, json_t *value, const char *path, int code,
+                       json_t **normalized, struct wn_error *err)
 {
     *normalized = NULL;
     switch (spec->type) {
@@ -144,7 +144,8 @@ static int check_value(const struct wn_param_spec *spec, json_t *value, const ch
             return wn_error_set(err, code, "%s: expected a list of strings, got %s", path,
                                 json_type_name(value));
         }
-        json_array_foreach(value, i, item) {
+        json_array_foreach(value, i, item)
+        {
             if (!json_is_string(item)) {
                 json_decref(*normalized);
                 *normalized = NULL;
@@ -169,8 +170,8 @@ static int check_value(const struct wn_param_spec *spec, json_t *value, const ch
         break;
     }
     default:
-        return wn_error_set(err, WN_EPLUGIN, "%s: the parameter spec has an unknown type %d",
-                            path, (int)spec->type);
+        return wn_error_set(err, WN_EPLUGIN, "%s: the parameter spec has an unknown type %d", path,
+                            (int)spec->type);
     }
     *normalized = json_incref(value);
     return 0;
@@ -205,11 +206,10 @@ int wn_params_check_spec(const struct wn_param_spec *spec, const char *owner, st
         int rc;
 
         if (s->name == NULL || s->name[0] == '\0')
-            return wn_error_set(err, WN_EPLUGIN, "%s: parameter %td has no name", owner,
-                                s - spec);
+            return wn_error_set(err, WN_EPLUGIN, "%s: parameter %td has no name", owner, s - spec);
         if (s->type < WN_PARAM_BOOL || s->type > WN_PARAM_STRING_LIST)
-            return wn_error_set(err, WN_EPLUGIN, "%s: parameter '%s' has unknown type %d",
-                                owner, s->name, (int)s->type);
+            return wn_error_set(err, WN_EPLUGIN, "%s: parameter '%s' has unknown type %d", owner,
+                                s->name, (int)s->type);
         if (spec_find(spec, s->name) != s)
             return wn_error_set(err, WN_EPLUGIN, "%s: parameter '%s' is declared twice", owner,
                                 s->name);
@@ -251,7 +251,8 @@ int wn_params_new(const struct wn_param_spec *spec, const json_t *given, const c
     }
 
     /* json_object_foreach is not const-correct in jansson; the object is only read. */
-    json_object_foreach((json_t *)given, key, value) {
+    json_object_foreach((json_t *)given, key, value)
+    {
         const struct wn_param_spec *s = spec_find(spec, key);
         json_t *normalized;
 
@@ -259,8 +260,8 @@ int wn_params_new(const struct wn_param_spec *spec, const json_t *given, const c
         if (s == NULL) {
             char names[512];
             spec_names(spec, names, sizeof(names));
-            rc = wn_error_set(err, WN_ECONFIG, "%s: unknown parameter '%s' (known: %s)", path,
-                              key, names);
+            rc = wn_error_set(err, WN_ECONFIG, "%s: unknown parameter '%s' (known: %s)", path, key,
+                              names);
             goto out_free;
         }
         rc = check_value(s, value, path, WN_ECONFIG, &normalized, err);
@@ -276,8 +277,8 @@ int wn_params_new(const struct wn_param_spec *spec, const json_t *given, const c
             continue;
         if (s->flags & WN_PARAM_REQUIRED) {
             rc = wn_error_set(err, WN_ECONFIG, "%s.%s: required parameter missing (%s%s%s)",
-                              json_path, s->name, wn_param_type_name(s->type),
-                              s->help ? ": " : "", s->help ? s->help : "");
+                              json_path, s->name, wn_param_type_name(s->type), s->help ? ": " : "",
+                              s->help ? s->help : "");
             goto out_free;
         }
         snprintf(path, sizeof(path), "%s.%s", json_path, s->name);

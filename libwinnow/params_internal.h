@@ -23,8 +23,7 @@ void wn_params_free(struct wn_params *params);
 
 /* Checks a spec as a plugin declares it (names, types, defaults that parse and
  * satisfy their own ranges and choices).  owner names the stage or backend. */
-int wn_params_check_spec(const struct wn_param_spec *spec, const char *owner,
-                         struct wn_error *err);
+int wn_params_check_spec(const struct wn_param_spec *spec, const char *owner, struct wn_error *err);
 
 /* The validated values as a JSON object (borrowed; lives as long as params). */
 const json_t *wn_params_json(const struct wn_params *params);

@@ -17,13 +17,13 @@ struct wn_env_var {
 };
 
 struct wn_pipeline {
-    char *source;                          /* the config file name, for messages */
-    char *dataset;                         /* dataset name of the initial task (may be NULL) */
+    char *source;  /* the config file name, for messages */
+    char *dataset; /* dataset name of the initial task (may be NULL) */
     const struct wn_backend_desc *executor;
     struct wn_params *executor_params;
-    struct wn_env_var *env;                /* executor.env, set before any setup hook */
+    struct wn_env_var *env; /* executor.env, set before any setup hook */
     size_t n_env;
-    struct wn_run_stage *stages;           /* names, params, comms/shuffle strings owned here */
+    struct wn_run_stage *stages; /* names, params, comms/shuffle strings owned here */
     size_t n_stages;
 };
 
@@ -32,16 +32,16 @@ void wn_pipeline_free(struct wn_pipeline *pipeline);
 
 /* Options of one run.  Zero what you do not set. */
 struct wn_run_options {
-    struct wn_emitter *sink;               /* last stage's outputs; NULL: freed */
-    const char *report_path;               /* run report (JSON), or NULL */
-    const char *trace_path;                /* Chrome trace-event JSON, or NULL */
-    const char *failures_path;             /* failure manifest (JSONL), or NULL: executor's */
-    enum wn_progress progress;             /* WN_PROGRESS_OFF by default */
-    double progress_interval_s;            /* 0: the executor's default */
+    struct wn_emitter *sink;    /* last stage's outputs; NULL: freed */
+    const char *report_path;    /* run report (JSON), or NULL */
+    const char *trace_path;     /* Chrome trace-event JSON, or NULL */
+    const char *failures_path;  /* failure manifest (JSONL), or NULL: executor's */
+    enum wn_progress progress;  /* WN_PROGRESS_OFF by default */
+    double progress_interval_s; /* 0: the executor's default */
     /* Written by the run: */
-    uint64_t tasks_skipped;                /* tasks recorded in the failure manifest */
-    uint32_t threads_abandoned;            /* hung hooks left running (see wn_run_reporting):
-                                              do not free the pipeline or the registry; exit */
+    uint64_t tasks_skipped;     /* tasks recorded in the failure manifest */
+    uint32_t threads_abandoned; /* hung hooks left running (see wn_run_reporting):
+                                   do not free the pipeline or the registry; exit */
 };
 
 /*

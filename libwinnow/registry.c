@@ -35,8 +35,7 @@
 #define WN_BACKEND_DESC_V1_SIZE ((uint32_t)sizeof(struct wn_backend_desc))
 
 /* Whether a descriptor of struct_size bytes holds field. */
-#define WN_COVERS(size, type, field) \
-    ((size) >= offsetof(type, field) + sizeof(((type *)0)->field))
+#define WN_COVERS(size, type, field) ((size) >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* The entry symbols of later ABI majors looked for when v1 is missing. */
 #define WN_ENTRY_MAJOR_MAX 9
@@ -178,8 +177,8 @@ static int record_failure(struct wn_registry *registry, const char *path, int co
     va_list ap;
     int n;
 
-    if (grow(&registry->failures, &registry->cap_failures, registry->n_failures,
-             sizeof(*failure)) < 0)
+    if (grow(&registry->failures, &registry->cap_failures, registry->n_failures, sizeof(*failure)) <
+        0)
         return WN_ENOMEM;
     va_start(ap, fmt);
     n = vasprintf(&message, fmt, ap);
@@ -223,8 +222,7 @@ static const char *printable(const char *name, char *buf, size_t size)
 
 /* Checks that name matches [a-z0-9_]+.  what ("plugin", "stages[1]", ...)
  * and field name it in the message. */
-static int check_name(const char *origin, const char *what, const char *name,
-                      struct wn_error *err)
+static int check_name(const char *origin, const char *what, const char *name, struct wn_error *err)
 {
     char shown[64];
 
@@ -346,8 +344,8 @@ static int validate_stage(const struct wn_stage_desc *s, size_t index, const cha
     kind = (int)s->kind;
     if (kind != WN_STAGE_PLAIN && kind != WN_STAGE_COMMS && kind != WN_STAGE_SHUFFLE)
         return wn_error_set(err, WN_EPLUGIN,
-                            "%s: %s: kind %d, expected 0 (PLAIN), 1 (COMMS) or 2 (SHUFFLE)",
-                            origin, what, kind);
+                            "%s: %s: kind %d, expected 0 (PLAIN), 1 (COMMS) or 2 (SHUFFLE)", origin,
+                            what, kind);
     if (kind == WN_STAGE_SHUFFLE && s->shuffle == NULL)
         return wn_error_set(err, WN_EPLUGIN,
                             "%s: %s: kind SHUFFLE but shuffle is NULL, expected its shuffle hooks",
@@ -372,14 +370,10 @@ static int validate_stage(const struct wn_stage_desc *s, size_t index, const cha
 static const char *backend_kind_name(int kind)
 {
     switch (kind) {
-    case WN_BACKEND_EXECUTOR:
-        return "executor";
-    case WN_BACKEND_COMMS:
-        return "comms";
-    case WN_BACKEND_SHUFFLE:
-        return "shuffle";
-    default:
-        return "unknown";
+    case WN_BACKEND_EXECUTOR: return "executor";
+    case WN_BACKEND_COMMS: return "comms";
+    case WN_BACKEND_SHUFFLE: return "shuffle";
+    default: return "unknown";
     }
 }
 
@@ -390,12 +384,11 @@ static int validate_backend(const struct wn_backend_desc *b, size_t index, const
     int kind, rc;
 
     describe(what, sizeof(what), "backend", "backends", index,
-             b->abi_major == WN_ABI_MAJOR
-                     && WN_COVERS(b->struct_size, struct wn_backend_desc, name)
+             b->abi_major == WN_ABI_MAJOR && WN_COVERS(b->struct_size, struct wn_backend_desc, name)
                  ? b->name
                  : NULL);
-    rc = check_header(origin, what, "wn_backend_desc", b->abi_major, b->abi_minor,
-                      b->struct_size, WN_BACKEND_DESC_V1_SIZE, err);
+    rc = check_header(origin, what, "wn_backend_desc", b->abi_major, b->abi_minor, b->struct_size,
+                      WN_BACKEND_DESC_V1_SIZE, err);
     if (rc < 0)
         return rc;
     describe(what, sizeof(what), "backend", "backends", index, NULL);
@@ -410,9 +403,8 @@ static int validate_backend(const struct wn_backend_desc *b, size_t index, const
                             "%s: %s: kind %d, expected 1 (EXECUTOR), 2 (COMMS) or 3 (SHUFFLE)",
                             origin, what, kind);
     if (b->ops == NULL)
-        return wn_error_set(err, WN_EPLUGIN,
-                            "%s: %s: ops is NULL, expected the %s method table", origin, what,
-                            backend_kind_name(kind));
+        return wn_error_set(err, WN_EPLUGIN, "%s: %s: ops is NULL, expected the %s method table",
+                            origin, what, backend_kind_name(kind));
     if (kind == WN_BACKEND_EXECUTOR) {
         const struct wn_executor_ops *ops = b->ops;
         if (ops->version < 1)
@@ -422,8 +414,7 @@ static int validate_backend(const struct wn_backend_desc *b, size_t index, const
                                 origin, what, ops->version);
         if (ops->run == NULL)
             return wn_error_set(err, WN_EPLUGIN,
-                                "%s: %s: executor run is NULL, expected a function", origin,
-                                what);
+                                "%s: %s: executor run is NULL, expected a function", origin, what);
     }
     rc = wn_params_check_spec(b->params, what, err);
     if (rc < 0)
@@ -447,8 +438,8 @@ int wn_registry_validate_plugin(const struct wn_plugin *plugin, const char *orig
                             origin);
     /* The name may be read for messages only once the layout is known to be
      * ours (same major) and the descriptor is long enough to hold it. */
-    if (plugin->abi_major == WN_ABI_MAJOR
-        && WN_COVERS(plugin->struct_size, struct wn_plugin, name) && plugin->name != NULL)
+    if (plugin->abi_major == WN_ABI_MAJOR &&
+        WN_COVERS(plugin->struct_size, struct wn_plugin, name) && plugin->name != NULL)
         name = printable(plugin->name, shown, sizeof(shown));
     if (name != NULL)
         snprintf(what, sizeof(what), "plugin '%s'", name);
@@ -478,15 +469,14 @@ int wn_registry_validate_plugin(const struct wn_plugin *plugin, const char *orig
                                     "stages[%zu]), expected unique stage names in one plugin",
                                     origin, s->name, j, i);
     }
-    for (size_t i = 0; plugin->backends != NULL && plugin->backends[i] != NULL;
-         i++, n_backends++) {
+    for (size_t i = 0; plugin->backends != NULL && plugin->backends[i] != NULL; i++, n_backends++) {
         const struct wn_backend_desc *b = plugin->backends[i];
         rc = validate_backend(b, i, origin, err);
         if (rc < 0)
             return rc;
         for (size_t j = 0; j < i; j++)
-            if (plugin->backends[j]->kind == b->kind
-                && strcmp(plugin->backends[j]->name, b->name) == 0)
+            if (plugin->backends[j]->kind == b->kind &&
+                strcmp(plugin->backends[j]->name, b->name) == 0)
                 return wn_error_set(err, WN_EPLUGIN,
                                     "%s: %s backend '%s' is declared twice (backends[%zu] and "
                                     "backends[%zu]), expected unique names per kind in one "
@@ -515,8 +505,8 @@ static const struct backend_slot *find_backend_slot(const struct wn_registry *re
                                                     enum wn_backend_kind kind, const char *name)
 {
     for (size_t i = 0; i < registry->n_backends; i++)
-        if (registry->backends[i].desc->kind == kind
-            && strcmp(registry->backends[i].desc->name, name) == 0)
+        if (registry->backends[i].desc->kind == kind &&
+            strcmp(registry->backends[i].desc->name, name) == 0)
             return &registry->backends[i];
     return NULL;
 }
@@ -610,8 +600,8 @@ int wn_registry_add_static(struct wn_registry *registry, const struct wn_plugin 
     if (origin == NULL) {
         char shown[64];
         snprintf(builtin, sizeof(builtin), "<builtin:%s>",
-                 plugin != NULL && plugin->abi_major == WN_ABI_MAJOR
-                         && WN_COVERS(plugin->struct_size, struct wn_plugin, name)
+                 plugin != NULL && plugin->abi_major == WN_ABI_MAJOR &&
+                         WN_COVERS(plugin->struct_size, struct wn_plugin, name)
                      ? printable(plugin->name, shown, sizeof(shown))
                      : "?");
         origin = builtin;
@@ -665,8 +655,8 @@ static int load_file(struct wn_registry *registry, const char *path, struct wn_e
     int other_major = 0, rc = 0;
 
     if (real == NULL)
-        return record_failure(registry, path, WN_EIO, NULL, "%s: cannot resolve the path: %s",
-                              path, strerror(errno));
+        return record_failure(registry, path, WN_EIO, NULL, "%s: cannot resolve the path: %s", path,
+                              strerror(errno));
     for (size_t i = 0; i < registry->n_seen; i++)
         if (strcmp(registry->seen[i], real) == 0) {
             free(real);
@@ -742,8 +732,8 @@ static int load_file(struct wn_registry *registry, const char *path, struct wn_e
                      "%d)",
                      path, WN_PLUGIN_ENTRY_SYMBOL, other_major, other_major, WN_ABI_MAJOR);
         else
-            snprintf(failure, sizeof(failure), "%s: no entry symbol %s: not a winnow plugin",
-                     path, WN_PLUGIN_ENTRY_SYMBOL);
+            snprintf(failure, sizeof(failure), "%s: no entry symbol %s: not a winnow plugin", path,
+                     WN_PLUGIN_ENTRY_SYMBOL);
         rc = other_major ? WN_EABI : WN_EPLUGIN;
         lt_dlclose(handle);
         handle = NULL;
@@ -863,8 +853,8 @@ static int load_path(struct wn_registry *registry, const char *path, int explici
         return load_file(registry, path, err);
     if (!S_ISDIR(st.st_mode)) {
         if (explicit)
-            return wn_error_set(err, WN_EINVAL,
-                                "plugin path %s is neither a file nor a directory", path);
+            return wn_error_set(err, WN_EINVAL, "plugin path %s is neither a file nor a directory",
+                                path);
         return 0;
     }
     rc = scan_directory(registry, path, err);

@@ -23,7 +23,7 @@ struct wn_registry;
 
 /* One plugin that loaded. */
 struct wn_registry_plugin {
-    const char *path;             /* shared object path, or "<builtin:NAME>" for static ones */
+    const char *path; /* shared object path, or "<builtin:NAME>" for static ones */
     const struct wn_plugin *plugin;
 };
 
@@ -31,11 +31,11 @@ struct wn_registry_plugin {
  * owned by the registry and live until wn_registry_free(). */
 struct wn_registry_failure {
     const char *path;
-    const char *message;          /* the real reason (dlerror's words, ABI found/expected, ...);
-                                   * complete on its own: it names the file too */
-    int code;                     /* WN_EPLUGIN, WN_EABI, WN_EIO, ... */
-    const char *shadowed_by;      /* for a shadowed stage or backend: the path of the plugin
-                                   * that provides the name; NULL for a failed file */
+    const char *message;     /* the real reason (dlerror's words, ABI found/expected, ...);
+                              * complete on its own: it names the file too */
+    int code;                /* WN_EPLUGIN, WN_EABI, WN_EIO, ... */
+    const char *shadowed_by; /* for a shadowed stage or backend: the path of the plugin
+                              * that provides the name; NULL for a failed file */
 };
 
 struct wn_registry *wn_registry_new(void);
@@ -75,8 +75,7 @@ int wn_registry_validate_plugin(const struct wn_plugin *plugin, const char *orig
 const struct wn_stage_desc *wn_registry_find_stage(const struct wn_registry *registry,
                                                    const char *name);
 const struct wn_backend_desc *wn_registry_find_backend(const struct wn_registry *registry,
-                                                       enum wn_backend_kind kind,
-                                                       const char *name);
+                                                       enum wn_backend_kind kind, const char *name);
 /* The loaded plugin that provides stage (or backend) name, or NULL. */
 const struct wn_registry_plugin *wn_registry_stage_owner(const struct wn_registry *registry,
                                                          const char *name);

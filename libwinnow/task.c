@@ -98,15 +98,12 @@ void wn_task_clear_payload(struct wn_task *task)
             free(task->payload.files.paths[i]);
         free(task->payload.files.paths);
         break;
-    case WN_PAYLOAD_TABLE:
-        wn_table_release(&task->payload.table);
-        break;
+    case WN_PAYLOAD_TABLE: wn_table_release(&task->payload.table); break;
     case WN_PAYLOAD_BLOB:
         if (task->payload.blob.type->destroy != NULL)
             task->payload.blob.type->destroy(task->payload.blob.data);
         break;
-    case WN_PAYLOAD_EMPTY:
-        break;
+    case WN_PAYLOAD_EMPTY: break;
     }
     memset(&task->payload, 0, sizeof(task->payload));
     task->kind = WN_PAYLOAD_EMPTY;
@@ -377,8 +374,8 @@ static const char *intern(const char *s)
 
         /* An interned string never changes; a caller's may have been freed
          * and its address reused, hence the comparison. */
-        if (interned != NULL && (interned == s ||
-                                 (intern_cache[i].key == s && strcmp(interned, s) == 0)))
+        if (interned != NULL &&
+            (interned == s || (intern_cache[i].key == s && strcmp(interned, s) == 0)))
             return interned;
     }
     pthread_mutex_lock(&intern_lock);

@@ -17,12 +17,16 @@
 #include <string.h>
 
 static const char *const words[] = {
-    "data", "curation", "pipeline", "stage", "filter", "corpus", "document", "language", "model",
-    "training", "quality", "deduplication", "text", "web", "crawl", "token", "sentence", "river",
-    "mountain", "library", "history", "science", "music", "garden", "ocean", "city", "market",
-    "engine", "bridge", "window", "forest", "planet", "signal", "network", "energy", "harvest",
-    "the", "a", "of", "and", "to", "in", "is", "that", "for", "with", "as", "on", "was", "by",
-    "naïve", "café", "über", "Ångström", "データ", "数据", "коллекция", "δεδομένα"
+    "data",     "curation", "pipeline",  "stage",    "filter",   "corpus",
+    "document", "language", "model",     "training", "quality",  "deduplication",
+    "text",     "web",      "crawl",     "token",    "sentence", "river",
+    "mountain", "library",  "history",   "science",  "music",    "garden",
+    "ocean",    "city",     "market",    "engine",   "bridge",   "window",
+    "forest",   "planet",   "signal",    "network",  "energy",   "harvest",
+    "the",      "a",        "of",        "and",      "to",       "in",
+    "is",       "that",     "for",       "with",     "as",       "on",
+    "was",      "by",       "naïve",     "café",     "über",     "Ångström",
+    "データ",   "数据",     "коллекция", "δεδομένα"
 };
 #define N_WORDS (sizeof(words) / sizeof(words[0]))
 static const char symbols[] = "#$%&*+/<=>@[]^_{|}~!?;:";
@@ -87,7 +91,7 @@ int main(int argc, char **argv)
     static const struct option options[] = {
         { "docs", required_argument, NULL, 'n' }, { "files", required_argument, NULL, 'f' },
         { "seed", required_argument, NULL, 's' }, { "out", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+        { "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 }
     };
     unsigned long docs = 1000, files = 4, seed = 1;
     const char *out_dir = NULL;
@@ -100,9 +104,7 @@ int main(int argc, char **argv)
         case 'f': files = strtoul(optarg, NULL, 10); break;
         case 's': seed = strtoul(optarg, NULL, 10); break;
         case 'o': out_dir = optarg; break;
-        case 'h':
-            printf("Usage: %s --docs N --files F --seed S --out DIR\n", argv[0]);
-            return 0;
+        case 'h': printf("Usage: %s --docs N --files F --seed S --out DIR\n", argv[0]); return 0;
         default: return 2;
         }
     }
@@ -125,7 +127,7 @@ int main(int argc, char **argv)
         }
         for (unsigned long d = f; d < docs; d += files) {
             unsigned kind = below(100);
-            int noisy = kind < 10;           /* 10%: mostly symbols */
+            int noisy = kind < 10;                   /* 10%: mostly symbols */
             int too_short = kind >= 10 && kind < 25; /* 15%: under 50 words */
             unsigned n = too_short ? 5 + below(40) : 60 + below(400);
 

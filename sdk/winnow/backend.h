@@ -66,17 +66,17 @@ enum wn_on_error {
 /* One stage of a run, with every override from the config applied. */
 struct wn_run_stage {
     uint32_t struct_size;
-    const char *name;                 /* configured name, unique in the pipeline */
+    const char *name; /* configured name, unique in the pipeline */
     const struct wn_stage_desc *desc;
-    const struct wn_params *params;   /* validated against desc->params */
-    struct wn_resources resources;    /* effective */
-    uint32_t batch_size;              /* effective, >= 1 */
-    uint32_t actors;                  /* explicit pool size, 0 = sized by the executor */
+    const struct wn_params *params; /* validated against desc->params */
+    struct wn_resources resources;  /* effective */
+    uint32_t batch_size;            /* effective, >= 1 */
+    uint32_t actors;                /* explicit pool size, 0 = sized by the executor */
     enum wn_on_error on_error;
     uint32_t max_retries;
-    double timeout_s;                 /* per hook call, 0 = none */
-    const char *comms;                /* comms provider name, or NULL */
-    const char *shuffle;              /* shuffle provider name, or NULL */
+    double timeout_s;    /* per hook call, 0 = none */
+    const char *comms;   /* comms provider name, or NULL */
+    const char *shuffle; /* shuffle provider name, or NULL */
     /* COMMS stages: the provider named by comms (a WN_BACKEND_COMMS backend,
      * its ops a struct wn_comms_provider_ops) and its params (the stage's
      * "comms_params", validated against the provider's spec; defaults when
@@ -97,10 +97,10 @@ struct wn_stage_stats {
     uint64_t tasks_in, tasks_out;
     uint64_t items_in, items_out;
     uint64_t batches;
-    uint64_t tasks_failed;  /* skipped by on_error: skip */
+    uint64_t tasks_failed; /* skipped by on_error: skip */
     uint32_t actors;
-    double wall_s;          /* first batch start to last batch end */
-    double busy_s;          /* summed over actors: time inside process_batch */
+    double wall_s; /* first batch start to last batch end */
+    double busy_s; /* summed over actors: time inside process_batch */
     void *reserved[4];
 };
 
@@ -119,19 +119,19 @@ enum wn_progress {
  * struct_size covers them.
  */
 struct wn_run_reporting {
-    uint32_t struct_size;        /* sizeof(struct wn_run_reporting) */
-    const char *report_path;     /* the run report (JSON) goes here; NULL: none */
-    const char *trace_path;      /* Chrome trace-event JSON (Perfetto); NULL: none */
-    const char *failures_path;   /* failure manifest (JSONL) of skipped tasks; NULL: the
-                                    executor's own setting */
+    uint32_t struct_size;      /* sizeof(struct wn_run_reporting) */
+    const char *report_path;   /* the run report (JSON) goes here; NULL: none */
+    const char *trace_path;    /* Chrome trace-event JSON (Perfetto); NULL: none */
+    const char *failures_path; /* failure manifest (JSONL) of skipped tasks; NULL: the
+                                  executor's own setting */
     enum wn_progress progress;
-    int progress_fd;             /* where progress goes (2: stderr) */
-    double progress_interval_s;  /* 0: the executor's default */
+    int progress_fd;            /* where progress goes (2: stderr) */
+    double progress_interval_s; /* 0: the executor's default */
     /* Written by the executor: */
-    uint64_t tasks_skipped;      /* tasks of failed batches recorded as skipped */
-    uint32_t threads_abandoned;  /* threads of hung hooks still running after a timeout: the
-                                    host must keep plugins loaded and the pipeline alive, and
-                                    should exit soon */
+    uint64_t tasks_skipped;     /* tasks of failed batches recorded as skipped */
+    uint32_t threads_abandoned; /* threads of hung hooks still running after a timeout: the
+                                   host must keep plugins loaded and the pipeline alive, and
+                                   should exit soon */
     void *reserved[8];
 };
 
@@ -146,7 +146,7 @@ struct wn_run {
      * (the array itself stays the host's), also when it fails. */
     struct wn_task **initial_tasks;
     size_t n_initial_tasks;
-    struct wn_emitter *sink;        /* receives the last stage's outputs; NULL: freed */
+    struct wn_emitter *sink; /* receives the last stage's outputs; NULL: freed */
     /* n_stages pointers to zeroed records the executor fills, or NULL. */
     struct wn_stage_stats *const *stats;
     struct wn_run_reporting *reporting; /* optional (NULL: no report, trace or progress) */

@@ -48,12 +48,7 @@ enum wn_comms_dtype {
     WN_COMMS_UINT8 = 6 /* raw bytes, for moving data that is not numbers */
 };
 
-enum wn_comms_op {
-    WN_COMMS_SUM = 1,
-    WN_COMMS_PROD = 2,
-    WN_COMMS_MIN = 3,
-    WN_COMMS_MAX = 4
-};
+enum wn_comms_op { WN_COMMS_SUM = 1, WN_COMMS_PROD = 2, WN_COMMS_MIN = 3, WN_COMMS_MAX = 4 };
 
 /* Where the buffers of one call live. */
 enum wn_comms_memory {
@@ -96,8 +91,8 @@ struct wn_comms {
 
     /* recvbuf[i] = op over ranks of sendbuf[i], i < count, on every rank. */
     int (*allreduce)(struct wn_comms *comms, const void *sendbuf, void *recvbuf, size_t count,
-                     enum wn_comms_dtype dtype, enum wn_comms_op op,
-                     enum wn_comms_memory memory, struct wn_error *err);
+                     enum wn_comms_dtype dtype, enum wn_comms_op op, enum wn_comms_memory memory,
+                     struct wn_error *err);
     /* buf[0..count) of root copied to every rank. */
     int (*bcast)(struct wn_comms *comms, void *buf, size_t count, enum wn_comms_dtype dtype,
                  uint32_t root, enum wn_comms_memory memory, struct wn_error *err);
@@ -106,9 +101,8 @@ struct wn_comms {
                   enum wn_comms_dtype dtype, enum wn_comms_op op, uint32_t root,
                   enum wn_comms_memory memory, struct wn_error *err);
     /* recvbuf[r * sendcount + i] = sendbuf[i] of rank r: recvbuf holds size * sendcount. */
-    int (*allgather)(struct wn_comms *comms, const void *sendbuf, void *recvbuf,
-                     size_t sendcount, enum wn_comms_dtype dtype, enum wn_comms_memory memory,
-                     struct wn_error *err);
+    int (*allgather)(struct wn_comms *comms, const void *sendbuf, void *recvbuf, size_t sendcount,
+                     enum wn_comms_dtype dtype, enum wn_comms_memory memory, struct wn_error *err);
     /* Rank r sends recvcounts[r] elements, placed at recvbuf + displs[r] (in
      * elements) on every rank.  recvcounts and displs are host arrays of size
      * entries, the same on every rank. */
@@ -122,16 +116,14 @@ struct wn_comms {
                           enum wn_comms_memory memory, struct wn_error *err);
     /* Point to point, matched in call order per pair of ranks.  A send may
      * wait for the matching recv: two ranks exchanging data use sendrecv. */
-    int (*send)(struct wn_comms *comms, const void *buf, size_t count,
-                enum wn_comms_dtype dtype, uint32_t peer, enum wn_comms_memory memory,
-                struct wn_error *err);
+    int (*send)(struct wn_comms *comms, const void *buf, size_t count, enum wn_comms_dtype dtype,
+                uint32_t peer, enum wn_comms_memory memory, struct wn_error *err);
     int (*recv)(struct wn_comms *comms, void *buf, size_t count, enum wn_comms_dtype dtype,
                 uint32_t peer, enum wn_comms_memory memory, struct wn_error *err);
     /* Sends to dest and receives from source at once (either may be this rank). */
     int (*sendrecv)(struct wn_comms *comms, const void *sendbuf, size_t sendcount, uint32_t dest,
-                    void *recvbuf, size_t recvcount, uint32_t source,
-                    enum wn_comms_dtype dtype, enum wn_comms_memory memory,
-                    struct wn_error *err);
+                    void *recvbuf, size_t recvcount, uint32_t source, enum wn_comms_dtype dtype,
+                    enum wn_comms_memory memory, struct wn_error *err);
     /* Returns when every rank has called it. */
     int (*barrier)(struct wn_comms *comms, struct wn_error *err);
     /*
@@ -147,30 +139,30 @@ struct wn_comms {
 };
 
 /* Nonzero when comms implements method slot (table new enough, slot set). */
-#define WN_COMMS_HAS(comms, slot)                                                          \
-    ((comms) != NULL && (comms)->version >= 1 &&                                          \
-     (comms)->struct_size >= offsetof(struct wn_comms, slot) + sizeof((comms)->slot) &&    \
+#define WN_COMMS_HAS(comms, slot)                                                                  \
+    ((comms) != NULL && (comms)->version >= 1 &&                                                   \
+     (comms)->struct_size >= offsetof(struct wn_comms, slot) + sizeof((comms)->slot) &&            \
      (comms)->slot != NULL)
 
 /* The error a wrapper returns for a missing method. */
 static inline int wn_comms_missing_method(const struct wn_comms *comms, const char *method,
-                                    struct wn_error *err)
+                                          struct wn_error *err)
 {
     if (comms == NULL)
-        return wn_error_set(err, WN_EINVAL, "comms %s: no communicator (worker->comms is NULL "
-                                            "outside COMMS stages)", method);
+        return wn_error_set(err, WN_EINVAL,
+                            "comms %s: no communicator (worker->comms is NULL "
+                            "outside COMMS stages)",
+                            method);
     return wn_error_set(err, WN_EUNSUPPORTED,
-                        "comms %s: provider '%s' (table version %u) does not implement it",
-                        method, comms->provider ? comms->provider : "?",
-                        (unsigned)comms->version);
+                        "comms %s: provider '%s' (table version %u) does not implement it", method,
+                        comms->provider ? comms->provider : "?", (unsigned)comms->version);
 }
 
 /* ---- wrappers: the rank's actor thread only ---------------------------- */
 
 static inline int wn_comms_allreduce(struct wn_comms *comms, const void *sendbuf, void *recvbuf,
-                                     size_t count, enum wn_comms_dtype dtype,
-                                     enum wn_comms_op op, enum wn_comms_memory memory,
-                                     struct wn_error *err)
+                                     size_t count, enum wn_comms_dtype dtype, enum wn_comms_op op,
+                                     enum wn_comms_memory memory, struct wn_error *err)
 {
     if (!WN_COMMS_HAS(comms, allreduce))
         return wn_comms_missing_method(comms, "allreduce", err);
@@ -188,8 +180,7 @@ static inline int wn_comms_bcast(struct wn_comms *comms, void *buf, size_t count
 
 static inline int wn_comms_reduce(struct wn_comms *comms, const void *sendbuf, void *recvbuf,
                                   size_t count, enum wn_comms_dtype dtype, enum wn_comms_op op,
-                                  uint32_t root, enum wn_comms_memory memory,
-                                  struct wn_error *err)
+                                  uint32_t root, enum wn_comms_memory memory, struct wn_error *err)
 {
     if (!WN_COMMS_HAS(comms, reduce))
         return wn_comms_missing_method(comms, "reduce", err);
@@ -243,10 +234,10 @@ static inline int wn_comms_recv(struct wn_comms *comms, void *buf, size_t count,
     return comms->recv(comms, buf, count, dtype, peer, memory, err);
 }
 
-static inline int wn_comms_sendrecv(struct wn_comms *comms, const void *sendbuf,
-                                    size_t sendcount, uint32_t dest, void *recvbuf,
-                                    size_t recvcount, uint32_t source, enum wn_comms_dtype dtype,
-                                    enum wn_comms_memory memory, struct wn_error *err)
+static inline int wn_comms_sendrecv(struct wn_comms *comms, const void *sendbuf, size_t sendcount,
+                                    uint32_t dest, void *recvbuf, size_t recvcount, uint32_t source,
+                                    enum wn_comms_dtype dtype, enum wn_comms_memory memory,
+                                    struct wn_error *err)
 {
     if (!WN_COMMS_HAS(comms, sendrecv))
         return wn_comms_missing_method(comms, "sendrecv", err);
@@ -319,8 +310,7 @@ struct wn_comms_provider_ops {
      * every rank joined, or fails on timeout or abort.  *comms stays valid
      * until rank_destroy. */
     int (*rank_init)(struct wn_comms_group *group, const struct wn_comms_unique_id *id,
-                     uint32_t rank, int device_id, struct wn_comms **comms,
-                     struct wn_error *err);
+                     uint32_t rank, int device_id, struct wn_comms **comms, struct wn_error *err);
     /* Any thread, any time between group_new and group_free, repeatable (the
      * first reason is kept): every current and later wait fails with
      * WN_ECANCELED and "group aborted: <reason>". */

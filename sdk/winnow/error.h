@@ -17,19 +17,19 @@ extern "C" {
 /* Every fallible winnow call returns 0 or one of these negative codes. */
 enum wn_status {
     WN_OK = 0,
-    WN_EINVAL = -1,      /* an argument or a value is invalid */
-    WN_ENOMEM = -2,      /* out of memory */
-    WN_EIO = -3,         /* a read, write or system call failed */
-    WN_ENOTFOUND = -4,   /* a named file, stage, column or plugin does not exist */
-    WN_EABI = -5,        /* a plugin was built for another ABI */
-    WN_EPLUGIN = -6,     /* a plugin is malformed or misbehaved */
-    WN_ECONFIG = -7,     /* a pipeline configuration is invalid */
-    WN_ECANCELED = -8,   /* the run was stopped because of another failure */
-    WN_ETIMEDOUT = -9,   /* a wait ran past its limit */
-    WN_EDATA = -10,      /* input data is malformed (a bad JSONL line, a bad table) */
+    WN_EINVAL = -1,        /* an argument or a value is invalid */
+    WN_ENOMEM = -2,        /* out of memory */
+    WN_EIO = -3,           /* a read, write or system call failed */
+    WN_ENOTFOUND = -4,     /* a named file, stage, column or plugin does not exist */
+    WN_EABI = -5,          /* a plugin was built for another ABI */
+    WN_EPLUGIN = -6,       /* a plugin is malformed or misbehaved */
+    WN_ECONFIG = -7,       /* a pipeline configuration is invalid */
+    WN_ECANCELED = -8,     /* the run was stopped because of another failure */
+    WN_ETIMEDOUT = -9,     /* a wait ran past its limit */
+    WN_EDATA = -10,        /* input data is malformed (a bad JSONL line, a bad table) */
     WN_EUNSUPPORTED = -11, /* the operation is not available in this build */
-    WN_ERESOURCE = -12,  /* not enough CPUs, GPUs or memory for a request */
-    WN_EINTERNAL = -13   /* a bug in winnow: please report it */
+    WN_ERESOURCE = -12,    /* not enough CPUs, GPUs or memory for a request */
+    WN_EINTERNAL = -13     /* a bug in winnow: please report it */
 };
 
 #define WN_ERROR_MESSAGE_MAX 1024
@@ -44,7 +44,13 @@ struct wn_error {
     char message[WN_ERROR_MESSAGE_MAX];
 };
 
-#define WN_ERROR_INIT { 0, { 0 } }
+#define WN_ERROR_INIT                                                                              \
+    {                                                                                              \
+        0,                                                                                         \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* Sets code and a printf-style message; returns code, so `return wn_error_set(...)` works.
  * err may be NULL (the message is then dropped). Any thread. */

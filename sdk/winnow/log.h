@@ -8,12 +8,7 @@
 extern "C" {
 #endif
 
-enum wn_log_level {
-    WN_LOG_ERROR = 0,
-    WN_LOG_WARN = 1,
-    WN_LOG_INFO = 2,
-    WN_LOG_DEBUG = 3
-};
+enum wn_log_level { WN_LOG_ERROR = 0, WN_LOG_WARN = 1, WN_LOG_INFO = 2, WN_LOG_DEBUG = 3 };
 
 /* Writes one line "<level> <domain>: <message>" through the current handler
  * (stderr by default) when level is enabled.  Any thread; lines never interleave. */
@@ -22,7 +17,8 @@ void wn_log(enum wn_log_level level, const char *domain, const char *fmt, ...) W
 /* Nonzero when messages of this level are currently written. */
 int wn_log_enabled(enum wn_log_level level);
 
-/* Sets the most verbose level written (default WN_LOG_WARN, or WINNOW_LOG=error|warn|info|debug). */
+/* Sets the most verbose level written (default WN_LOG_WARN, or WINNOW_LOG=error|warn|info|debug).
+ */
 void wn_log_set_level(enum wn_log_level level);
 
 /* Handler that receives every enabled message; NULL restores the stderr handler.

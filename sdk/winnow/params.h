@@ -17,12 +17,12 @@ extern "C" {
 #endif
 
 enum wn_param_type {
-    WN_PARAM_END = 0,      /* terminates a spec array */
+    WN_PARAM_END = 0, /* terminates a spec array */
     WN_PARAM_BOOL,
-    WN_PARAM_INT,          /* 64-bit signed */
-    WN_PARAM_DOUBLE,       /* an integer in JSON is accepted */
+    WN_PARAM_INT,    /* 64-bit signed */
+    WN_PARAM_DOUBLE, /* an integer in JSON is accepted */
     WN_PARAM_STRING,
-    WN_PARAM_STRING_LIST   /* a JSON array of strings (a lone string is accepted as one element) */
+    WN_PARAM_STRING_LIST /* a JSON array of strings (a lone string is accepted as one element) */
 };
 
 /* Flags of a param spec entry. */
@@ -36,10 +36,10 @@ struct wn_param_spec {
     const char *name;
     enum wn_param_type type;
     uint32_t flags;
-    const char *default_json;  /* the default as JSON text ("5", "\"x\"", "[]"), or NULL */
-    double min, max;           /* with WN_PARAM_HAS_MIN / WN_PARAM_HAS_MAX */
+    const char *default_json;   /* the default as JSON text ("5", "\"x\"", "[]"), or NULL */
+    double min, max;            /* with WN_PARAM_HAS_MIN / WN_PARAM_HAS_MAX */
     const char *const *choices; /* STRING only: NULL-terminated allowed values, or NULL */
-    const char *help;          /* one line for `winnow inspect` */
+    const char *help;           /* one line for `winnow inspect` */
 };
 
 /* Validated parameter values.  Owned by the host; valid for the whole run;

@@ -59,8 +59,11 @@ struct wn_plugin {
 WN_PLUGIN_EXPORT const struct wn_plugin *winnow_plugin_v1(void);
 
 /* Defines the entry point returning the given descriptor. */
-#define WN_PLUGIN_DEFINE(descriptor) \
-    WN_PLUGIN_EXPORT const struct wn_plugin *winnow_plugin_v1(void) { return (descriptor); }
+#define WN_PLUGIN_DEFINE(descriptor)                                                               \
+    WN_PLUGIN_EXPORT const struct wn_plugin *winnow_plugin_v1(void)                                \
+    {                                                                                              \
+        return (descriptor);                                                                       \
+    }
 
 #ifdef __cplusplus
 }

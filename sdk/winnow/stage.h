@@ -25,9 +25,9 @@ extern "C" {
 #endif
 
 enum wn_stage_kind {
-    WN_STAGE_PLAIN = 0,   /* independent batches */
-    WN_STAGE_COMMS = 1,   /* ranks run collectives together: one input chunk per rank */
-    WN_STAGE_SHUFFLE = 2  /* insert / extract through a shuffle backend */
+    WN_STAGE_PLAIN = 0,  /* independent batches */
+    WN_STAGE_COMMS = 1,  /* ranks run collectives together: one input chunk per rank */
+    WN_STAGE_SHUFFLE = 2 /* insert / extract through a shuffle backend */
 };
 
 /* What one actor of a stage asks for.  Zero means "none of this resource". */
@@ -41,7 +41,7 @@ struct wn_resources {
 /* Given to setup_on_node.  Read fields past v1 only when struct_size covers them. */
 struct wn_stage_env {
     uint32_t struct_size;
-    const char *stage_name;         /* the configured name */
+    const char *stage_name; /* the configured name */
     const struct wn_params *params;
     void *reserved[8];
 };
@@ -49,12 +49,12 @@ struct wn_stage_env {
 /* Given to setup: who this actor is.  Read fields past v1 only when struct_size covers them. */
 struct wn_worker {
     uint32_t struct_size;
-    const char *stage_name;   /* the configured name */
-    uint32_t actor_index;     /* 0 .. pool_size-1; rank in COMMS and SHUFFLE stages */
+    const char *stage_name; /* the configured name */
+    uint32_t actor_index;   /* 0 .. pool_size-1; rank in COMMS and SHUFFLE stages */
     uint32_t pool_size;
-    int device_id;            /* the CUDA device this actor's thread uses, or -1 */
+    int device_id; /* the CUDA device this actor's thread uses, or -1 */
     const struct wn_params *params;
-    void *comms;              /* struct wn_comms * for COMMS stages, else NULL */
+    void *comms; /* struct wn_comms * for COMMS stages, else NULL */
     void *reserved[8];
 };
 
@@ -73,7 +73,7 @@ int wn_metric_add(struct wn_emitter *out, const char *name, double value);
 
 #define WN_STAGE_OPS_VERSION 1
 struct wn_stage_ops {
-    uint32_t version;  /* WN_STAGE_OPS_VERSION */
+    uint32_t version; /* WN_STAGE_OPS_VERSION */
     int (*setup_on_node)(const struct wn_stage_env *env, struct wn_error *err);
     /* Allocates the per-actor state. */
     int (*create)(const struct wn_params *params, void **state, struct wn_error *err);
@@ -92,20 +92,20 @@ struct wn_stage_ops {
 };
 
 struct wn_stage_desc {
-    uint32_t abi_major;   /* WN_ABI_MAJOR */
-    uint32_t abi_minor;   /* WN_ABI_MINOR */
-    uint32_t struct_size; /* sizeof(struct wn_stage_desc) */
-    const char *name;     /* unique across loaded plugins: [a-z0-9_]+ */
-    const char *summary;  /* one line */
-    const struct wn_param_spec *params;   /* ends with a WN_PARAM_END entry; may be NULL */
-    struct wn_resources resources;        /* defaults; the config may override */
-    uint32_t batch_size;                  /* default tasks per batch; 0 means 1 */
+    uint32_t abi_major;                 /* WN_ABI_MAJOR */
+    uint32_t abi_minor;                 /* WN_ABI_MINOR */
+    uint32_t struct_size;               /* sizeof(struct wn_stage_desc) */
+    const char *name;                   /* unique across loaded plugins: [a-z0-9_]+ */
+    const char *summary;                /* one line */
+    const struct wn_param_spec *params; /* ends with a WN_PARAM_END entry; may be NULL */
+    struct wn_resources resources;      /* defaults; the config may override */
+    uint32_t batch_size;                /* default tasks per batch; 0 means 1 */
     enum wn_stage_kind kind;
-    uint32_t input_payloads;              /* WN_PAYLOAD_BIT set accepted */
-    uint32_t output_payloads;             /* WN_PAYLOAD_BIT set produced */
-    const char *const *required_columns;  /* TABLE inputs: NULL-terminated, may be NULL */
+    uint32_t input_payloads;             /* WN_PAYLOAD_BIT set accepted */
+    uint32_t output_payloads;            /* WN_PAYLOAD_BIT set produced */
+    const char *const *required_columns; /* TABLE inputs: NULL-terminated, may be NULL */
     const struct wn_stage_ops *ops;
-    const void *shuffle;                  /* SHUFFLE stages: their shuffle hooks */
+    const void *shuffle; /* SHUFFLE stages: their shuffle hooks */
     void *reserved[8];
 };
 

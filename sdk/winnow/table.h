@@ -69,15 +69,15 @@ struct wn_table {
  * untouched (wn_table_column_type() reports WN_COLUMN_OTHER). */
 enum wn_column_type {
     WN_COLUMN_OTHER = 0,
-    WN_COLUMN_UTF8,              /* "u": int32 offsets */
-    WN_COLUMN_LARGE_UTF8,        /* "U": int64 offsets */
-    WN_COLUMN_INT32,             /* "i" */
-    WN_COLUMN_INT64,             /* "l" */
-    WN_COLUMN_UINT32,            /* "I" */
-    WN_COLUMN_UINT64,            /* "L" */
-    WN_COLUMN_FLOAT64,           /* "g" */
-    WN_COLUMN_BOOL,              /* "b" */
-    WN_COLUMN_FIXED_LIST_UINT32  /* "+w:N" with a uint32 child */
+    WN_COLUMN_UTF8,             /* "u": int32 offsets */
+    WN_COLUMN_LARGE_UTF8,       /* "U": int64 offsets */
+    WN_COLUMN_INT32,            /* "i" */
+    WN_COLUMN_INT64,            /* "l" */
+    WN_COLUMN_UINT32,           /* "I" */
+    WN_COLUMN_UINT64,           /* "L" */
+    WN_COLUMN_FLOAT64,          /* "g" */
+    WN_COLUMN_BOOL,             /* "b" */
+    WN_COLUMN_FIXED_LIST_UINT32 /* "+w:N" with a uint32 child */
 };
 
 /* ---- whole tables ------------------------------------------------------- */

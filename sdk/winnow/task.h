@@ -36,21 +36,22 @@ enum wn_payload_kind {
 /* Behaviour of a BLOB payload.  The table must outlive the task (static). */
 #define WN_BLOB_TYPE_VERSION 1
 struct wn_blob_type {
-    uint32_t version;       /* WN_BLOB_TYPE_VERSION */
-    const char *name;       /* e.g. "myplugin.bucket_map" */
-    void (*destroy)(void *data);    /* frees data; may be NULL for static data */
+    uint32_t version;            /* WN_BLOB_TYPE_VERSION */
+    const char *name;            /* e.g. "myplugin.bucket_map" */
+    void (*destroy)(void *data); /* frees data; may be NULL for static data */
     /* Optional: writes a self-contained copy of data into *bytes (malloc'd,
      * freed by the caller) for transfer between processes. */
-    int (*serialize)(const void *data, size_t size, void **bytes, size_t *len, struct wn_error *err);
+    int (*serialize)(const void *data, size_t size, void **bytes, size_t *len,
+                     struct wn_error *err);
     void *reserved[4];
 };
 
 /* One stage's record on a task, appended by the executor. */
 struct wn_task_perf {
-    const char *stage;      /* the stage's configured name */
-    double process_s;       /* time in process_batch for the batch holding this task */
-    double idle_s;          /* actor idle time before that batch */
-    uint64_t items;         /* items in the batch */
+    const char *stage; /* the stage's configured name */
+    double process_s;  /* time in process_batch for the batch holding this task */
+    double idle_s;     /* actor idle time before that batch */
+    uint64_t items;    /* items in the batch */
 };
 
 struct wn_task;
@@ -103,7 +104,8 @@ const struct wn_table *wn_task_table(const struct wn_task *task);
 int wn_task_take_table(struct wn_task *task, struct wn_table *out);
 
 /* BLOB: the task takes ownership of data (freed by type->destroy), also on failure. */
-int wn_task_set_blob(struct wn_task *task, const struct wn_blob_type *type, void *data, size_t size);
+int wn_task_set_blob(struct wn_task *task, const struct wn_blob_type *type, void *data,
+                     size_t size);
 const struct wn_blob_type *wn_task_blob_type(const struct wn_task *task);
 void *wn_task_blob_data(const struct wn_task *task, size_t *size);
 

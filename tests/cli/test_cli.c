@@ -261,7 +261,10 @@ static void test_run_keeps_exactly_the_expected_documents(void)
     {
         char cmd[8192];
         FILE *p;
-        snprintf(cmd, sizeof(cmd), "cat '%s'/out/*.jsonl | tr -d ' ' | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/' | sort | tr '\\n' ,", tmpdir);
+        snprintf(cmd, sizeof(cmd),
+                 "cat '%s'/out/*.jsonl | tr -d ' ' | sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/' | "
+                 "sort | tr '\\n' ,",
+                 tmpdir);
         p = popen(cmd, "r");
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         written = calloc(1, 256);
@@ -293,12 +296,16 @@ static void test_writer_that_receives_no_task_leaves_an_empty_output_directory(v
     snprintf(dir, sizeof(dir), "%s/empty_corpus", tmpdir);
     mkdir(dir, 0755);
     CU_ASSERT_EQUAL_FATAL(write_file("empty_corpus/part-0.jsonl", ""), 0);
-    CU_ASSERT_EQUAL_FATAL(write_file("nothing.json",
-               "{ \"stages\": [\n"
-               "  { \"stage\": \"file_partitioning\", \"params\": { \"paths\": [\"empty_corpus\"] } },\n"
-               "  { \"stage\": \"jsonl_reader\" },\n"
-               "  { \"stage\": \"minhash\" },\n"
-               "  { \"stage\": \"jsonl_writer\", \"params\": { \"path\": \"out_none\" } } ] }\n"), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        write_file(
+            "nothing.json",
+            "{ \"stages\": [\n"
+            "  { \"stage\": \"file_partitioning\", \"params\": { \"paths\": [\"empty_corpus\"] } "
+            "},\n"
+            "  { \"stage\": \"jsonl_reader\" },\n"
+            "  { \"stage\": \"minhash\" },\n"
+            "  { \"stage\": \"jsonl_writer\", \"params\": { \"path\": \"out_none\" } } ] }\n"),
+        0);
     run_winnow("run nothing.json");
     CU_ASSERT_EQUAL(status, 0);
     CU_ASSERT(contains(out_text, "jsonl_writer"));
@@ -350,11 +357,12 @@ static void test_readme_plugin_builds_against_the_sdk_and_runs(void)
     free(readme);
     free(example);
 
-    snprintf(cmd, sizeof(cmd),
-             "%s -shared -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wl,-z,now "
-             "-I'%s/sdk' -I'%s/sdk' -o '%s/drop_empty.so' '%s/examples/plugins/drop_empty/drop_empty.c' "
-             "-L'%s/libwinnow/.libs' -lwinnow",
-             cc, wn_test_srcdir(), wn_test_builddir(), tmpdir, wn_test_srcdir(), wn_test_builddir());
+    snprintf(
+        cmd, sizeof(cmd),
+        "%s -shared -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wl,-z,now "
+        "-I'%s/sdk' -I'%s/sdk' -o '%s/drop_empty.so' '%s/examples/plugins/drop_empty/drop_empty.c' "
+        "-L'%s/libwinnow/.libs' -lwinnow",
+        cc, wn_test_srcdir(), wn_test_builddir(), tmpdir, wn_test_srcdir(), wn_test_builddir());
     CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
     run_winnow("-P drop_empty.so inspect drop_empty");
     CU_ASSERT_EQUAL(status, 0);
@@ -392,18 +400,25 @@ int main(void)
     static const struct wn_test tests[] = {
         { "--version names the release and the ABI", test_version_names_release_and_abi },
         { "--help and usage errors", test_help_and_usage_errors },
-        { "plugins lists build-tree plugins and stages", test_plugins_lists_build_tree_plugins_and_stages },
-        { "plugins shows why broken plugins did not load", test_plugins_shows_why_broken_plugins_did_not_load },
+        { "plugins lists build-tree plugins and stages",
+          test_plugins_lists_build_tree_plugins_and_stages },
+        { "plugins shows why broken plugins did not load",
+          test_plugins_shows_why_broken_plugins_did_not_load },
         { "inspect describes a stage and a backend", test_inspect_describes_a_stage_and_a_backend },
         { "validate accepts a good pipeline", test_validate_accepts_a_good_pipeline },
-        { "validate reports bad configs with their place", test_validate_reports_bad_configs_with_their_place },
-        { "run keeps exactly the expected documents", test_run_keeps_exactly_the_expected_documents },
+        { "validate reports bad configs with their place",
+          test_validate_reports_bad_configs_with_their_place },
+        { "run keeps exactly the expected documents",
+          test_run_keeps_exactly_the_expected_documents },
         { "--set overrides change the run", test_set_override_changes_the_run },
         { "a writer that receives no task leaves an empty output directory",
           test_writer_that_receives_no_task_leaves_an_empty_output_directory },
-        { "a malformed line fails the run naming file and line", test_malformed_line_fails_the_run_naming_file_and_line },
-        { "the README plugin builds against the SDK and runs", test_readme_plugin_builds_against_the_sdk_and_runs },
-        { "a failing create names the stage and the plugin's message", test_failing_create_names_stage_and_plugin_message },
+        { "a malformed line fails the run naming file and line",
+          test_malformed_line_fails_the_run_naming_file_and_line },
+        { "the README plugin builds against the SDK and runs",
+          test_readme_plugin_builds_against_the_sdk_and_runs },
+        { "a failing create names the stage and the plugin's message",
+          test_failing_create_names_stage_and_plugin_message },
         { NULL, NULL }
     };
     return wn_test_run_suite("cli", tests, setup_suite, cleanup_suite);

@@ -134,8 +134,7 @@ static int fc_barrier(struct wn_comms *comms, struct wn_error *err)
 }
 
 static int fc_rank_init(struct wn_comms_group *group, const struct wn_comms_unique_id *id,
-                        uint32_t rank, int device_id, struct wn_comms **comms,
-                        struct wn_error *err)
+                        uint32_t rank, int device_id, struct wn_comms **comms, struct wn_error *err)
 {
     struct fake_group *g = (struct fake_group *)group;
     struct fake_rank *r;
@@ -199,15 +198,19 @@ static void fc_group_free(struct wn_comms_group *group)
     __atomic_add_fetch(&got.group_frees, 1, __ATOMIC_SEQ_CST);
 }
 
-static const struct wn_comms_provider_ops fc_ops = {
-    WN_COMMS_PROVIDER_OPS_VERSION, fc_group_new,    fc_unique_id, fc_rank_init,
-    fc_group_abort,                fc_rank_destroy, fc_group_free, { NULL }
-};
+static const struct wn_comms_provider_ops fc_ops = { WN_COMMS_PROVIDER_OPS_VERSION,
+                                                     fc_group_new,
+                                                     fc_unique_id,
+                                                     fc_rank_init,
+                                                     fc_group_abort,
+                                                     fc_rank_destroy,
+                                                     fc_group_free,
+                                                     { NULL } };
 
-static const struct wn_backend_desc fake_comms = { WN_BACKEND_HEADER, "fake_comms",
-                                                   "an in-process group", WN_BACKEND_COMMS,
-                                                   no_params,         &fc_ops,
-                                                   { NULL } };
+static const struct wn_backend_desc fake_comms = {
+    WN_BACKEND_HEADER, "fake_comms", "an in-process group", WN_BACKEND_COMMS, no_params,
+    &fc_ops,           { NULL }
+};
 
 /* ---- an in-memory shuffle provider ----------------------------------------------------- */
 
@@ -357,15 +360,21 @@ static void fs_group_destroy(struct wn_shuffle_group *group)
     __atomic_add_fetch(&got.group_destroys, 1, __ATOMIC_SEQ_CST);
 }
 
-static const struct wn_shuffle_provider_ops fs_ops = {
-    WN_SHUFFLE_PROVIDER_OPS_VERSION, fs_group_create, fs_open,  fs_insert,        fs_insert_finished,
-    fs_extract,                      fs_close,        fs_group_abort, fs_group_destroy, { NULL }
-};
+static const struct wn_shuffle_provider_ops fs_ops = { WN_SHUFFLE_PROVIDER_OPS_VERSION,
+                                                       fs_group_create,
+                                                       fs_open,
+                                                       fs_insert,
+                                                       fs_insert_finished,
+                                                       fs_extract,
+                                                       fs_close,
+                                                       fs_group_abort,
+                                                       fs_group_destroy,
+                                                       { NULL } };
 
-static const struct wn_backend_desc fake_shuffle = { WN_BACKEND_HEADER, "fake_shuffle",
-                                                     "an in-memory shuffle", WN_BACKEND_SHUFFLE,
-                                                     no_params,       &fs_ops,
-                                                     { NULL } };
+static const struct wn_backend_desc fake_shuffle = {
+    WN_BACKEND_HEADER, "fake_shuffle", "an in-memory shuffle", WN_BACKEND_SHUFFLE, no_params,
+    &fs_ops,           { NULL }
+};
 
 /* ---- the stages (probe_params: hang_on, hang_in_setup) ---------------------------------- */
 
@@ -502,8 +511,7 @@ static int sh_extract(void *state, const struct wn_shuffle_partition *partition,
         char id[48], v[24];
         struct wn_task *task;
 
-        snprintf(id, sizeof(id), "key_%llu",
-                 (unsigned long long)wn_table_get_uint64(rows, 0, r));
+        snprintf(id, sizeof(id), "key_%llu", (unsigned long long)wn_table_get_uint64(rows, 0, r));
         snprintf(v, sizeof(v), "%llu", (unsigned long long)wn_table_get_uint64(rows, 0, r));
         task = wn_task_new(id, partition->dataset);
         wn_task_meta_set(task, "v", v);
@@ -512,12 +520,13 @@ static int sh_extract(void *state, const struct wn_shuffle_partition *partition,
     return rc;
 }
 
-static const struct wn_stage_ops comms_ops = { WN_STAGE_OPS_VERSION, NULL,       k_create,
-                                               comms_setup,          comms_process, k_teardown,
-                                               k_destroy,            { NULL } };
-static const struct wn_stage_ops shuffle_ops = { WN_STAGE_OPS_VERSION, NULL,      k_create,
-                                                 k_setup,              not_plain, k_teardown,
-                                                 k_destroy,            { NULL } };
+static const struct wn_stage_ops comms_ops = {
+    WN_STAGE_OPS_VERSION, NULL,       k_create,  comms_setup,
+    comms_process,        k_teardown, k_destroy, { NULL }
+};
+static const struct wn_stage_ops shuffle_ops = {
+    WN_STAGE_OPS_VERSION, NULL, k_create, k_setup, not_plain, k_teardown, k_destroy, { NULL }
+};
 static const struct wn_shuffle_stage_ops shuffle_hooks = { WN_SHUFFLE_STAGE_OPS_VERSION,
                                                            WN_SHUFFLE_PARTITIONS_PER_TASK,
                                                            NULL,
@@ -531,11 +540,19 @@ static const struct wn_stage_desc comms_desc = {
     WN_STAGE_COMMS,  WN_PAYLOADS_ANY, WN_PAYLOADS_ANY,         NULL,         &comms_ops,     NULL,
     { NULL }
 };
-static const struct wn_stage_desc shuffle_desc = {
-    WN_STAGE_HEADER,  "k_shuffle",     "one row per task, by v", probe_params, { 1, 0, 0, 0 },
-    1,                WN_STAGE_SHUFFLE, WN_PAYLOADS_ANY,         WN_PAYLOADS_ANY, NULL,
-    &shuffle_ops,     &shuffle_hooks,  { NULL }
-};
+static const struct wn_stage_desc shuffle_desc = { WN_STAGE_HEADER,
+                                                   "k_shuffle",
+                                                   "one row per task, by v",
+                                                   probe_params,
+                                                   { 1, 0, 0, 0 },
+                                                   1,
+                                                   WN_STAGE_SHUFFLE,
+                                                   WN_PAYLOADS_ANY,
+                                                   WN_PAYLOADS_ANY,
+                                                   NULL,
+                                                   &shuffle_ops,
+                                                   &shuffle_hooks,
+                                                   { NULL } };
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -734,8 +751,8 @@ static void count_slices(json_t *trace, struct slices *s)
 
         if (strcmp(ph, "M") == 0 && strcmp(name, "thread_name") == 0) {
             for (int k = 0; k < 4; k++)
-                s->tracks[k] += strcmp(json_string_value(json_object_get(args, "name")),
-                                       names[k]) == 0;
+                s->tracks[k] +=
+                    strcmp(json_string_value(json_object_get(args, "name")), names[k]) == 0;
             continue;
         }
         if (strcmp(ph, "X") != 0)
@@ -819,8 +836,9 @@ static void test_report_and_trace_show_every_comms_and_shuffle_actor(void)
         CU_ASSERT_EQUAL(actors_sum(sh, "tasks_in"), 6);
         CU_ASSERT_EQUAL(actors_sum(sh, "tasks_out"), 6);
         CU_ASSERT_EQUAL(actors_sum(sh, "batches"), 6 + 6); /* inserts + partitions */
-        for (size_t i = 0; i < 2; i++) /* each owns 3 of the 6 partitions */
-            CU_ASSERT(integer(json_array_get(json_object_get(sh, "actor_list"), i), "batches") >= 3);
+        for (size_t i = 0; i < 2; i++)                     /* each owns 3 of the 6 partitions */
+            CU_ASSERT(integer(json_array_get(json_object_get(sh, "actor_list"), i), "batches") >=
+                      3);
         CU_ASSERT_EQUAL(stats[2].actors, 2);
         CU_ASSERT_EQUAL(stats[2].tasks_in, 6);
         CU_ASSERT_EQUAL(stats[2].tasks_out, 6);
@@ -865,8 +883,8 @@ static void expect_timeout(const char *executor_json, const struct stage_spec *s
     double start = now_s(), took;
     int rc;
 
-    rc = run_pipeline_with(executor_json, specs, n_stages, n_roots, NULL, NULL, NULL, &result,
-                           &err);
+    rc =
+        run_pipeline_with(executor_json, specs, n_stages, n_roots, NULL, NULL, NULL, &result, &err);
     took = now_s() - start;
     CU_ASSERT_EQUAL(rc, WN_ETIMEDOUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, says));
@@ -930,8 +948,8 @@ static void test_a_shuffle_rank_hung_in_insert_ends_the_run_after_timeout_s(void
     /* The other rank waits in insert_finished for the hung one. */
     static const struct stage_spec stages[] = {
         { "src", "{\"forward\": true}", 1, 1, 1, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
-        { "sh", "{\"hang_on\": \"root_2\"}", 1, 2, 1, &shuffle_desc, WN_ON_ERROR_FAIL, 0, 0.3, 0,
-          0, 0 },
+        { "sh", "{\"hang_on\": \"root_2\"}", 1, 2, 1, &shuffle_desc, WN_ON_ERROR_FAIL, 0, 0.3, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {
@@ -945,8 +963,8 @@ static void test_a_shuffle_rank_hung_in_insert_ends_the_run_after_timeout_s(void
 static void test_a_shuffle_rank_hung_in_setup_ends_the_run_after_timeout_s(void)
 {
     static const struct stage_spec stages[] = {
-        { "sh", "{\"hang_in_setup\": true}", 1, 2, 1, &shuffle_desc, WN_ON_ERROR_FAIL, 0, 0.3, 0,
-          0, 0 },
+        { "sh", "{\"hang_in_setup\": true}", 1, 2, 1, &shuffle_desc, WN_ON_ERROR_FAIL, 0, 0.3, 0, 0,
+          0 },
     };
 
     for (int m = 0; m < 2; m++) {

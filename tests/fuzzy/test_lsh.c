@@ -46,7 +46,8 @@ static int fake_insert(struct wn_shuffle_sink *self, const struct wn_table *rows
                        const uint32_t *partitions, struct wn_error *err)
 {
     struct fake_shuffle *f = (struct fake_shuffle *)self;
-    int64_t bcol = wn_table_column_index(rows, "_bucket_id"), icol = wn_table_column_index(rows, "id");
+    int64_t bcol = wn_table_column_index(rows, "_bucket_id"),
+            icol = wn_table_column_index(rows, "id");
 
     if (bcol < 0 || icol < 0)
         return wn_error_set(err, WN_EINVAL, "no _bucket_id or id column");
@@ -253,9 +254,8 @@ static void test_only_buckets_of_two_or_more_documents_are_kept(void)
 
     task = signature_task(0, ids, sigs, 4, 4);
     harness_sink_init(&out);
-    CU_ASSERT_EQUAL_FATAL(fake_run("{\"num_bands\": 2, \"rows_per_band\": 2}", &task, 1, 2, &out,
-                                   NULL, &err),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        fake_run("{\"num_bands\": 2, \"rows_per_band\": 2}", &task, 1, 2, &out, NULL, &err), 0);
     rows = output_rows(&out, &n);
     CU_ASSERT_EQUAL_FATAL(n, 4);
     for (size_t i = 0; i < n; i++) {
@@ -328,9 +328,9 @@ static void test_a_signature_of_another_length_is_refused_naming_both_params(voi
     struct harness_sink out;
 
     harness_sink_init(&out);
-    CU_ASSERT_EQUAL(fake_run("{\"num_bands\": 4, \"rows_per_band\": 4}", &task, 1, 1, &out, NULL,
-                             &err),
-                    WN_EINVAL);
+    CU_ASSERT_EQUAL(
+        fake_run("{\"num_bands\": 4, \"rows_per_band\": 4}", &task, 1, 1, &out, NULL, &err),
+        WN_EINVAL);
     printf("\n  %s\n", err.message);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "12 values per row"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "num_bands (4)"));
@@ -528,13 +528,13 @@ static void reference_removed(const struct corpus *c, uint8_t *removed)
 
 static void test_any_ranks_and_bands_per_round_remove_the_reference_set(void)
 {
-    static const unsigned configs[][2] = { { 1, 5 }, { 2, 5 }, { 4, 5 }, { 2, 1 }, { 2, 20 },
-                                           { 4, 7 } };
+    static const unsigned configs[][2] = { { 1, 5 }, { 2, 5 },  { 4, 5 },
+                                           { 2, 1 }, { 2, 20 }, { 4, 7 } };
     char corpus_dir[4096], docs_dir[4200];
-    const char *args[] = { "--docs",     "1500", "--files",     "8",   "--seed",    "23",
-                           "--exact-rate", "0.1", "--near-rate", "0.2", "--edit-max", "0.15",
-                           "--min-words", "50",  "--max-words", "300", "--int-ids",  "--out",
-                           corpus_dir,   NULL };
+    const char *args[] = { "--docs",       "1500", "--files",     "8",   "--seed",     "23",
+                           "--exact-rate", "0.1",  "--near-rate", "0.2", "--edit-max", "0.15",
+                           "--min-words",  "50",   "--max-words", "300", "--int-ids",  "--out",
+                           corpus_dir,     NULL };
     struct corpus c;
     uint8_t *want, *got;
     size_t n, want_count = 0;
@@ -671,20 +671,21 @@ static void test_candidate_rates_of_the_real_lsh_follow_the_s_curve(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(summary);
     n_docs = 3000;
     json_decref(summary);
-    CU_ASSERT_FATAL(asprintf(&config,
-                             "{\n"
-                             "  \"executor\": { \"backend\": \"actor_pool\", \"mode\": \"barrier\" },\n"
-                             "  \"stages\": [\n"
-                             "    { \"stage\": \"file_partitioning\", \"params\": { \"paths\": "
-                             "[\"%s/docs\"] } },\n"
-                             "    { \"stage\": \"jsonl_reader\" },\n"
-                             "    { \"stage\": \"minhash\" },\n"
-                             "    { \"stage\": \"lsh\", \"shuffle\": \"ucx\", \"actors\": 2 },\n"
-                             "    { \"stage\": \"jsonl_writer\", \"params\": { \"path\": "
-                             "\"buckets\" } }\n"
-                             "  ]\n"
-                             "}\n",
-                             corpus_dir) > 0);
+    CU_ASSERT_FATAL(
+        asprintf(&config,
+                 "{\n"
+                 "  \"executor\": { \"backend\": \"actor_pool\", \"mode\": \"barrier\" },\n"
+                 "  \"stages\": [\n"
+                 "    { \"stage\": \"file_partitioning\", \"params\": { \"paths\": "
+                 "[\"%s/docs\"] } },\n"
+                 "    { \"stage\": \"jsonl_reader\" },\n"
+                 "    { \"stage\": \"minhash\" },\n"
+                 "    { \"stage\": \"lsh\", \"shuffle\": \"ucx\", \"actors\": 2 },\n"
+                 "    { \"stage\": \"jsonl_writer\", \"params\": { \"path\": "
+                 "\"buckets\" } }\n"
+                 "  ]\n"
+                 "}\n",
+                 corpus_dir) > 0);
     CU_ASSERT_EQUAL_FATAL(run_winnow("quality", config), 0);
     free(config);
     docs = calloc(n_docs, sizeof(*docs));
@@ -722,8 +723,8 @@ static void test_candidate_rates_of_the_real_lsh_follow_the_s_curve(void)
             CU_ASSERT(fabs(measured - want) <=
                       4.0 * sqrt(want * (1.0 - want) / (double)pairs_in[bin]) + 0.03);
     }
-    printf("  recall at Jaccard >= 0.9: %zu/%zu; candidates below 0.5: %zu/%zu\n", high_cands,
-           high, low_cands, low);
+    printf("  recall at Jaccard >= 0.9: %zu/%zu; candidates below 0.5: %zu/%zu\n", high_cands, high,
+           low_cands, low);
     CU_ASSERT(high >= 100);
     CU_ASSERT((double)high_cands >= 0.95 * (double)high);
     CU_ASSERT(low >= 100);
@@ -844,7 +845,8 @@ int main(void)
           test_candidate_rates_of_the_real_lsh_follow_the_s_curve },
         { "empty input and one document give no labels",
           test_empty_input_and_one_document_give_no_labels },
-        { "identical documents leave only the first", test_identical_documents_leave_only_the_first },
+        { "identical documents leave only the first",
+          test_identical_documents_leave_only_the_first },
         { "very long documents are found", test_very_long_documents_are_found },
 #endif
         { NULL, NULL }

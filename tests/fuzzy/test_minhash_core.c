@@ -190,8 +190,9 @@ static void test_invalid_bytes_are_one_code_point_each(void)
     h = all_shingles(&mh, text, 4, &n);
     CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_EQUAL(h[0], bytes_units_hash(&mh, "a\xff", 2));
-    CU_ASSERT_EQUAL(h[1], bytes_units_hash(&mh, "\xff"
-                                                  "b",
+    CU_ASSERT_EQUAL(h[1], bytes_units_hash(&mh,
+                                           "\xff"
+                                           "b",
                                            2));
     CU_ASSERT_EQUAL(h[2], bytes_units_hash(&mh, "b\xe2", 2));
     CU_ASSERT_EQUAL(h[1], fuzzy_units_hash(&mh, (const uint32_t[]){ 0x110000 + 0xFF, 'b' }, 2));

@@ -46,26 +46,43 @@ static int count_run(const struct wn_run *run, struct wn_error *err)
 }
 
 static const struct wn_stage_ops counting_ops = {
-    WN_STAGE_OPS_VERSION, count_setup_on_node, count_create, NULL, count_process, NULL, NULL,
-    { 0 }
+    WN_STAGE_OPS_VERSION, count_setup_on_node, count_create, NULL, count_process, NULL, NULL, { 0 }
 };
 static const struct wn_executor_ops executor_ops = { WN_EXECUTOR_OPS_VERSION, count_run, { 0 } };
 
 #define BIT(kind) WN_PAYLOAD_BIT(WN_PAYLOAD_##kind)
 
-static const struct wn_stage_desc source_stage = {
-    WN_STAGE_HEADER, "source", "lists files", NULL, { 1.0, 0, 0, 0 }, 0, WN_STAGE_PLAIN,
-    BIT(EMPTY), BIT(FILES), NULL, &counting_ops, NULL, { 0 }
-};
-static const struct wn_stage_desc reader_stage = {
-    WN_STAGE_HEADER, "reader", "reads files into tables", NULL, { 2.0, 0.5, 0, 0 }, 4,
-    WN_STAGE_PLAIN, BIT(FILES), BIT(TABLE), NULL, &counting_ops, NULL, { 0 }
-};
+static const struct wn_stage_desc source_stage = { WN_STAGE_HEADER,
+                                                   "source",
+                                                   "lists files",
+                                                   NULL,
+                                                   { 1.0, 0, 0, 0 },
+                                                   0,
+                                                   WN_STAGE_PLAIN,
+                                                   BIT(EMPTY),
+                                                   BIT(FILES),
+                                                   NULL,
+                                                   &counting_ops,
+                                                   NULL,
+                                                   { 0 } };
+static const struct wn_stage_desc reader_stage = { WN_STAGE_HEADER,
+                                                   "reader",
+                                                   "reads files into tables",
+                                                   NULL,
+                                                   { 2.0, 0.5, 0, 0 },
+                                                   4,
+                                                   WN_STAGE_PLAIN,
+                                                   BIT(FILES),
+                                                   BIT(TABLE),
+                                                   NULL,
+                                                   &counting_ops,
+                                                   NULL,
+                                                   { 0 } };
 
 static const char *const filter_modes[] = { "keep", "drop", NULL };
 static const struct wn_param_spec filter_params[] = {
-    { "min_words", WN_PARAM_INT, WN_PARAM_REQUIRED | WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, NULL,
-      1, 1000, NULL, "fewest words a kept row has" },
+    { "min_words", WN_PARAM_INT, WN_PARAM_REQUIRED | WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, NULL, 1,
+      1000, NULL, "fewest words a kept row has" },
     { "limit", WN_PARAM_INT, 0, "10", 0, 0, NULL, "any 64-bit count" },
     { "ratio", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "0.5", 0, 1, NULL, "a ratio" },
     { "mode", WN_PARAM_STRING, 0, "\"keep\"", 0, 0, filter_modes, "keep or drop matches" },
@@ -73,20 +90,49 @@ static const struct wn_param_spec filter_params[] = {
     { "verbose", WN_PARAM_BOOL, 0, "false", 0, 0, NULL, "log each row" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
 };
-static const struct wn_stage_desc filter_stage = {
-    WN_STAGE_HEADER, "word_filter", "keeps rows by word count", filter_params, { 0.5, 0, 0, 0 },
-    32, WN_STAGE_PLAIN, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, NULL, { 0 }
-};
-static const struct wn_stage_desc collective_stage = {
-    WN_STAGE_HEADER, "collective", "ranks all-reduce", NULL, { 1.0, 1.0, 0, 0 }, 0,
-    WN_STAGE_COMMS, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, NULL, { 0 }
-};
+static const struct wn_stage_desc filter_stage = { WN_STAGE_HEADER,
+                                                   "word_filter",
+                                                   "keeps rows by word count",
+                                                   filter_params,
+                                                   { 0.5, 0, 0, 0 },
+                                                   32,
+                                                   WN_STAGE_PLAIN,
+                                                   BIT(TABLE),
+                                                   BIT(TABLE),
+                                                   NULL,
+                                                   &counting_ops,
+                                                   NULL,
+                                                   { 0 } };
+static const struct wn_stage_desc collective_stage = { WN_STAGE_HEADER,
+                                                       "collective",
+                                                       "ranks all-reduce",
+                                                       NULL,
+                                                       { 1.0, 1.0, 0, 0 },
+                                                       0,
+                                                       WN_STAGE_COMMS,
+                                                       BIT(TABLE),
+                                                       BIT(TABLE),
+                                                       NULL,
+                                                       &counting_ops,
+                                                       NULL,
+                                                       { 0 } };
 /* Shuffle hooks are never called by resolve; the registry only needs them present. */
-static const struct { uint32_t version; } shuffle_hooks = { 1 };
-static const struct wn_stage_desc shuffle_stage = {
-    WN_STAGE_HEADER, "exchange", "shuffles rows by key", NULL, { 1.0, 0, 0, 0 }, 0,
-    WN_STAGE_SHUFFLE, BIT(TABLE), BIT(TABLE), NULL, &counting_ops, &shuffle_hooks, { 0 }
-};
+static const struct {
+    uint32_t version;
+} shuffle_hooks = { 1 };
+static const struct wn_stage_desc shuffle_stage = { WN_STAGE_HEADER,
+                                                    "exchange",
+                                                    "shuffles rows by key",
+                                                    NULL,
+                                                    { 1.0, 0, 0, 0 },
+                                                    0,
+                                                    WN_STAGE_SHUFFLE,
+                                                    BIT(TABLE),
+                                                    BIT(TABLE),
+                                                    NULL,
+                                                    &counting_ops,
+                                                    &shuffle_hooks,
+                                                    { 0 } };
 
 static const char *const executor_modes[] = { "streaming", "barrier", NULL };
 static const struct wn_param_spec executor_params[] = {
@@ -96,37 +142,39 @@ static const struct wn_param_spec executor_params[] = {
 };
 static const struct wn_backend_desc pool_backend = {
     WN_BACKEND_HEADER, "actor_pool", "test executor", WN_BACKEND_EXECUTOR, executor_params,
-    &executor_ops, { 0 }
+    &executor_ops,     { 0 }
 };
 static const struct wn_backend_desc serial_backend = {
     WN_BACKEND_HEADER, "serial", "test executor without params", WN_BACKEND_EXECUTOR, NULL,
-    &executor_ops, { 0 }
+    &executor_ops,     { 0 }
 };
 /* Providers are only looked up by resolve, never called: a versioned table
  * with no methods is enough for the registry's checks. */
-static const struct { uint32_t version; } provider_ops = { 1 };
+static const struct {
+    uint32_t version;
+} provider_ops = { 1 };
 static const struct wn_backend_desc comms_backend = {
     WN_BACKEND_HEADER, "test_comms", "test comms", WN_BACKEND_COMMS, NULL, &provider_ops, { 0 }
 };
 static const struct wn_backend_desc shuffle_backend = {
-    WN_BACKEND_HEADER, "test_shuffle", "test shuffle", WN_BACKEND_SHUFFLE, NULL, &provider_ops, { 0 }
+    WN_BACKEND_HEADER, "test_shuffle", "test shuffle", WN_BACKEND_SHUFFLE, NULL,
+    &provider_ops,     { 0 }
 };
 
-static const struct wn_stage_desc *const test_stages[] = {
-    &source_stage, &reader_stage, &filter_stage, &collective_stage, &shuffle_stage, NULL
-};
-static const struct wn_backend_desc *const test_backends[] = {
-    &pool_backend, &serial_backend, &comms_backend, &shuffle_backend, NULL
-};
+static const struct wn_stage_desc *const test_stages[] = { &source_stage,  &reader_stage,
+                                                           &filter_stage,  &collective_stage,
+                                                           &shuffle_stage, NULL };
+static const struct wn_backend_desc *const test_backends[] = { &pool_backend, &serial_backend,
+                                                               &comms_backend, &shuffle_backend,
+                                                               NULL };
 static const struct wn_plugin test_plugin = {
     WN_PLUGIN_HEADER, "config_test", "1.0", "MIT", "stages for the config tests",
-    test_stages, test_backends, { 0 }
+    test_stages,      test_backends, { 0 }
 };
 
 /* Only stages: no executor, no comms backend. */
 static const struct wn_plugin stages_only_plugin = {
-    WN_PLUGIN_HEADER, "config_test_stages", "1.0", "MIT", "stages only",
-    test_stages, NULL, { 0 }
+    WN_PLUGIN_HEADER, "config_test_stages", "1.0", "MIT", "stages only", test_stages, NULL, { 0 }
 };
 
 static struct wn_registry *registry;
@@ -182,12 +230,12 @@ static int load(const char *text, struct wn_config **config, struct wn_error *er
     return rc;
 }
 
-#define ASSERT_MESSAGE(err, expected)                                                        \
-    do {                                                                                     \
-        const char *found_ = strstr((err).message, (expected));                               \
-        if (found_ == NULL)                                                                  \
-            fprintf(stderr, "\n  message:  %s\n  expected: %s\n", (err).message, (expected)); \
-        CU_ASSERT_PTR_NOT_NULL(found_);                                                      \
+#define ASSERT_MESSAGE(err, expected)                                                              \
+    do {                                                                                           \
+        const char *found_ = strstr((err).message, (expected));                                    \
+        if (found_ == NULL)                                                                        \
+            fprintf(stderr, "\n  message:  %s\n  expected: %s\n", (err).message, (expected));      \
+        CU_ASSERT_PTR_NOT_NULL(found_);                                                            \
     } while (0)
 
 /* Loading text fails with WN_ECONFIG and a message containing expected. */
@@ -495,9 +543,8 @@ static void test_unknown_keys_are_reported_with_a_suggestion(void)
                       "test.json: stages[2]: unknown key 'Actors' (did you mean 'actors'?)");
     expect_load_error(third_stage("'resources': {'cpu': 1}"),
                       "test.json: stages[2].resources: unknown key 'cpu' (did you mean 'cpus'?)");
-    expect_load_error(
-        "{'stage': [{'stage': 'source'}]}",
-        "test.json: unknown key 'stage' at the top level (did you mean 'stages'?)");
+    expect_load_error("{'stage': [{'stage': 'source'}]}",
+                      "test.json: unknown key 'stage' at the top level (did you mean 'stages'?)");
     expect_load_error("{'datset': 'x', 'stages': [{'stage': 'source'}]}",
                       "test.json: unknown key 'datset' at the top level (did you mean 'dataset'?)");
     /* Nothing close: the known keys are listed instead. */
@@ -577,8 +624,9 @@ static void test_wrong_types_are_reported_with_their_path(void)
 
     run_cases(cases);
     /* params must be an object (its contents are checked when resolving). */
-    CU_ASSERT_EQUAL(load("{'stages': [{'stage': 'source'}, {'stage': 'reader', 'params': []}]}",
-                         &config, &err), WN_ECONFIG);
+    CU_ASSERT_EQUAL(
+        load("{'stages': [{'stage': 'source'}, {'stage': 'reader', 'params': []}]}", &config, &err),
+        WN_ECONFIG);
     CU_ASSERT_STRING_EQUAL(err.message,
                            "test.json: stages[1].params: expected an object, got an array");
 
@@ -841,7 +889,8 @@ static void test_executor_params_are_validated_against_the_backend(void)
     /* backend and env are not backend params. */
     CU_ASSERT_EQUAL_FATAL(resolve_text("{'executor': {'backend': 'serial', 'env': {'A': 'b'}},"
                                        " 'stages': [{'stage': 'source'}]}",
-                                       registry, &p, &err), 0);
+                                       registry, &p, &err),
+                          0);
     CU_ASSERT_PTR_EQUAL(p->executor, &serial_backend);
     CU_ASSERT_PTR_NOT_NULL(p->executor_params);
     CU_ASSERT_FALSE(wn_params_has(p->executor_params, "backend"));
@@ -881,14 +930,14 @@ static void test_set_overrides_values_before_resolving(void)
     struct wn_config *config = load_set_base();
     struct wn_pipeline *p = NULL;
     static const char *const sets[] = {
-        "stages.2.batch_size=8",             /* an integer */
-        "executor.mode=barrier",             /* not JSON: taken as a string */
-        "stages.2.params.min_words=5",       /* nested */
+        "stages.2.batch_size=8",                /* an integer */
+        "executor.mode=barrier",                /* not JSON: taken as a string */
+        "stages.2.params.min_words=5",          /* nested */
         "stages.2.params.fields=[\"a\",\"b\"]", /* a JSON array */
-        "stages.2.name=\"123\"",             /* a quoted JSON string */
-        "stages.0.resources.cpus=3",         /* creates the missing resources object */
-        "dataset=books",                     /* a new top-level key */
-        "executor.env.WN_X=",                /* an empty string */
+        "stages.2.name=\"123\"",                /* a quoted JSON string */
+        "stages.0.resources.cpus=3",            /* creates the missing resources object */
+        "dataset=books",                        /* a new top-level key */
+        "executor.env.WN_X=",                   /* an empty string */
         "stages.3.on_error=retry",
         NULL
     };
@@ -1036,7 +1085,8 @@ static void test_resolve_calls_no_plugin_code(void)
                                        " {'stage': 'word_filter', 'params': {'min_words': 1}},"
                                        " {'stage': 'collective', 'comms': 'test_comms'},"
                                        " {'stage': 'exchange', 'shuffle': 'test_shuffle'}]}",
-                                       registry, &p, &err), 0);
+                                       registry, &p, &err),
+                          0);
     wn_pipeline_free(p);
     CU_ASSERT_EQUAL(hook_calls, 0);
 }

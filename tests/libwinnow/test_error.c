@@ -67,8 +67,10 @@ static void test_every_status_has_a_distinct_name(void)
 int main(void)
 {
     static const struct wn_test tests[] = {
-        { "set returns the code and formats the message", test_set_returns_code_and_formats_message },
-        { "set with a NULL record only returns the code", test_set_with_null_record_only_returns_code },
+        { "set returns the code and formats the message",
+          test_set_returns_code_and_formats_message },
+        { "set with a NULL record only returns the code",
+          test_set_with_null_record_only_returns_code },
         { "prefix adds context and keeps the code", test_prefix_adds_context_and_keeps_code },
         { "prefix truncates at the record size", test_prefix_truncates_at_record_size },
         { "clear resets the record", test_clear_resets_record },

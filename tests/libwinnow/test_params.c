@@ -11,11 +11,14 @@
 static const char *const modes[] = { "fast", "exact", NULL };
 
 static const struct wn_param_spec spec[] = {
-    { "min_words", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "0", 0, 100000, NULL, "fewest words" },
-    { "ratio", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "0.25", 0, 1, NULL, "max ratio" },
+    { "min_words", WN_PARAM_INT, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "0", 0, 100000, NULL,
+      "fewest words" },
+    { "ratio", WN_PARAM_DOUBLE, WN_PARAM_HAS_MIN | WN_PARAM_HAS_MAX, "0.25", 0, 1, NULL,
+      "max ratio" },
     { "field", WN_PARAM_STRING, 0, "\"text\"", 0, 0, NULL, "text column" },
     { "mode", WN_PARAM_STRING, 0, "\"fast\"", 0, 0, modes, "how" },
-    { "paths", WN_PARAM_STRING_LIST, WN_PARAM_REQUIRED | WN_PARAM_HAS_MIN, NULL, 1, 0, NULL, "inputs" },
+    { "paths", WN_PARAM_STRING_LIST, WN_PARAM_REQUIRED | WN_PARAM_HAS_MIN, NULL, 1, 0, NULL,
+      "inputs" },
     { "verbose", WN_PARAM_BOOL, 0, "false", 0, 0, NULL, "talk" },
     { "limit", WN_PARAM_INT, 0, NULL, 0, 0, NULL, "optional, no default" },
     { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
@@ -51,8 +54,8 @@ static void test_given_values_and_defaults_are_readable(void)
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *p = NULL;
 
-    CU_ASSERT_EQUAL_FATAL(try_params("{\"min_words\": 5, \"paths\": [\"a\", \"b\"], \"ratio\": 1}",
-                                     &p, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        try_params("{\"min_words\": 5, \"paths\": [\"a\", \"b\"], \"ratio\": 1}", &p, &err), 0);
     CU_ASSERT_EQUAL(wn_params_get_int(p, "min_words"), 5);
     CU_ASSERT_DOUBLE_EQUAL(wn_params_get_double(p, "ratio"), 1.0, 1e-12);
     CU_ASSERT_STRING_EQUAL(wn_params_get_string(p, "field"), "text");
@@ -83,22 +86,28 @@ static void test_errors_name_the_json_path(void)
 {
     expect_error("{\"paths\": [\"a\"], \"min_words\": \"5\"}",
                  "stages[2].params.min_words: expected an integer, got a string");
-    expect_error("{\"paths\": [\"a\"], \"min_words\": -1}", "stages[2].params.min_words: -1 is below the minimum 0");
-    expect_error("{\"paths\": [\"a\"], \"ratio\": 1.5}", "stages[2].params.ratio: 1.5 is above the maximum 1");
-    expect_error("{\"paths\": [\"a\", 3]}", "stages[2].params.paths[1]: expected a string, got an integer");
+    expect_error("{\"paths\": [\"a\"], \"min_words\": -1}",
+                 "stages[2].params.min_words: -1 is below the minimum 0");
+    expect_error("{\"paths\": [\"a\"], \"ratio\": 1.5}",
+                 "stages[2].params.ratio: 1.5 is above the maximum 1");
+    expect_error("{\"paths\": [\"a\", 3]}",
+                 "stages[2].params.paths[1]: expected a string, got an integer");
     expect_error("{\"paths\": []}", "stages[2].params.paths: needs at least 1 element(s), got 0");
-    expect_error("{\"paths\": [\"a\"], \"verbose\": 1}", "stages[2].params.verbose: expected a boolean");
+    expect_error("{\"paths\": [\"a\"], \"verbose\": 1}",
+                 "stages[2].params.verbose: expected a boolean");
 }
 
 static void test_large_integer_is_range_checked_not_truncated(void)
 {
-    expect_error("{\"paths\": [\"a\"], \"min_words\": 5000000000}", "5000000000 is above the maximum 100000");
+    expect_error("{\"paths\": [\"a\"], \"min_words\": 5000000000}",
+                 "5000000000 is above the maximum 100000");
 }
 
 static void test_unknown_parameter_lists_known_ones(void)
 {
-    expect_error("{\"paths\": [\"a\"], \"min_word\": 1}",
-                 "stages[2].params.min_word: unknown parameter 'min_word' (known: min_words, ratio");
+    expect_error(
+        "{\"paths\": [\"a\"], \"min_word\": 1}",
+        "stages[2].params.min_word: unknown parameter 'min_word' (known: min_words, ratio");
 }
 
 static void test_required_parameter_missing(void)
@@ -120,14 +129,21 @@ static void test_params_must_be_an_object(void)
 static void test_spec_with_broken_default_is_a_plugin_error(void)
 {
     static const struct wn_param_spec bad_json[] = {
-        { "x", WN_PARAM_INT, 0, "{oops", 0, 0, NULL, NULL }, { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL } };
+        { "x", WN_PARAM_INT, 0, "{oops", 0, 0, NULL, NULL },
+        { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
+    };
     static const struct wn_param_spec out_of_range[] = {
-        { "x", WN_PARAM_INT, WN_PARAM_HAS_MAX, "10", 0, 5, NULL, NULL }, { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL } };
-    static const struct wn_param_spec twice[] = {
-        { "x", WN_PARAM_INT, 0, NULL, 0, 0, NULL, NULL }, { "x", WN_PARAM_BOOL, 0, NULL, 0, 0, NULL, NULL },
-        { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL } };
+        { "x", WN_PARAM_INT, WN_PARAM_HAS_MAX, "10", 0, 5, NULL, NULL },
+        { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
+    };
+    static const struct wn_param_spec twice[] = { { "x", WN_PARAM_INT, 0, NULL, 0, 0, NULL, NULL },
+                                                  { "x", WN_PARAM_BOOL, 0, NULL, 0, 0, NULL, NULL },
+                                                  { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL,
+                                                    NULL } };
     static const struct wn_param_spec choices_on_int[] = {
-        { "x", WN_PARAM_INT, 0, NULL, 0, 0, modes, NULL }, { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL } };
+        { "x", WN_PARAM_INT, 0, NULL, 0, 0, modes, NULL },
+        { NULL, WN_PARAM_END, 0, NULL, 0, 0, NULL, NULL }
+    };
     struct wn_error err = WN_ERROR_INIT;
 
     CU_ASSERT_EQUAL(wn_params_check_spec(spec, "good", &err), 0);
@@ -163,12 +179,14 @@ int main(void)
         { "given values and defaults are readable", test_given_values_and_defaults_are_readable },
         { "a lone string becomes a one-element list", test_lone_string_becomes_one_element_list },
         { "errors name the JSON path", test_errors_name_the_json_path },
-        { "a large integer is range-checked, not truncated", test_large_integer_is_range_checked_not_truncated },
+        { "a large integer is range-checked, not truncated",
+          test_large_integer_is_range_checked_not_truncated },
         { "an unknown parameter lists the known ones", test_unknown_parameter_lists_known_ones },
         { "a required parameter is missing", test_required_parameter_missing },
         { "a choice outside the allowed values", test_choice_outside_the_allowed_values },
         { "params must be an object", test_params_must_be_an_object },
-        { "a spec with a broken default is a plugin error", test_spec_with_broken_default_is_a_plugin_error },
+        { "a spec with a broken default is a plugin error",
+          test_spec_with_broken_default_is_a_plugin_error },
         { "a NULL spec accepts only no params", test_null_spec_accepts_only_no_params },
         { NULL, NULL }
     };

@@ -23,24 +23,24 @@
 /* ---- helpers ------------------------------------------------------------- */
 
 /* Checks that needle is part of text, and shows both when it is not. */
-#define ASSERT_HAS(text, needle)                                                       \
-    do {                                                                               \
-        const char *text_ = (text);                                                    \
-        int found_ = text_ != NULL && strstr(text_, (needle)) != NULL;                 \
-        if (!found_)                                                                   \
-            fprintf(stderr, "\n  expected \"%s\" in \"%s\"\n", (needle),               \
-                    text_ != NULL ? text_ : "(null)");                                 \
-        CU_ASSERT(found_);                                                             \
+#define ASSERT_HAS(text, needle)                                                                   \
+    do {                                                                                           \
+        const char *text_ = (text);                                                                \
+        int found_ = text_ != NULL && strstr(text_, (needle)) != NULL;                             \
+        if (!found_)                                                                               \
+            fprintf(stderr, "\n  expected \"%s\" in \"%s\"\n", (needle),                           \
+                    text_ != NULL ? text_ : "(null)");                                             \
+        CU_ASSERT(found_);                                                                         \
     } while (0)
 
-#define ASSERT_LACKS(text, needle)                                                     \
-    do {                                                                               \
-        const char *text_ = (text);                                                    \
-        CU_ASSERT_PTR_NOT_NULL(text_);                                                 \
-        if (text_ != NULL && strstr(text_, (needle)) != NULL) {                        \
-            fprintf(stderr, "\n  did not expect \"%s\" in \"%s\"\n", (needle), text_); \
-            CU_FAIL("unexpected text in message");                                     \
-        }                                                                              \
+#define ASSERT_LACKS(text, needle)                                                                 \
+    do {                                                                                           \
+        const char *text_ = (text);                                                                \
+        CU_ASSERT_PTR_NOT_NULL(text_);                                                             \
+        if (text_ != NULL && strstr(text_, (needle)) != NULL) {                                    \
+            fprintf(stderr, "\n  did not expect \"%s\" in \"%s\"\n", (needle), text_);             \
+            CU_FAIL("unexpected text in message");                                                 \
+        }                                                                                          \
     } while (0)
 
 /* The built fixture plugin name, as libtool leaves it in the build tree. */
@@ -321,12 +321,12 @@ static void test_directory_scan_loads_good_and_records_bad(void)
     link_fixture(dir, "good.so", "good");
     link_fixture(dir, "no_entry.so", "no_entry");
     link_fixture(dir, "undefined_symbol.so", "undefined_symbol");
-    link_fixture(dir, "zz_good_again.so", "good");        /* same file: loads once */
-    link_fixture(dir, ".hidden.so", "missing_field");     /* dot file: not scanned */
+    link_fixture(dir, "zz_good_again.so", "good");              /* same file: loads once */
+    link_fixture(dir, ".hidden.so", "missing_field");           /* dot file: not scanned */
     link_fixture(dir, "missing_field.so.txt", "missing_field"); /* not *.so */
     snprintf(path, sizeof(path), "%s/not_a_plugin.so", dir);
     write_text_file(path);
-    snprintf(sub, sizeof(sub), "%s/subdir.so", dir);  /* a directory: not loaded, not entered */
+    snprintf(sub, sizeof(sub), "%s/subdir.so", dir); /* a directory: not loaded, not entered */
     CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
     link_fixture(sub, "missing_name.so", "missing_name");
 
@@ -555,9 +555,9 @@ struct static_plugin {
 static void static_plugin_init(struct static_plugin *p)
 {
     memset(p, 0, sizeof(*p));
-    p->params[0] = (struct wn_param_spec){ .name = "n", .type = WN_PARAM_INT,
-                                           .flags = WN_PARAM_HAS_MIN, .default_json = "3",
-                                           .min = 1 };
+    p->params[0] = (struct wn_param_spec){
+        .name = "n", .type = WN_PARAM_INT, .flags = WN_PARAM_HAS_MIN, .default_json = "3", .min = 1
+    };
     p->ops = static_stage_ops;
     p->executor_ops = static_executor_ops;
     p->stage = (struct wn_stage_desc){ WN_STAGE_HEADER,
@@ -570,16 +570,11 @@ static void static_plugin_init(struct static_plugin *p)
     p->stage2 = p->stage;
     p->stage2.name = "static_stage_two";
     p->stages[0] = &p->stage;
-    p->backend = (struct wn_backend_desc){ WN_BACKEND_HEADER,
-                                           .name = "static_exec",
-                                           .kind = WN_BACKEND_EXECUTOR,
-                                           .ops = &p->executor_ops };
+    p->backend = (struct wn_backend_desc){ WN_BACKEND_HEADER, .name = "static_exec",
+                                           .kind = WN_BACKEND_EXECUTOR, .ops = &p->executor_ops };
     p->backends[0] = &p->backend;
-    p->plugin = (struct wn_plugin){ WN_PLUGIN_HEADER,
-                                    .name = "static_plugin",
-                                    .version = "1.0",
-                                    .stages = p->stages,
-                                    .backends = p->backends };
+    p->plugin = (struct wn_plugin){ WN_PLUGIN_HEADER, .name = "static_plugin", .version = "1.0",
+                                    .stages = p->stages, .backends = p->backends };
 }
 
 /*
@@ -716,8 +711,8 @@ static void test_static_missing_hooks_are_refused(void)
 
     static_plugin_init(&p);
     p.ops.version = 0;
-    check_static_rejected(&p, WN_EPLUGIN, "stage 'static_stage': ops version 0, expected at least 1",
-                          NULL);
+    check_static_rejected(&p, WN_EPLUGIN,
+                          "stage 'static_stage': ops version 0, expected at least 1", NULL);
 
     static_plugin_init(&p);
     p.backend.ops = NULL;
@@ -739,8 +734,7 @@ static void test_static_bad_kinds_and_payloads_are_refused(void)
 
     static_plugin_init(&p);
     p.stage.kind = (enum wn_stage_kind)7;
-    check_static_rejected(&p, WN_EPLUGIN, "stage 'static_stage': kind 7, expected 0 (PLAIN)",
-                          NULL);
+    check_static_rejected(&p, WN_EPLUGIN, "stage 'static_stage': kind 7, expected 0 (PLAIN)", NULL);
 
     static_plugin_init(&p);
     p.stage.kind = WN_STAGE_SHUFFLE;
@@ -752,8 +746,9 @@ static void test_static_bad_kinds_and_payloads_are_refused(void)
 
     static_plugin_init(&p);
     p.stage.output_payloads = 0x10;
-    check_static_rejected(&p, WN_EPLUGIN, "output_payloads is 0x10, expected a nonzero set "
-                                          "within 0xf",
+    check_static_rejected(&p, WN_EPLUGIN,
+                          "output_payloads is 0x10, expected a nonzero set "
+                          "within 0xf",
                           NULL);
 
     static_plugin_init(&p);
@@ -794,8 +789,7 @@ static void test_static_name_repeated_inside_one_plugin_is_refused(void)
     p.stages[1] = &p.stage2;
     p.stage2.name = "static_stage";
     check_static_rejected(&p, WN_EPLUGIN,
-                          "stage 'static_stage' is declared twice (stages[0] and stages[1])",
-                          NULL);
+                          "stage 'static_stage' is declared twice (stages[0] and stages[1])", NULL);
 }
 
 static void test_static_duplicate_across_plugins_is_shadowed(void)
@@ -810,8 +804,7 @@ static void test_static_duplicate_across_plugins_is_shadowed(void)
     second.plugin.name = "second_plugin";
     second.stages[1] = &second.stage2; /* a new name: answerable */
     CU_ASSERT_EQUAL(wn_registry_add_static(registry, &first.plugin, "<builtin:first>", &err), 0);
-    CU_ASSERT_EQUAL(wn_registry_add_static(registry, &second.plugin, "<builtin:second>", &err),
-                    0);
+    CU_ASSERT_EQUAL(wn_registry_add_static(registry, &second.plugin, "<builtin:second>", &err), 0);
     CU_ASSERT_EQUAL(wn_registry_plugin_count(registry), 2);
     CU_ASSERT_EQUAL_FATAL(wn_registry_failure_count(registry), 2);
     failure = wn_registry_failure_at(registry, 0);
@@ -846,7 +839,8 @@ int main(void)
         { "stage without name is refused", test_stage_without_name_is_refused },
         { "undefined symbol is refused with dlerror's words",
           test_undefined_symbol_is_refused_with_dlerror_words },
-        { "text file named .so is not an ELF object", test_text_file_named_so_is_not_an_elf_object },
+        { "text file named .so is not an ELF object",
+          test_text_file_named_so_is_not_an_elf_object },
         { "directory scan loads good and records bad",
           test_directory_scan_loads_good_and_records_bad },
         { "shadowed duplicate is reported and first wins",

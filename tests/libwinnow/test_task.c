@@ -71,7 +71,9 @@ static void count_destroy(void *data)
     destroyed++;
     free(data);
 }
-static const struct wn_blob_type counted_blob = { WN_BLOB_TYPE_VERSION, "test.counted", count_destroy, NULL, { NULL } };
+static const struct wn_blob_type counted_blob = {
+    WN_BLOB_TYPE_VERSION, "test.counted", count_destroy, NULL, { NULL }
+};
 
 static void test_blob_payload_is_destroyed_once(void)
 {
@@ -108,7 +110,8 @@ static void test_perf_records_accumulate(void)
     struct wn_task *t = wn_task_new("t", NULL);
 
     for (int i = 0; i < 6; i++)
-        CU_ASSERT_EQUAL(wn_task_perf_add(t, i % 2 ? "reader" : "filter", i * 0.5, 0.1, (uint64_t)i), 0);
+        CU_ASSERT_EQUAL(wn_task_perf_add(t, i % 2 ? "reader" : "filter", i * 0.5, 0.1, (uint64_t)i),
+                        0);
     CU_ASSERT_EQUAL(wn_task_perf_count(t), 6);
     CU_ASSERT_STRING_EQUAL(wn_task_perf_at(t, 3)->stage, "reader");
     CU_ASSERT_DOUBLE_EQUAL(wn_task_perf_at(t, 3)->process_s, 1.5, 1e-12);
@@ -155,7 +158,8 @@ int main(void)
 {
     static const struct wn_test tests[] = {
         { "a child id is derived from its parent", test_child_id_is_derived_from_parent },
-        { "metadata keeps order and replaces values", test_metadata_keeps_order_and_replaces_values },
+        { "metadata keeps order and replaces values",
+          test_metadata_keeps_order_and_replaces_values },
         { "a FILES payload is copied", test_files_payload_is_copied },
         { "a BLOB payload is destroyed once", test_blob_payload_is_destroyed_once },
         { "take moves ownership out of the slot", test_take_moves_ownership_out_of_the_slot },

@@ -344,9 +344,16 @@ static void *corpus_rank_main(void *arg)
     if (rc == 0)
         rc = wn_ucx_shuffle_ops.insert_finished(sh, err);
     for (uint32_t p = cr->rank; rc == 0 && p < run->num_partitions; p += RANKS) {
-        struct wn_shuffle_partition part = { sizeof(part), p,       run->num_partitions,
-                                             cr->rank,     RANKS,   "exact_dedup",
-                                             "corpus",     { NULL },     0, 1 };
+        struct wn_shuffle_partition part = { sizeof(part),
+                                             p,
+                                             run->num_partitions,
+                                             cr->rank,
+                                             RANKS,
+                                             "exact_dedup",
+                                             "corpus",
+                                             { NULL },
+                                             0,
+                                             1 };
         struct wn_table rows;
 
         rc = wn_ucx_shuffle_ops.extract(sh, p, &rows, err);

@@ -93,21 +93,18 @@ static void test_only_selected_members_are_kept_but_all_are_checked(void)
 {
     const char *line = "{\"a\": [1, {\"x\": \"\\u00e9\"}], \"text\": \"t\\n\", \"z\": 3}";
 
-    CU_ASSERT_EQUAL_FATAL(io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields,
-                                            &n_fields),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields, &n_fields), 0);
     CU_ASSERT_EQUAL_FATAL(n_fields, 1);
     CU_ASSERT(field_is(0, "text", IO_JSON_STRING) && text_is(0, "t\n", 2));
     CU_ASSERT_EQUAL(fields[0].column, 0);
     line = "{\"a\": [1, {\"x\": \"\\u00e\"}], \"text\": \"t\"}";
-    CU_ASSERT_EQUAL(io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields,
-                                      &n_fields),
-                    1);
+    CU_ASSERT_EQUAL(
+        io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields, &n_fields), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(sc.problem, "invalid escape"));
     line = "{\"a\": {\"k\": 1, \"k\": 2}, \"text\": \"t\"}";
-    CU_ASSERT_EQUAL(io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields,
-                                      &n_fields),
-                    1);
+    CU_ASSERT_EQUAL(
+        io_json_scan_line(&sc, line, strlen(line), select_one, "text", &fields, &n_fields), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(sc.problem, "duplicate object key \"k\""));
 }
 
@@ -148,10 +145,10 @@ static void test_invalid_utf8_is_refused(void)
 {
     ASSERT_REFUSED("{\"s\": \"a\xC3\"}", "invalid UTF-8 byte 0xc3");
     ASSERT_REFUSED("{\"s\": \"\x80\"}", "invalid UTF-8 byte 0x80");
-    ASSERT_REFUSED("{\"s\": \"\xC0\xAF\"}", "invalid UTF-8");          /* overlong '/' */
-    ASSERT_REFUSED("{\"s\": \"\xE0\x80\xAF\"}", "invalid UTF-8");      /* overlong */
-    ASSERT_REFUSED("{\"s\": \"\xED\xA0\x80\"}", "invalid UTF-8");      /* a surrogate */
-    ASSERT_REFUSED("{\"s\": \"\xF4\x90\x80\x80\"}", "invalid UTF-8");  /* past U+10FFFF */
+    ASSERT_REFUSED("{\"s\": \"\xC0\xAF\"}", "invalid UTF-8");         /* overlong '/' */
+    ASSERT_REFUSED("{\"s\": \"\xE0\x80\xAF\"}", "invalid UTF-8");     /* overlong */
+    ASSERT_REFUSED("{\"s\": \"\xED\xA0\x80\"}", "invalid UTF-8");     /* a surrogate */
+    ASSERT_REFUSED("{\"s\": \"\xF4\x90\x80\x80\"}", "invalid UTF-8"); /* past U+10FFFF */
     ASSERT_REFUSED("{\"s\": \"\xF5\x80\x80\x80\"}", "invalid UTF-8");
     ASSERT_REFUSED("{\"k\xFF\": 1}", "invalid UTF-8 byte 0xff");
     ASSERT_REFUSED("{\"s\": 1}\xC3\xA9", "end of line expected");
@@ -241,7 +238,7 @@ static void test_nesting_depth_limit_is_jansson_s(void)
         const char *inner;
         int ok;
     } cases[] = {
-        { 2047, NULL, 1 }, { 2047, "1", 0 }, { 2046, "1", 1 }, { 2048, NULL, 0 },
+        { 2047, NULL, 1 }, { 2047, "1", 0 },          { 2046, "1", 1 },  { 2048, NULL, 0 },
         { 2046, "{}", 1 }, { 2046, "{\"k\": 1}", 0 }, { 5000, NULL, 0 },
     };
 
@@ -323,8 +320,10 @@ static void test_large_objects_find_duplicates(void)
     snprintf(line + used, sizeof(line) - used, ", \"k17\": 0}");
     ASSERT_REFUSED(line, "duplicate object key \"k17\"");
     /* The same keys in sibling objects are fine; nested duplicates are not. */
-    CU_ASSERT_EQUAL(scan("{\"a\": {\"k\": 1}, \"b\": {\"k\": 1}, \"k\": [{\"k\": 1}, {\"k\": 2}]}"), 0);
-    ASSERT_REFUSED("{\"a\": [{\"k\": 1, \"j\": {\"k\": 1}, \"k\": 3}]}", "duplicate object key \"k\"");
+    CU_ASSERT_EQUAL(scan("{\"a\": {\"k\": 1}, \"b\": {\"k\": 1}, \"k\": [{\"k\": 1}, {\"k\": 2}]}"),
+                    0);
+    ASSERT_REFUSED("{\"a\": [{\"k\": 1, \"j\": {\"k\": 1}, \"k\": 3}]}",
+                   "duplicate object key \"k\"");
 }
 
 /* ---- differential test against jansson ----------------------------------------- */
@@ -375,10 +374,38 @@ static void ws(struct text *t)
 static void gen_string(struct text *t)
 {
     static const char *const pieces[] = {
-        "a", "Z", "0", " ", "key", "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\b", "\\f", "\\r",
-        "\\u0041", "\\u00e9", "\\u20ac", "\\uFFFF", "\\u0000", "\\u001f", "\\u007F",
-        "\\ud83d\\ude00", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\x7F",
-        "\\ud800", "\\udc00", "\xC3", "\xED\xA0\x80", "\x01", "\\x", "\\u12",
+        "a",
+        "Z",
+        "0",
+        " ",
+        "key",
+        "\\n",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\t",
+        "\\b",
+        "\\f",
+        "\\r",
+        "\\u0041",
+        "\\u00e9",
+        "\\u20ac",
+        "\\uFFFF",
+        "\\u0000",
+        "\\u001f",
+        "\\u007F",
+        "\\ud83d\\ude00",
+        "\xC3\xA9",
+        "\xE2\x82\xAC",
+        "\xF0\x9F\x98\x80",
+        "\x7F",
+        "\\ud800",
+        "\\udc00",
+        "\xC3",
+        "\xED\xA0\x80",
+        "\x01",
+        "\\x",
+        "\\u12",
     };
     unsigned n = pick(6);
 
@@ -391,10 +418,34 @@ static void gen_string(struct text *t)
 static void gen_number(struct text *t)
 {
     static const char *const numbers[] = {
-        "0", "-0", "1", "-1", "42", "9223372036854775807", "-9223372036854775808",
-        "9223372036854775808", "-9223372036854775809", "0.5", "-0.0", "1e5", "1E-5", "2.5e+10",
-        "1e400", "1e-400", "123.456e-7", "3.141592653589793", "1e22", "5e-324", "01", "1.",
-        ".5", "-", "1e", "+1", "0.1e1", "100000000000000000000000",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "42",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "0.5",
+        "-0.0",
+        "1e5",
+        "1E-5",
+        "2.5e+10",
+        "1e400",
+        "1e-400",
+        "123.456e-7",
+        "3.141592653589793",
+        "1e22",
+        "5e-324",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "+1",
+        "0.1e1",
+        "100000000000000000000000",
     };
 
     puts_(t, numbers[pick(pick(6) == 0 ? 28 : 20)]);
@@ -404,8 +455,8 @@ static void gen_value(struct text *t, int depth);
 
 static void gen_object(struct text *t, int depth)
 {
-    static const char *const keys[] = { "\"a\"", "\"b\"", "\"text\"", "\"id\"", "\"\\u0061\"",
-                                        "\"\"", "\"\\u00e9\"", "\"\xC3\xA9\"" };
+    static const char *const keys[] = { "\"a\"",       "\"b\"", "\"text\"",    "\"id\"",
+                                        "\"\\u0061\"", "\"\"",  "\"\\u00e9\"", "\"\xC3\xA9\"" };
     unsigned n = pick(5);
 
     puts_(t, "{");
@@ -491,8 +542,8 @@ static void mutate(struct text *t)
 static int compare_with_jansson(const char *line, size_t len, unsigned long case_no)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                           &jerr);
+    json_t *j =
+        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     int rc = scan_n(line, len), ok = 1;
 
     if (j == NULL || !json_is_object(j)) {

@@ -324,12 +324,12 @@ static size_t reference_escape(const char *s, size_t len, char *out)
         } else if (c < 0x80) {
             char named = c == '"'    ? '"'
                          : c == '\\' ? '\\'
-                         : c == '\b'  ? 'b'
-                         : c == '\f'  ? 'f'
-                         : c == '\n'  ? 'n'
-                         : c == '\r'  ? 'r'
-                         : c == '\t'  ? 't'
-                                      : 0;
+                         : c == '\b' ? 'b'
+                         : c == '\f' ? 'f'
+                         : c == '\n' ? 'n'
+                         : c == '\r' ? 'r'
+                         : c == '\t' ? 't'
+                                     : 0;
 
             out[n++] = '\\';
             if (named != 0) {
@@ -362,9 +362,11 @@ static size_t reference_escape(const char *s, size_t len, char *out)
 
 static void test_random_cells_are_escaped_as_byte_by_byte(void)
 {
-    static const char *const specials[] = { "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
-                                            "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xff", "\xc3",
-                                            "\xed\xa0\x80", "\xf0\x9f\x98" };
+    static const char *const specials[] = { "\"",          "\\",           "\n",
+                                            "\x01",        "\x1f",         "\x7f",
+                                            "\xc3\xa9",    "\xe4\xb8\xad", "\xf0\x9f\x98\x80",
+                                            "\xff",        "\xc3",         "\xed\xa0\x80",
+                                            "\xf0\x9f\x98" };
     enum { ROWS = 300 };
     struct harness_sink sink;
     struct wn_error err = WN_ERROR_INIT;

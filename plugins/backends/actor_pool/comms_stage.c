@@ -172,17 +172,17 @@ static int stopped(struct comms_wrap *w, struct wn_error *err)
 }
 
 /* Calls the provider's method with the hook's watch paused. */
-#define WRAPPED_CALL(c, err, method, ...)                                                      \
-    do {                                                                                       \
-        struct comms_wrap *w = (struct comms_wrap *)(c);                                       \
-        struct wn_ap_hook_pause pause;                                                         \
-        int rc;                                                                                \
-                                                                                               \
-        if (wn_ap_hook_pause(w->actor, &pause))                                                \
-            return stopped(w, err);                                                            \
-        rc = w->inner->method(w->inner, __VA_ARGS__);                                          \
-        wn_ap_hook_resume(w->actor, &pause);                                                   \
-        return rc;                                                                             \
+#define WRAPPED_CALL(c, err, method, ...)                                                          \
+    do {                                                                                           \
+        struct comms_wrap *w = (struct comms_wrap *)(c);                                           \
+        struct wn_ap_hook_pause pause;                                                             \
+        int rc;                                                                                    \
+                                                                                                   \
+        if (wn_ap_hook_pause(w->actor, &pause))                                                    \
+            return stopped(w, err);                                                                \
+        rc = w->inner->method(w->inner, __VA_ARGS__);                                              \
+        wn_ap_hook_resume(w->actor, &pause);                                                       \
+        return rc;                                                                                 \
     } while (0)
 
 static int wrap_allreduce(struct wn_comms *c, const void *send, void *recv, size_t count,
@@ -220,8 +220,8 @@ static int wrap_allgatherv(struct wn_comms *c, const void *send, void *recv,
     WRAPPED_CALL(c, err, allgatherv, send, recv, recvcounts, displs, dtype, memory, err);
 }
 
-static int wrap_reduce_scatter(struct wn_comms *c, const void *send, void *recv,
-                               size_t recvcount, enum wn_comms_dtype dtype, enum wn_comms_op op,
+static int wrap_reduce_scatter(struct wn_comms *c, const void *send, void *recv, size_t recvcount,
+                               enum wn_comms_dtype dtype, enum wn_comms_op op,
                                enum wn_comms_memory memory, struct wn_error *err)
 {
     WRAPPED_CALL(c, err, reduce_scatter, send, recv, recvcount, dtype, op, memory, err);
@@ -260,12 +260,12 @@ static void *wrap_native_handle(struct wn_comms *c, const char *name)
 }
 
 /* Sets the slot to the wrapper's when the provider has the method. */
-#define WRAP_SLOT(w, slot)                                                                     \
-    do {                                                                                       \
-        if (WN_COMMS_HAS((w)->inner, slot))                                                    \
-            (w)->comms.slot = wrap_##slot;                                                     \
-        else                                                                                   \
-            (w)->comms.slot = NULL;                                                            \
+#define WRAP_SLOT(w, slot)                                                                         \
+    do {                                                                                           \
+        if (WN_COMMS_HAS((w)->inner, slot))                                                        \
+            (w)->comms.slot = wrap_##slot;                                                         \
+        else                                                                                       \
+            (w)->comms.slot = NULL;                                                                \
     } while (0)
 
 /* The provider's communicator inner, as rank r's hooks see it. */
@@ -649,7 +649,8 @@ int wn_ap_comms_run(struct wn_ap_stage *stage, struct wn_task **in, size_t n_in,
     else
         rc = collect_outputs(run, out, n_out, err);
     if (rc == 0)
-        wn_log(WN_LOG_INFO, LOG_DOMAIN, "stage '%s': %zu tasks in, %zu tasks out on %u ranks in "
+        wn_log(WN_LOG_INFO, LOG_DOMAIN,
+               "stage '%s': %zu tasks in, %zu tasks out on %u ranks in "
                "%.3f s",
                stage->name, n_in, *n_out, run->n,
                (double)(wn_ap_run_clock(stage->run) - started_at) * 1e-9);

@@ -242,7 +242,7 @@ struct wn_ap_stage {
     /* A streaming stage whose engine that stage's actor threads run (a
      * group, wn_ap_plain_group); also its fused_into.  NULL: none. */
     struct wn_ap_stage *group_head;
-    struct wn_ap_node *node;        /* the barrier node, or NULL (streaming PLAIN) */
+    struct wn_ap_node *node; /* the barrier node, or NULL (streaming PLAIN) */
 };
 
 enum { WN_AP_STAGE_WAITING = 0, WN_AP_STAGE_RUNNING, WN_AP_STAGE_DONE };

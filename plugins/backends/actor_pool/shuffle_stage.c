@@ -251,8 +251,8 @@ static void rank_fail(struct shuffle_run *run, uint32_t rank, const char *phase,
     }
     pthread_mutex_unlock(&run->lock);
     if (!keep)
-        wn_log(WN_LOG_WARN, LOG_DOMAIN, "also: stage '%s' actor %u/%u failed in %s: %s", name,
-               rank, run->n_ranks, phase, cause);
+        wn_log(WN_LOG_WARN, LOG_DOMAIN, "also: stage '%s' actor %u/%u failed in %s: %s", name, rank,
+               run->n_ranks, phase, cause);
     __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
     if (code != WN_ECANCELED) {
         /* Under the lock: the coordinator swaps groups between rounds. */
@@ -321,8 +321,7 @@ static int insert_batches(struct rank_actor *r, struct wn_ap_actor *a)
             char round[48] = "";
 
             if (run->n_rounds > 1)
-                snprintf(round, sizeof(round), " (round %u of %u)", run->round + 1,
-                         run->n_rounds);
+                snprintf(round, sizeof(round), " (round %u of %u)", run->round + 1, run->n_rounds);
             rank_fail(run, r->rank, "insert", rc, "task %s%s%s: %s", task_id,
                       n_in > 1 ? " (first of its batch)" : "", round,
                       wn_ap_hook_message(&hook_err, rc, buf, sizeof(buf)));
@@ -530,8 +529,7 @@ static int append_round(struct shuffle_run *run, struct wn_error *err)
             cap *= 2;
         outs = realloc(run->outs, cap * sizeof(*outs));
         if (outs == NULL)
-            return wn_error_set(err, WN_ENOMEM,
-                                "stage '%s': out of memory collecting %zu outputs",
+            return wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory collecting %zu outputs",
                                 run->stage->name, run->n_outs + total);
         run->outs = outs;
         run->cap_outs = cap;
@@ -713,9 +711,9 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
     run->by_partition = calloc(run->n_partitions, sizeof(*run->by_partition));
     run->ranks = calloc(run->n_ranks, sizeof(*run->ranks));
     if (run->by_partition == NULL || run->ranks == NULL) {
-        rc = wn_error_set(err, WN_ENOMEM,
-                          "stage '%s': out of memory for %u ranks and %u partitions",
-                          stage->name, run->n_ranks, run->n_partitions);
+        rc =
+            wn_error_set(err, WN_ENOMEM, "stage '%s': out of memory for %u ranks and %u partitions",
+                         stage->name, run->n_ranks, run->n_partitions);
         goto out;
     }
     for (uint32_t i = 0; i < run->n_ranks; i++) {

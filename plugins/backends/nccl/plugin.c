@@ -19,15 +19,13 @@ static const struct wn_backend_desc nccl_backend = {
 
 static const struct wn_backend_desc *const nccl_backends[] = { &nccl_backend, NULL };
 
-static const struct wn_plugin nccl_plugin = {
-    WN_PLUGIN_HEADER,
-    "nccl",
-    PACKAGE_VERSION,
-    "MIT",
-    "the nccl comms provider for COMMS stages on GPUs",
-    NULL,
-    nccl_backends,
-    { NULL }
-};
+static const struct wn_plugin nccl_plugin = { WN_PLUGIN_HEADER,
+                                              "nccl",
+                                              PACKAGE_VERSION,
+                                              "MIT",
+                                              "the nccl comms provider for COMMS stages on GPUs",
+                                              NULL,
+                                              nccl_backends,
+                                              { NULL } };
 
 WN_PLUGIN_DEFINE(&nccl_plugin)

@@ -244,9 +244,8 @@ static int band_rows(struct lsh_stage *st, const struct wn_task *task, uint32_t 
     }
     b = wn_table_builder_new();
     if (b == NULL || wn_table_builder_add_column(b, st->bucket_field, WN_COLUMN_UINT64, 0) < 0 ||
-        wn_table_builder_add_column(b, st->id_field,
-                                    kind == FUZZY_KEY_INTEGER ? WN_COLUMN_INT64 : WN_COLUMN_UTF8,
-                                    0) < 0) {
+        wn_table_builder_add_column(
+            b, st->id_field, kind == FUZZY_KEY_INTEGER ? WN_COLUMN_INT64 : WN_COLUMN_UTF8, 0) < 0) {
         rc = wn_error_set(err, WN_ENOMEM, "%s: out of memory", st->stage_name);
         goto out_free_builder;
     }
@@ -281,9 +280,9 @@ static int band_rows(struct lsh_stage *st, const struct wn_task *task, uint32_t 
             if (wn_table_builder_append_uint64(b, 0, bucket) < 0 ||
                 (kind == FUZZY_KEY_INTEGER ? wn_table_builder_append_int64(b, 1, value)
                                            : wn_table_builder_append_utf8(b, 1, text, len)) < 0) {
-                rc = wn_error_set(err, WN_ENOMEM, "%s: task %s, row %" PRId64 ": %s",
-                                  st->stage_name, wn_task_id(task), row,
-                                  wn_table_builder_last_error(b));
+                rc =
+                    wn_error_set(err, WN_ENOMEM, "%s: task %s, row %" PRId64 ": %s", st->stage_name,
+                                 wn_task_id(task), row, wn_table_builder_last_error(b));
                 goto out_free_builder;
             }
             (*partitions)[k++] = (uint32_t)(bucket % num_partitions);

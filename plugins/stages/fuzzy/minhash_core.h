@@ -60,16 +60,16 @@ typedef void (*fuzzy_minhash_kernel_fn)(const uint32_t *xs, size_t n, const uint
 /* The settings and derived constants of one signature scheme.  Read-only after
  * fuzzy_minhash_init, so one may be shared by threads. */
 struct fuzzy_minhash {
-    uint32_t ngram;      /* units per shingle (>= 1) */
-    uint32_t num_perm;   /* signature length K */
-    uint32_t padded;     /* K rounded up to FUZZY_MINHASH_GROUP */
-    uint32_t mults;      /* multipliers: padded / 2 */
-    uint64_t key;        /* key of the shingle hash; the rest derive from it */
-    uint64_t unit_key;   /* v(u) = mix(u ^ unit_key) */
-    uint64_t final_key;  /* of the finish */
-    uint64_t base;       /* B, odd */
-    uint64_t *unit_tab;  /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
-    uint32_t *a, *b;     /* mults coefficients each (64-byte aligned) */
+    uint32_t ngram;     /* units per shingle (>= 1) */
+    uint32_t num_perm;  /* signature length K */
+    uint32_t padded;    /* K rounded up to FUZZY_MINHASH_GROUP */
+    uint32_t mults;     /* multipliers: padded / 2 */
+    uint64_t key;       /* key of the shingle hash; the rest derive from it */
+    uint64_t unit_key;  /* v(u) = mix(u ^ unit_key) */
+    uint64_t final_key; /* of the finish */
+    uint64_t base;      /* B, odd */
+    uint64_t *unit_tab; /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
+    uint32_t *a, *b;    /* mults coefficients each (64-byte aligned) */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
 };

@@ -79,10 +79,10 @@ static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, con
  * products per register (ae: multipliers 0, 1 in lanes 0, 2; ao: 2, 3);
  * shufps gathers the four low halves.  r = rotl16(t) with two word shuffles. */
 #define SSE2_T(k)                                                                                  \
-    _mm_add_epi32(_mm_castps_si128(_mm_shuffle_ps(                                                 \
-                      _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ae[k]), x)),                  \
-                      _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ao[k]), x)),                  \
-                      _MM_SHUFFLE(2, 0, 2, 0))),                                                   \
+    _mm_add_epi32(_mm_castps_si128(                                                                \
+                      _mm_shuffle_ps(_mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ae[k]), x)),   \
+                                     _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ao[k]), x)),   \
+                                     _MM_SHUFFLE(2, 0, 2, 0))),                                    \
                   _mm_load_si128(&bb[k]))
 #define SSE2_ROT(t) _mm_shufflehi_epi16(_mm_shufflelo_epi16((t), 0xB1), 0xB1)
 
@@ -127,8 +127,8 @@ __attribute__((target("sse2"))) static void kernel_sse2(const uint32_t *xs, size
         }
         for (size_t s = 0; s < n; s++) {
             const __m128i x = _mm_set1_epi32((int)xs[s]);
-            __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]),
-                                        _mm_cmpgt_epi16(SSE2_T(1), th[1]));
+            __m128i acc =
+                _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]), _mm_cmpgt_epi16(SSE2_T(1), th[1]));
 
             acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(2), th[2]),
                                                    _mm_cmpgt_epi16(SSE2_T(3), th[3])));
@@ -207,8 +207,8 @@ __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size
                                                         size_t mults, int32_t *mins)
 {
     /* bytes 2,3,0,1 of every lane: rotl16 */
-    const __m256i rot = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2,
-                                         3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    const __m256i rot = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3,
+                                         0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
     for (size_t j = 0; j < mults; j += 16) {
         int32_t *mt = mins + TOFF(j), *mr = mt + 16;
         __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + j));
@@ -288,8 +288,8 @@ __attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs,
 
 /* ---- selection ------------------------------------------------------------------- */
 
-static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse2", "sse41",
-                                                              "avx2", "avx512" };
+static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse2", "sse41", "avx2",
+                                                              "avx512" };
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel)
 {

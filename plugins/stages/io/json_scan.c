@@ -466,7 +466,8 @@ static int scan_number(struct scan *s, const char **pp, struct scalar *v)
 }
 
 /* Scans the scalar at *pp (p < end); a string is unescaped into strbuf (NULL: checked only). */
-static int scan_scalar(struct scan *s, const char **pp, struct io_json_buf *strbuf, struct scalar *v)
+static int scan_scalar(struct scan *s, const char **pp, struct io_json_buf *strbuf,
+                       struct scalar *v)
 {
     const char *p = *pp;
     size_t left = (size_t)(s->end - p);
@@ -520,7 +521,8 @@ static const char *key_bytes(const struct scan *s, const struct io_json_key *k)
     return k->in_keybuf ? s->sc->keybuf.data + k->off : s->line + k->off;
 }
 
-static int keys_equal(const struct scan *s, const struct io_json_key *a, const struct io_json_key *b)
+static int keys_equal(const struct scan *s, const struct io_json_key *a,
+                      const struct io_json_key *b)
 {
     return a->hash == b->hash && a->len == b->len &&
            memcmp(key_bytes(s, a), key_bytes(s, b), a->len) == 0;
@@ -528,8 +530,8 @@ static int keys_equal(const struct scan *s, const struct io_json_key *a, const s
 
 static int duplicate(struct scan *s, const struct io_json_key *k)
 {
-    return fail(s, s->line + k->at, "duplicate object key \"%.*s\"", (int)(k->len > 64 ? 64 : k->len),
-                key_bytes(s, k));
+    return fail(s, s->line + k->at, "duplicate object key \"%.*s\"",
+                (int)(k->len > 64 ? 64 : k->len), key_bytes(s, k));
 }
 
 /* Refuses an object whose keys keys[from..n_keys) repeat one. */
@@ -685,8 +687,7 @@ static int emit_scalar(struct scan *s, struct io_json_buf *out, const struct sca
         return buf_put(out, text, (size_t)n);
     case IO_JSON_REAL: return emit_real(out, v->real);
     case IO_JSON_STRING:
-        return emit_string(out,
-                           v->str.in_buf ? s->sc->tmp.data + v->str.off : s->line + v->str.off,
+        return emit_string(out, v->str.in_buf ? s->sc->tmp.data + v->str.off : s->line + v->str.off,
                            v->str.len);
     case IO_JSON_OBJECT:
     case IO_JSON_ARRAY: break;
