@@ -1590,8 +1590,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
             items_out += wn_task_num_items(out[j]);
             if (wn_task_perf_add(out[j], name, process_s, idle_s, batch_items) < 0) {
                 rc = wn_error_set(&hook_err, WN_ENOMEM,
-                                  "out of memory adding the perf record of %s",
-                                  wn_task_id(out[j]));
+                                  "out of memory adding the perf record of %s", wn_task_id(out[j]));
                 break;
             }
         }
