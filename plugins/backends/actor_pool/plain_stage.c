@@ -62,6 +62,9 @@
 #define CLAIM_SHARE 1
 #endif
 
+/* Tasks of a batch whose lines are fetched ahead of the one read. */
+#define PREFETCH_AHEAD 6u
+
 #define COUNT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
 /* Slots are 128-byte aligned: actors working on neighbouring batches do
@@ -1515,12 +1518,20 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
 
     if (p->keep_inputs)
         memcpy(s->orig, s->in, n * sizeof(*s->in));
-    /* The tasks were last written on another core: ask for all of their
-     * first lines at once rather than one miss after the other. */
-    for (uint32_t i = 0; i < n; i++)
+    /* The tasks were last written on another core: keep a few misses in
+     * flight ahead of the reads rather than one after the other, for their
+     * first two lines (the second holds later stages' perf records). */
+    for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++) {
         __builtin_prefetch(s->in[i], 1);
-    for (uint32_t i = 0; i < n; i++)
+        __builtin_prefetch((const char *)s->in[i] + 64, 1);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) {
+            __builtin_prefetch(s->in[i + PREFETCH_AHEAD], 1);
+            __builtin_prefetch((const char *)s->in[i + PREFETCH_AHEAD] + 64, 1);
+        }
         items += wn_task_num_items(s->in[i]);
+    }
     pa->first = s->in[0];
     if (p->need_note)
         note_copy(pa->note, wn_task_id(pa->first));
@@ -1567,12 +1578,21 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
                 s->in[i] = NULL;
             }
         }
-        for (size_t j = 0; j < s->n_out && rc >= 0; j++) {
-            items_out += wn_task_num_items(s->out[j]);
-            if (add_perf(pa, s->out[j], end) < 0)
-                rc =
-                    wn_error_set(&hook_err, WN_ENOMEM, "out of memory adding the perf record of %s",
-                                 wn_task_id(s->out[j]));
+        /* One record per output, the batch's numbers computed once. */
+        const char *name = p->perf_name;
+        double process_s = (double)(end - pa->batch_start) * 1e-9;
+        double idle_s = (double)pa->batch_idle * 1e-9;
+        uint64_t batch_items = pa->batch_items;
+        struct wn_task **out = s->out;
+        size_t n_out = s->n_out;
+
+        for (size_t j = 0; j < n_out; j++) {
+            items_out += wn_task_num_items(out[j]);
+            if (wn_task_perf_add(out[j], name, process_s, idle_s, batch_items) < 0) {
+                rc = wn_error_set(&hook_err, WN_ENOMEM,
+                                  "out of memory adding the perf record of %s", wn_task_id(out[j]));
+                break;
+            }
         }
     }
     wn_ap_actor_batch_done(pa->a, pa->batch_start, end, pa->batch_idle, pa->note, n,
