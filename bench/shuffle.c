@@ -228,9 +228,9 @@ static struct wn_params *provider_params(const struct options *opt)
 {
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *params = NULL;
-    json_t *json = json_pack("{s:I, s:I, s:I}", "chunk_bytes", (json_int_t)opt->message_bytes,
-                             "memory_limit", (json_int_t)opt->memory_limit, "inflight_bytes",
-                             (json_int_t)opt->inflight_bytes);
+    json_t *json =
+        json_pack("{s:I, s:I, s:I}", "chunk_bytes", (json_int_t)opt->message_bytes, "memory_limit",
+                  (json_int_t)opt->memory_limit, "inflight_bytes", (json_int_t)opt->inflight_bytes);
 
     if (wn_params_new(wn_ucx_shuffle_params, json, "shuffle", &params, &err) < 0)
         fprintf(stderr, "shuffle bench: %s\n", err.message);
