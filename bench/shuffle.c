@@ -17,8 +17,9 @@
  * perftest).
  *
  *   bench/shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES]
- *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-n SHUFFLES] [-q]
- *                 (-q: no perftest)
+ *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-i INFLIGHT_BYTES]
+ *                 [-n SHUFFLES] [-q]
+ *                 (-q: no perftest; -i: the provider's inflight_bytes)
  */
 #include "build_config.h"
 
@@ -45,6 +46,7 @@ struct options {
     uint64_t row_bytes;
     uint32_t partitions;
     uint64_t memory_limit;
+    uint64_t inflight_bytes;
     unsigned shuffles;
     int perftest;
 };
@@ -226,8 +228,9 @@ static struct wn_params *provider_params(const struct options *opt)
 {
     struct wn_error err = WN_ERROR_INIT;
     struct wn_params *params = NULL;
-    json_t *json = json_pack("{s:I, s:I}", "chunk_bytes", (json_int_t)opt->message_bytes,
-                             "memory_limit", (json_int_t)opt->memory_limit);
+    json_t *json =
+        json_pack("{s:I, s:I, s:I}", "chunk_bytes", (json_int_t)opt->message_bytes, "memory_limit",
+                  (json_int_t)opt->memory_limit, "inflight_bytes", (json_int_t)opt->inflight_bytes);
 
     if (wn_params_new(wn_ucx_shuffle_params, json, "shuffle", &params, &err) < 0)
         fprintf(stderr, "shuffle bench: %s\n", err.message);
@@ -238,7 +241,7 @@ static struct wn_params *provider_params(const struct options *opt)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES] "
-               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-n SHUFFLES] [-q]\n");
+               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-i INFLIGHT_BYTES] [-n SHUFFLES] [-q]\n");
 }
 
 /* One whole shuffle through RANKS ranks.  0, or 1 with the reason printed. */
@@ -308,7 +311,7 @@ static int run_shuffle(const struct options *opt, const struct wn_params *params
 
 int main(int argc, char **argv)
 {
-    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 2, 1 };
+    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 64ull << 20, 2, 1 };
     struct shuffle_result *res;
     struct wn_params *params;
     double perf_before = 0, perf_after = 0, perf;
@@ -316,13 +319,14 @@ int main(int argc, char **argv)
     char perf_tl[256] = "", perf_tl2[256];
     int opt_c, rc = 0;
 
-    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:n:qh")) != -1) {
+    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:i:n:qh")) != -1) {
         switch (opt_c) {
         case 's': opt.total_bytes = strtoull(optarg, NULL, 0); break;
         case 'm': opt.message_bytes = strtoull(optarg, NULL, 0); break;
         case 'r': opt.row_bytes = strtoull(optarg, NULL, 0); break;
         case 'p': opt.partitions = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'l': opt.memory_limit = strtoull(optarg, NULL, 0); break;
+        case 'i': opt.inflight_bytes = strtoull(optarg, NULL, 0); break;
         case 'n': opt.shuffles = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'q': opt.perftest = 0; break;
         default: usage(opt_c == 'h' ? stdout : stderr); return opt_c == 'h' ? 0 : 2;
