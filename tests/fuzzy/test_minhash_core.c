@@ -417,6 +417,87 @@ static void test_kernels_agree_on_values_that_tie_in_a_half(void)
     printf("\n  %d kernel runs checked", checked);
 }
 
+/* The SSE2 kernel broadcasts x in blocks of 256 shingles and takes a
+ * document's first 64 shingles (minima still at INT32_MAX) branch-free: chunk
+ * lengths on both sides of those bounds, chunks split across calls, and ties
+ * that reach the thresholded path (minima already moved) must all give the
+ * portable kernel's minima. */
+static void test_kernels_agree_across_chunk_lengths_and_calls(void)
+{
+    enum { N = 1100, MULTS = 48 };
+    static const size_t lens[] = { 1, 2, 63, 64, 65, 255, 256, 257, 319, 700, N };
+    static uint32_t xs[N];
+    uint32_t a[MULTS], b[MULTS];
+    int32_t want[2 * MULTS], got[2 * MULTS];
+    fuzzy_minhash_kernel_fn portable = fuzzy_minhash_kernel_get(FUZZY_KERNEL_PORTABLE);
+    int checked = 0;
+
+    for (int j = 0; j < MULTS; j++) {
+        a[j] = j < 16 ? 1u : (uint32_t)next_random() | 1u;
+        b[j] = j < 16 ? (uint32_t)j : (uint32_t)next_random();
+    }
+    for (size_t s = 0; s < N; s++) {
+        uint32_t r = (uint32_t)next_random();
+        uint32_t keep = r & 64 ? 0xFFFF0000u : 0x0000FFFFu;
+
+        /* random values, then some that keep one half of an earlier one */
+        xs[s] = s < 16 || r % 3 ? r * 2654435761u : (xs[r % s] & keep) | (r & ~keep);
+    }
+    for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+        const size_t n = lens[li];
+
+        for (int i = 0; i < 2 * MULTS; i++)
+            want[i] = INT32_MAX;
+        portable(xs, n, a, b, MULTS, want);
+        for (int k = 1; k < FUZZY_KERNEL_COUNT; k++) {
+            fuzzy_minhash_kernel_fn fn = fuzzy_minhash_kernel_get((enum fuzzy_minhash_kernel)k);
+
+            if (fn == NULL)
+                continue;
+            /* one call */
+            for (int i = 0; i < 2 * MULTS; i++)
+                got[i] = INT32_MAX;
+            fn(xs, n, a, b, MULTS, got);
+            CU_ASSERT_EQUAL(memcmp(want, got, sizeof(want)), 0);
+            /* the same shingles in calls of 1, 63, 2, 257, ... */
+            for (int i = 0; i < 2 * MULTS; i++)
+                got[i] = INT32_MAX;
+            for (size_t s = 0, piece = 0; s < n; piece++) {
+                size_t len = lens[(li + piece) % (sizeof(lens) / sizeof(lens[0]))];
+
+                len = len < n - s ? len : n - s;
+                fn(xs + s, len, a, b, MULTS, got);
+                s += len;
+            }
+            CU_ASSERT_EQUAL(memcmp(want, got, sizeof(want)), 0);
+            checked += 2;
+        }
+    }
+    /* minima first moved by 100 shingles, then each of those values again
+     * lowered in its low half only: for the first 16 multipliers (t = x + j)
+     * the new minima tie the old ones' high halves, on the thresholded path */
+    for (int i = 0; i < 2 * MULTS; i++)
+        want[i] = INT32_MAX;
+    portable(xs + 200, 100, a, b, MULTS, want);
+    for (size_t s = 0; s < 100; s++)
+        xs[s] = xs[200 + s] - ((xs[200 + s] & 0xFFFFu) >> 1);
+    portable(xs, 100, a, b, MULTS, want);
+    for (int k = 1; k < FUZZY_KERNEL_COUNT; k++) {
+        fuzzy_minhash_kernel_fn fn = fuzzy_minhash_kernel_get((enum fuzzy_minhash_kernel)k);
+
+        if (fn == NULL)
+            continue;
+        for (int i = 0; i < 2 * MULTS; i++)
+            got[i] = INT32_MAX;
+        fn(xs + 200, 100, a, b, MULTS, got);
+        fn(xs, 100, a, b, MULTS, got);
+        CU_ASSERT_EQUAL(memcmp(want, got, sizeof(want)), 0);
+        checked++;
+    }
+    CU_ASSERT(checked >= 2 * (int)(sizeof(lens) / sizeof(lens[0])) + 1);
+    printf("\n  %d kernel runs checked", checked);
+}
+
 static void test_kernel_choice_names_the_problem(void)
 {
     enum fuzzy_minhash_kernel k = FUZZY_KERNEL_COUNT;
@@ -600,6 +681,8 @@ int main(void)
         { "every kernel gives identical signatures", test_every_kernel_gives_identical_signatures },
         { "kernels agree on values that tie in a half",
           test_kernels_agree_on_values_that_tie_in_a_half },
+        { "kernels agree across chunk lengths and calls",
+          test_kernels_agree_across_chunk_lengths_and_calls },
         { "kernel choice names the problem", test_kernel_choice_names_the_problem },
         { "bad settings are refused", test_bad_settings_are_refused },
         { "very long documents hash as their pieces",

@@ -18,7 +18,9 @@
  * broadcast, then per register of multipliers: multiply, add, rotate, two
  * minima -- two signature values per multiply.  The SSE kernels, where a
  * minimum is expensive, first test with one 16-bit compare whether any
- * minimum of the group can change (see kernel_sse2).
+ * minimum of the group can change (see kernel_sse2); SSE2 also takes the
+ * first shingles of a document, where minima still move at almost every
+ * shingle, through a branch-free loop.
  */
 #include "build_config.h"
 
@@ -98,50 +100,90 @@ static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, con
  * in the low word. */
 #define SSE2_THRESHOLD(mt, mr)                                                                     \
     _mm_or_si128(_mm_and_si128((mt), _mm_set1_epi32((int)0xFFFF0000u)), _mm_srli_epi32((mr), 16))
-
 /*
  * SSE2 has no 32-bit minimum (a compare and three logic instructions, plus
- * copies: two-operand instructions), and after the first few hundred
- * shingles of a document almost no value is a new minimum.  So the common
- * path makes one 16-bit compare per register of t: t's high word above the
- * high word of t's minimum means t is above it, and t's low word is r's high
- * word, so the same compare tests r against r's minimum -- r is not even
- * computed.  Only when some word is not above (a new minimum, or equal high
- * halves) are the values computed again and the minima blended.
+ * copies: two-operand instructions), and after the first few dozen shingles
+ * of a document almost no value is a new minimum.  So the common path makes
+ * one 16-bit compare per register of t: t's high word above the high word of
+ * t's minimum means t is above it, and t's low word is r's high word, so the
+ * same compare tests r against r's minimum -- r is not even computed.  Only
+ * when some word is not above (a new minimum, or equal high halves) are the
+ * values computed again and the minima blended.
+ *
+ * The first SSE2_EARLY shingles of a document (the group's minima still at
+ * INT32_MAX), where nearly every shingle would take that branch, go through a
+ * branch-free loop that blends every time.  x is broadcast once per block of
+ * SSE2_BLOCK shingles for all groups, not once per group.
  */
+#define SSE2_BLOCK 256
+#define SSE2_EARLY 64
+
 __attribute__((target("sse2"))) static void kernel_sse2(const uint32_t *xs, size_t n,
                                                         const uint32_t *a, const uint32_t *b,
                                                         size_t mults, int32_t *mins)
 {
-    for (size_t j = 0; j < mults; j += 16) {
-        __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
-        __m128i ae[4], ao[4], bb[4], th[4];
+    __m128i xb[SSE2_BLOCK];
 
-        for (int k = 0; k < 4; k++) {
-            __m128i a_ = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
+    for (size_t s0 = 0; s0 < n; s0 += SSE2_BLOCK) {
+        const size_t m = n - s0 < SSE2_BLOCK ? n - s0 : SSE2_BLOCK;
 
-            ae[k] = _mm_unpacklo_epi32(a_, a_);
-            ao[k] = _mm_unpackhi_epi32(a_, a_);
-            bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
-            th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
-        }
-        for (size_t s = 0; s < n; s++) {
-            const __m128i x = _mm_set1_epi32((int)xs[s]);
-            __m128i acc =
-                _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]), _mm_cmpgt_epi16(SSE2_T(1), th[1]));
+        for (size_t s = 0; s < m; s++)
+            xb[s] = _mm_set1_epi32((int)xs[s0 + s]);
+        for (size_t j = 0; j < mults; j += 16) {
+            __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
+            __m128i ae[4], ao[4], bb[4], th[4];
+            size_t s = 0;
 
-            acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(2), th[2]),
-                                                   _mm_cmpgt_epi16(SSE2_T(3), th[3])));
-            if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
+            for (int k = 0; k < 4; k++) {
+                __m128i a_ = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
+
+                ae[k] = _mm_unpacklo_epi32(a_, a_);
+                ao[k] = _mm_unpackhi_epi32(a_, a_);
+                bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
+            }
+            if (mins[TOFF(j)] == INT32_MAX) {
+                const size_t early = m < SSE2_EARLY ? m : SSE2_EARLY;
+                __m128i m1[4], m2[4];
+
                 for (int k = 0; k < 4; k++) {
-                    __m128i t = SSE2_T(k), m1 = _mm_loadu_si128(&mt[k]);
-                    __m128i m2 = _mm_loadu_si128(&mr[k]);
+                    m1[k] = _mm_loadu_si128(&mt[k]);
+                    m2[k] = _mm_loadu_si128(&mr[k]);
+                }
+                for (; s < early; s++) {
+                    const __m128i x = xb[s];
 
-                    SSE2_MIN(m1, t);
-                    SSE2_MIN(m2, SSE2_ROT(t));
-                    _mm_storeu_si128(&mt[k], m1);
-                    _mm_storeu_si128(&mr[k], m2);
-                    th[k] = SSE2_THRESHOLD(m1, m2);
+                    for (int k = 0; k < 4; k++) {
+                        __m128i t = SSE2_T(k);
+
+                        SSE2_MIN(m1[k], t);
+                        SSE2_MIN(m2[k], SSE2_ROT(t));
+                    }
+                }
+                for (int k = 0; k < 4; k++) {
+                    _mm_storeu_si128(&mt[k], m1[k]);
+                    _mm_storeu_si128(&mr[k], m2[k]);
+                }
+            }
+            for (int k = 0; k < 4; k++)
+                th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
+            for (; s < m; s++) {
+                const __m128i x = xb[s];
+                __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]),
+                                            _mm_cmpgt_epi16(SSE2_T(1), th[1]));
+
+                acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(2), th[2]),
+                                                       _mm_cmpgt_epi16(SSE2_T(3), th[3])));
+                if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
+                    for (int k = 0; k < 4; k++) {
+                        __m128i t = SSE2_T(k), m1 = _mm_loadu_si128(&mt[k]);
+                        __m128i m2 = _mm_loadu_si128(&mr[k]);
+
+                        SSE2_MIN(m1, t);
+                        SSE2_MIN(m2, SSE2_ROT(t));
+                        _mm_storeu_si128(&mt[k], m1);
+                        _mm_storeu_si128(&mr[k], m2);
+                        th[k] = SSE2_THRESHOLD(m1, m2);
+                    }
                 }
             }
         }
