@@ -1,6 +1,7 @@
 /* Barrier nodes and the PLAIN kind's barrier runner (see barrier.h). */
 #include "build_config.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,6 +400,8 @@ void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected)
 
 void wn_ap_node_keep(struct wn_ap_node *node, void *state, void (*free_fn)(void *state))
 {
+    /* One runner per node, kept once: a second state would never be freed. */
+    assert(node->kept == NULL);
     node->kept = state;
     node->kept_free = free_fn;
 }

@@ -441,7 +441,7 @@ static void rank_body(struct wn_ap_actor *a, void *arg)
         if (rc < 0)
             hook_failed(r, "setup", rc, &hook_err);
         else
-            abandoned = process_chunk(r, a, state, t1);
+            process_chunk(r, a, state, t1); /* abandoned or not, teardown comes next */
     }
 
 out_teardown:

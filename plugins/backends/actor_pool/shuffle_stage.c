@@ -179,14 +179,14 @@ static int gate_wait(struct shuffle_run *run, uint32_t *seen)
     while ((gen = __atomic_load_n(&run->generation, __ATOMIC_ACQUIRE)) == *seen)
         wn_futex_wait(&run->generation, gen, 0);
     *seen = gen;
-    return run->go;
+    return __atomic_load_n(&run->go, __ATOMIC_RELAXED); /* ordered by generation */
 }
 
 /* Coordinator: starts a step (go = 1: a round, 0: the end) for every rank. */
 static void gate_open(struct shuffle_run *run, int go)
 {
     __atomic_store_n(&run->done, 0, __ATOMIC_SEQ_CST);
-    run->go = go;
+    __atomic_store_n(&run->go, go, __ATOMIC_RELAXED); /* published by the generation bump */
     wn_event_signal(&run->generation);
 }
 
@@ -493,8 +493,7 @@ rounds:
             goto out_teardown; /* abandoned */
         gate_done(run);
     }
-    __atomic_store_n(&a->idle_ns, a->idle_ns + (wn_ap_run_clock(stage->run) - r->t_last),
-                     __ATOMIC_RELAXED);
+    __atomic_add_fetch(&a->idle_ns, wn_ap_run_clock(stage->run) - r->t_last, __ATOMIC_RELAXED);
 
 out_teardown:
     if (created && ops->teardown != NULL) {
