@@ -163,6 +163,8 @@ static int fail_end_or_token(struct scan *s, const char *at, const char *expecte
 {
     if (at >= s->end)
         return fail(s, at, "premature end of line, %s expected", expected);
+    if ((unsigned char)*at < 0x20 || (unsigned char)*at >= 0x7f) /* keep the message UTF-8 */
+        return fail(s, at, "%s expected, got byte 0x%02x", expected, (unsigned)(unsigned char)*at);
     return fail(s, at, "%s expected, got '%c'", expected, *at);
 }
 
@@ -605,9 +607,21 @@ static int emit_string(struct io_json_buf *out, const char *str, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str;
+    size_t need = 2;
     char *d;
 
-    if (len > (SIZE_MAX - 2) / 6 || buf_reserve(out, len * 6 + 2) < 0)
+    /* Exactly what the escaped text takes, so that scratch memory stays
+     * near the line's size however long the string. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+
+        need += c >= 0x20 && c != '"' && c != '\\' ? 1
+                : (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+                   c == '\t')
+                    ? 2
+                    : 6;
+    }
+    if (buf_reserve(out, need) < 0)
         return WN_ENOMEM;
     d = out->data + out->len;
     *d++ = '"';
@@ -645,11 +659,19 @@ static int emit_string(struct io_json_buf *out, const char *str, size_t len)
 static int emit_real(struct io_json_buf *out, double value)
 {
     char text[64], *e;
-    int n = snprintf(text, sizeof(text), "%.17g", value);
+    locale_t caller = (locale_t)0;
+    int n;
 
+    /* In the C locale whatever the process set: the decimal point is '.'. */
+    pthread_once(&c_locale_once, make_c_locale);
+    if (c_locale != (locale_t)0)
+        caller = uselocale(c_locale);
+    n = snprintf(text, sizeof(text), "%.17g", value);
+    if (caller != (locale_t)0)
+        uselocale(caller);
     if (n < 0 || (size_t)n >= sizeof(text) - 3)
         return WN_ENOMEM;
-    for (int i = 0; i < n; i++) /* a locale's decimal point back to '.' */
+    for (int i = 0; i < n; i++) /* without a C locale object: a one-byte decimal point */
         if (!is_digit(text[i]) && text[i] != '-' && text[i] != '+' && text[i] != 'e')
             text[i] = '.';
     if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL) {
