@@ -317,6 +317,25 @@ static void send_op_free(struct send_op *op)
     free(op);
 }
 
+/* Gives the buffers of the completed sends in done back to the pool, then
+ * wakes inserters waiting for in-flight room: woken after, they find the
+ * buffers to reuse instead of faulting in fresh ones. */
+static void release_sends(struct wn_shuffle *sh, struct send_op *done, size_t done_bytes)
+{
+    if (done == NULL)
+        return;
+    while (done != NULL) {
+        struct send_op *next = done->next;
+
+        send_op_free(done);
+        done = next;
+    }
+    pthread_mutex_lock(&sh->mutex);
+    sh->inflight -= done_bytes;
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->mutex);
+}
+
 /* Reads which transports carry data to the next rank: at wire-up, and again
  * once the end-of-data message to it is sent (some lanes connect only after
  * the first messages, so the later reading is the one that counts). */
@@ -375,18 +394,7 @@ static int post_sends(struct wn_shuffle *sh, struct wn_error *err)
         op->next = sh->posted;
         sh->posted = op;
     }
-    if (done != NULL) {
-        pthread_mutex_lock(&sh->mutex);
-        sh->inflight -= done_bytes;
-        pthread_cond_broadcast(&sh->cond);
-        pthread_mutex_unlock(&sh->mutex);
-        while (done != NULL) {
-            struct send_op *next = done->next;
-
-            send_op_free(done);
-            done = next;
-        }
-    }
+    release_sends(sh, done, done_bytes);
     return rc < 0 ? rc : 1;
 }
 
@@ -416,18 +424,7 @@ static int reap_sends(struct wn_shuffle *sh, struct wn_error *err)
         op->next = done;
         done = op;
     }
-    if (done != NULL) {
-        pthread_mutex_lock(&sh->mutex);
-        sh->inflight -= done_bytes;
-        pthread_cond_broadcast(&sh->cond);
-        pthread_mutex_unlock(&sh->mutex);
-        while (done != NULL) {
-            struct send_op *next = done->next;
-
-            send_op_free(done);
-            done = next;
-        }
-    }
+    release_sends(sh, done, done_bytes);
     return rc < 0 ? rc : done_bytes > 0;
 }
 
