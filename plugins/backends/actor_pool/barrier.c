@@ -392,10 +392,18 @@ void wn_ap_hook_resume(struct wn_ap_actor *a, const struct wn_ap_hook_pause *p)
         wn_ap_actor_hook_begin(a, p->hook, p->task[0] ? p->task : NULL, p->n_tasks);
 }
 
-void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected)
+int wn_ap_kind_wait_count(struct wn_ap_run *run, uint32_t *word, uint32_t target)
 {
-    wn_ap_run_tick(run);
-    wn_futex_wait(word, expected, 20000000ull);
+    for (;;) {
+        uint32_t now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+
+        if (now >= target)
+            return 0;
+        if (wn_ap_run_stopping(run))
+            return WN_ECANCELED;
+        wn_ap_run_tick(run);
+        wn_futex_wait(word, now, 20000000ull); /* 20 ms: the stop is seen within that */
+    }
 }
 
 void wn_ap_node_keep(struct wn_ap_node *node, void *state, void (*free_fn)(void *state))

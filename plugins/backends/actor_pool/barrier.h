@@ -77,9 +77,11 @@ struct wn_ap_hook_pause {
 int wn_ap_hook_pause(struct wn_ap_actor *a, struct wn_ap_hook_pause *p);
 void wn_ap_hook_resume(struct wn_ap_actor *a, const struct wn_ap_hook_pause *p);
 
-/* One step of a coordinator's wait on *word (expected: the value read before
- * checking the condition): sleeps at most 20 ms, and on the run's driver
- * thread (barrier mode) watches hook timeouts and draws progress. */
-void wn_ap_kind_wait(struct wn_ap_run *run, uint32_t *word, uint32_t expected);
+/* A COMMS/SHUFFLE coordinator: waits until the counter *word (which the
+ * ranks raise and signal) reaches target: 0; or WN_ECANCELED as soon as the
+ * run stops (the caller then aborts what its ranks may wait on).  Sleeps
+ * 20 ms at most at a time, and on the run's driver thread (barrier mode)
+ * watches hook timeouts and draws progress meanwhile. */
+int wn_ap_kind_wait_count(struct wn_ap_run *run, uint32_t *word, uint32_t target);
 
 #endif /* WINNOW_ACTOR_POOL_BARRIER_H */

@@ -556,18 +556,9 @@ static uint32_t start_ranks(struct comms_run *run)
  * driver joins the actors, and abandons one still hung past timeout_s). */
 static int wait_ranks(struct comms_run *run, uint32_t started)
 {
-    struct wn_ap_run *ap_run = run->stage->run;
-
-    for (;;) {
-        uint32_t finished = __atomic_load_n(&run->finished, __ATOMIC_ACQUIRE);
-
-        if (finished >= started)
-            break;
-        if (wn_ap_run_stopping(ap_run)) {
-            run->provider->group_abort(run->group, "the run stopped");
-            return WN_ECANCELED;
-        }
-        wn_ap_kind_wait(ap_run, &run->finished, finished);
+    if (wn_ap_kind_wait_count(run->stage->run, &run->finished, started) < 0) {
+        run->provider->group_abort(run->group, "the run stopped");
+        return WN_ECANCELED;
     }
     wn_ap_stage_join_actors(run->stage);
     /* Every rank left the group: it goes on the thread that made it. */

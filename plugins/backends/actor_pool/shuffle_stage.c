@@ -203,20 +203,12 @@ static void abort_group(struct shuffle_run *run, const char *reason)
  * WN_ECANCELED at once: a rank may hang in a hook, or never come. */
 static int gate_join(struct shuffle_run *run)
 {
-    struct wn_ap_run *ap_run = run->stage->run;
-
-    for (;;) {
-        uint32_t done = __atomic_load_n(&run->done, __ATOMIC_ACQUIRE);
-
-        if (done >= run->n_started)
-            return 0;
-        if (wn_ap_run_stopping(ap_run)) {
-            __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
-            abort_group(run, "the run stopped");
-            return WN_ECANCELED;
-        }
-        wn_ap_kind_wait(ap_run, &run->done, done);
+    if (wn_ap_kind_wait_count(run->stage->run, &run->done, run->n_started) < 0) {
+        __atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
+        abort_group(run, "the run stopped");
+        return WN_ECANCELED;
     }
+    return 0;
 }
 
 /* ---- failures ---------------------------------------------------------------- */
