@@ -280,9 +280,19 @@ void wn_ap_run_capacity(struct wn_ap_run *run, struct wn_pool_capacity *capacity
 int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors,
                      struct wn_error *err)
 {
+    struct wn_pool_plan plan;
+    int rc = wn_ap_stage_plan_batches(stage, n_tasks, stage->batch_size, &plan, err);
+
+    if (rc == 0)
+        *actors = plan.actors;
+    return rc;
+}
+
+int wn_ap_stage_plan_batches(struct wn_ap_stage *stage, size_t n_tasks, uint32_t batch_size,
+                             struct wn_pool_plan *plan, struct wn_error *err)
+{
     struct wn_pool_capacity capacity;
     struct wn_pool_request request;
-    struct wn_pool_plan plan;
     struct wn_gpu_ledger ledger;
     int rc;
 
@@ -291,20 +301,19 @@ int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors
     request.stage_name = stage->name;
     request.resources = stage->resources;
     request.explicit_actors = stage->explicit_actors;
-    request.batch_size = stage->batch_size;
+    request.batch_size = batch_size;
     request.n_tasks = n_tasks;
-    rc = wn_pool_plan(&capacity, &request, &plan, err);
+    rc = wn_pool_plan(&capacity, &request, plan, err);
     if (rc < 0)
         return rc;
-    if (plan.capped)
+    if (plan->capped)
         wn_log(WN_LOG_WARN, LOG_DOMAIN,
                "stage '%s': %u actors asked, but the resources hold only %u: running %u",
-               stage->name, stage->explicit_actors, plan.max_actors, plan.actors);
-    if (plan.thread_limited)
+               stage->name, stage->explicit_actors, plan->max_actors, plan->actors);
+    if (plan->thread_limited)
         wn_log(WN_LOG_WARN, LOG_DOMAIN,
                "stage '%s': limited to %u actor threads (the stage asks for no CPU)", stage->name,
-               plan.actors);
-    *actors = plan.actors;
+               plan->actors);
     return 0;
 }
 

@@ -468,20 +468,10 @@ out_teardown:
  * honoured within the resources, GPUs as the run's ledger has them now. */
 static int plan_ranks(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *n, struct wn_error *err)
 {
-    struct wn_pool_capacity capacity;
-    struct wn_gpu_ledger ledger;
-    struct wn_pool_request request;
     struct wn_pool_plan plan;
-    int rc;
+    /* One chunk per rank: at most one rank per task. */
+    int rc = wn_ap_stage_plan_batches(stage, n_tasks, 1, &plan, err);
 
-    wn_ap_run_capacity(stage->run, &capacity, &ledger);
-    memset(&request, 0, sizeof(request));
-    request.stage_name = stage->name;
-    request.resources = stage->resources;
-    request.explicit_actors = stage->explicit_actors;
-    request.batch_size = 1; /* one chunk per rank: at most one rank per task */
-    request.n_tasks = n_tasks;
-    rc = wn_pool_plan(&capacity, &request, &plan, err);
     if (rc < 0)
         return rc;
     *n = plan.actors;

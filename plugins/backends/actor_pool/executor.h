@@ -267,6 +267,11 @@ void wn_ap_run_capacity(struct wn_ap_run *run, struct wn_pool_capacity *capacity
 int wn_ap_stage_plan(struct wn_ap_stage *stage, size_t n_tasks, uint32_t *actors,
                      struct wn_error *err);
 
+/* The same with batches of batch_size, the whole plan in *plan (its
+ * max_actors: what the resources hold); logs the same warnings. */
+int wn_ap_stage_plan_batches(struct wn_ap_stage *stage, size_t n_tasks, uint32_t batch_size,
+                             struct wn_pool_plan *plan, struct wn_error *err);
+
 /* The pool size messages name ("actor 2/4"): the planned size of a pool
  * started whole, else the actors started so far (a pool growing on demand). */
 static inline uint32_t wn_ap_stage_pool_now(const struct wn_ap_stage *stage)
