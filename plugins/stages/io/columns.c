@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "columns.h"
+#include "fnv.h"
 
 #define IO_MIN_ROWS 1024
 
@@ -16,17 +17,6 @@
 
 /* ---- the name index ------------------------------------------------------- */
 
-static uint64_t hash_name(const char *name, size_t len)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)name[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int rebuild_index(struct io_columns *cols, size_t n_slots)
 {
     int32_t *slots = malloc(n_slots * sizeof(*slots));
@@ -36,7 +26,8 @@ static int rebuild_index(struct io_columns *cols, size_t n_slots)
     for (size_t i = 0; i < n_slots; i++)
         slots[i] = -1;
     for (size_t c = 0; c < cols->count; c++) {
-        size_t s = (size_t)hash_name(cols->items[c].name, cols->items[c].name_len) & (n_slots - 1);
+        size_t s =
+            (size_t)stage_fnv1a64(cols->items[c].name, cols->items[c].name_len) & (n_slots - 1);
 
         while (slots[s] >= 0)
             s = (s + 1) & (n_slots - 1);
@@ -54,7 +45,7 @@ int64_t io_columns_find(const struct io_columns *cols, const char *name, size_t 
 
     if (cols->n_slots == 0)
         return -1;
-    s = (size_t)hash_name(name, name_len) & (cols->n_slots - 1);
+    s = (size_t)stage_fnv1a64(name, name_len) & (cols->n_slots - 1);
     while (cols->slots[s] >= 0) {
         const struct io_column *col = &cols->items[cols->slots[s]];
 
@@ -100,7 +91,7 @@ int64_t io_columns_add(struct io_columns *cols, const char *name, size_t name_le
                                 (int)name_len, name);
         }
     } else {
-        size_t s = (size_t)hash_name(col->name, name_len) & (cols->n_slots - 1);
+        size_t s = (size_t)stage_fnv1a64(col->name, name_len) & (cols->n_slots - 1);
 
         while (cols->slots[s] >= 0)
             s = (s + 1) & (cols->n_slots - 1);

@@ -17,8 +17,10 @@
 
 #include <winnow/error.h>
 
+#include "fnv.h"
 #include "json_scan.h"
 #include "json_text.h"
+#include "utf8.h"
 
 /* A key of an open object: its hash and where its unescaped bytes lie. */
 struct io_json_key {
@@ -182,38 +184,6 @@ static inline int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0. */
-static inline size_t utf8_length(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0];
-    unsigned lo = 0x80, hi = 0xBF;
-    size_t need;
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing past U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (avail < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return need;
-}
-
 static inline int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -331,7 +301,7 @@ static int scan_string(struct scan *s, const char **pp, struct io_json_buf *dst,
         if (c == '"')
             break;
         if (c >= 0x80) {
-            size_t n = utf8_length((const unsigned char *)p, (size_t)(s->end - p));
+            size_t n = stage_utf8_well_formed((const unsigned char *)p, (size_t)(s->end - p));
 
             if (n == 0)
                 return fail(s, p, "invalid UTF-8 byte 0x%02x", c);
@@ -507,17 +477,6 @@ static int scan_scalar(struct scan *s, const char **pp, struct io_json_buf *strb
 
 /* ---- keys ------------------------------------------------------------------- */
 
-static uint32_t hash_key(const char *key, size_t len)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static const char *key_bytes(const struct scan *s, const struct io_json_key *k)
 {
     return k->in_keybuf ? s->sc->keybuf.data + k->off : s->line + k->off;
@@ -593,7 +552,7 @@ static int scan_key(struct scan *s, const char **pp, struct span *key)
     if (grow(&sc->keys, &sc->keys_capacity, sc->n_keys, sizeof(*sc->keys)) < 0)
         return WN_ENOMEM;
     k = &sc->keys[sc->n_keys++];
-    k->hash = hash_key(bytes, key->len);
+    k->hash = (uint32_t)stage_fnv1a64(bytes, key->len);
     k->in_keybuf = (uint32_t)key->in_buf;
     k->off = key->off;
     k->len = key->len;

@@ -3,7 +3,7 @@
 # the plugin is made of; plugin.c holds only the descriptor and entry point.
 noinst_LTLIBRARIES += plugins/stages/io/libio_stages.la
 plugins_stages_io_libio_stages_la_SOURCES = \
-	plugins/stages/common/utf8.h \
+	plugins/stages/common/utf8.h plugins/stages/common/fnv.h \
 	plugins/stages/io/file_partitioning.c plugins/stages/io/file_partitioning.h \
 	plugins/stages/io/line_reader.c plugins/stages/io/line_reader.h \
 	plugins/stages/io/columns.c plugins/stages/io/columns.h \
