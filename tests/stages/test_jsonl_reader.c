@@ -341,6 +341,51 @@ static void test_integers_go_into_a_float_column(void)
     result_clear(&r);
 }
 
+/* Integers above INT64_MAX (lsh's bucket ids, which jsonl_writer writes from
+ * uint64 columns) read back exactly, into a uint64 column. */
+static void test_integers_above_int64_make_a_uint64_column(void)
+{
+    struct read_result r;
+
+    read_text(&r, NULL, "buckets.jsonl",
+              "{\"bucket\": 3, \"n\": [18446744073709551615]}\n"
+              "{\"bucket\": 18446744073709551615}\n{\"bucket\": null}\n"
+              "{\"bucket\": 9223372036854775808}\n{\"bucket\": 0}\n");
+    CU_ASSERT_EQUAL_FATAL(r.rc, 0);
+    CU_ASSERT_EQUAL_FATAL(wn_table_num_rows(r.table), 5);
+    CU_ASSERT_EQUAL(wn_table_column_type(r.table, 0), WN_COLUMN_UINT64);
+    CU_ASSERT_EQUAL(wn_table_get_uint64(r.table, 0, 0), 3);
+    CU_ASSERT_EQUAL(wn_table_get_uint64(r.table, 0, 1), UINT64_MAX);
+    CU_ASSERT(wn_table_is_null(r.table, 0, 2));
+    CU_ASSERT_EQUAL(wn_table_get_uint64(r.table, 0, 3), UINT64_C(9223372036854775808));
+    CU_ASSERT_EQUAL(wn_table_get_uint64(r.table, 0, 4), 0);
+    ASSERT_CELL(r.table, "n", 0, "[18446744073709551615]");
+    result_clear(&r);
+
+    /* A float column takes them, converted, as it takes other integers. */
+    read_text(&r, NULL, "float_then_big.jsonl", "{\"a\": 0.5}\n{\"a\": 18446744073709551615}\n");
+    CU_ASSERT_EQUAL_FATAL(r.rc, 0);
+    CU_ASSERT_EQUAL(wn_table_column_type(r.table, 0), WN_COLUMN_FLOAT64);
+    CU_ASSERT_EQUAL(wn_table_get_float64(r.table, 0, 1), 18446744073709551615.0);
+    result_clear(&r);
+
+    /* No integer type holds both a negative value and one above INT64_MAX. */
+    assert_read_fails("negative_then_big.jsonl",
+                      "{\"a\": -1}\n{\"a\": 5}\n{\"a\": 9223372036854775808}\n", NULL, WN_EDATA,
+                      "3: type conflict: field \"a\" is an integer above 2^63-1 here, but its "
+                      "column already holds negative integers");
+    assert_read_fails("big_then_negative.jsonl",
+                      "{\"a\": 5}\n{\"a\": 9223372036854775808}\n{\"a\": -2}\n", NULL, WN_EDATA,
+                      "3: type conflict: field \"a\" is a negative integer here, but its column "
+                      "already holds integers above 2^63-1");
+    assert_read_fails("big_then_string.jsonl", "{\"a\": 9223372036854775808}\n{\"a\": \"x\"}\n",
+                      NULL, WN_EDATA,
+                      "2: type conflict: field \"a\" is a string here, but its column holds "
+                      "integers above 2^63-1");
+    assert_read_fails("beyond_uint64.jsonl", "{\"a\": 18446744073709551616}\n", NULL, WN_EDATA,
+                      "1: invalid JSON");
+}
+
 static void test_skip_bad_lines_skips_and_counts_them(void)
 {
     struct read_result r;
@@ -541,6 +586,8 @@ int main(void)
           test_malformed_line_is_an_error_naming_file_and_line },
         { "type conflict is an error", test_type_conflict_is_an_error },
         { "integers go into a float column", test_integers_go_into_a_float_column },
+        { "integers above int64 make a uint64 column",
+          test_integers_above_int64_make_a_uint64_column },
         { "skip_bad_lines skips and counts them", test_skip_bad_lines_skips_and_counts_them },
         { "lines over max_line_bytes are malformed", test_lines_over_max_line_bytes_are_malformed },
         { "long lines and many lines cross buffer boundaries",

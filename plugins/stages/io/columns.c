@@ -124,6 +124,7 @@ const char *io_column_kind_name(enum io_column_kind kind)
     case IO_COLUMN_STRING: return "a string";
     case IO_COLUMN_JSON: return "an object or array";
     case IO_COLUMN_INT64: return "an integer";
+    case IO_COLUMN_UINT64: return "integers above 2^63-1, none negative";
     case IO_COLUMN_FLOAT64: return "a number";
     case IO_COLUMN_BOOL: return "a boolean";
     case IO_COLUMN_UNTYPED: break;
@@ -270,13 +271,45 @@ int io_column_append_int64(struct io_column *col, int64_t row, int64_t value)
 
     if (col->kind == IO_COLUMN_FLOAT64)
         return io_column_append_float64(col, row, (double)value);
+    if (col->kind == IO_COLUMN_UINT64)
+        return io_column_append_uint64(col, row, (uint64_t)value);
     rc = prepare_append(col, IO_COLUMN_INT64, row);
     if (rc < 0)
         return rc;
+    if (value < 0)
+        col->has_negative = 1;
     ((int64_t *)col->values)[row] = value;
     set_bit(col->validity, row);
     col->length = row + 1;
     return 0;
+}
+
+int io_column_append_uint64(struct io_column *col, int64_t row, uint64_t value)
+{
+    int rc;
+
+    if (col->kind == IO_COLUMN_FLOAT64)
+        return io_column_append_float64(col, row, (double)value);
+    if (col->kind == IO_COLUMN_INT64)
+        col->kind = IO_COLUMN_UINT64; /* no negative value: the bits stay */
+    rc = prepare_append(col, IO_COLUMN_UINT64, row);
+    if (rc < 0)
+        return rc;
+    ((uint64_t *)col->values)[row] = value;
+    set_bit(col->validity, row);
+    col->length = row + 1;
+    return 0;
+}
+
+int io_column_takes_integer(const struct io_column *col, int negative, int big)
+{
+    switch (col->kind) {
+    case IO_COLUMN_UNTYPED:
+    case IO_COLUMN_FLOAT64: return 1;
+    case IO_COLUMN_INT64: return !big || !col->has_negative;
+    case IO_COLUMN_UINT64: return !negative;
+    default: return 0;
+    }
 }
 
 int io_column_append_float64(struct io_column *col, int64_t row, double value)
@@ -418,6 +451,7 @@ static int export_column(struct io_column *col, struct child_private *priv,
             array->n_buffers = 3;
         } else {
             schema->format = col->kind == IO_COLUMN_INT64     ? "l"
+                             : col->kind == IO_COLUMN_UINT64  ? "L"
                              : col->kind == IO_COLUMN_FLOAT64 ? "g"
                                                               : "b";
             array->n_buffers = 2;

@@ -24,7 +24,8 @@ enum io_column_kind {
     IO_COLUMN_JSON,        /* JSON objects and arrays, kept as compact JSON text (utf8) */
     IO_COLUMN_INT64,
     IO_COLUMN_FLOAT64,
-    IO_COLUMN_BOOL
+    IO_COLUMN_BOOL,
+    IO_COLUMN_UINT64 /* integers, one of them above INT64_MAX, none negative */
 };
 
 struct io_column {
@@ -33,10 +34,11 @@ struct io_column {
     enum io_column_kind kind;
     int64_t length; /* rows written, nulls included */
     int64_t null_count;
+    int has_negative;    /* an INT64 column holds a negative value */
     size_t row_capacity; /* rows the buffers below have room for */
     uint8_t *validity;   /* bit per row, zeroed on growth (null) */
-    void *values;        /* int64 / double per row; bool bits; int64 offsets (row_capacity + 1) */
-    char *data;          /* string bytes */
+    void *values; /* int64 / uint64 / double per row; bool bits; int64 offsets (row_capacity + 1) */
+    char *data;   /* string bytes */
     size_t data_len, data_capacity;
 };
 
@@ -60,16 +62,23 @@ int64_t io_columns_add(struct io_columns *cols, const char *name, size_t name_le
 /* Name of a column kind for messages ("a string", "an integer", ...). */
 const char *io_column_kind_name(enum io_column_kind kind);
 
+/* Nonzero when col takes an integer: a negative one (negative), one above
+ * INT64_MAX (big), or neither, by the rules of io_column_append_*. */
+int io_column_takes_integer(const struct io_column *col, int negative, int big);
+
 /*
  * Appends a value at row `row` (>= the column's length; rows skipped in
  * between become nulls).  Types must agree with the column's kind (callers
- * check first): a string goes to STRING or JSON, an int64 to INT64 or FLOAT64
- * (converted), a double to FLOAT64, a bool to BOOL; an UNTYPED column takes
- * the kind given.  Returns 0 or WN_ENOMEM.
+ * check first, io_column_takes_integer for integers): a string goes to STRING
+ * or JSON, an int64 to INT64, FLOAT64 (converted) or, when not negative,
+ * UINT64; a uint64 to UINT64, FLOAT64 (converted) or to an INT64 column that
+ * holds no negative value, which becomes UINT64; a double to FLOAT64, a bool
+ * to BOOL; an UNTYPED column takes the kind given.  Returns 0 or WN_ENOMEM.
  */
 int io_column_append_string(struct io_column *col, enum io_column_kind kind, int64_t row,
                             const char *value, size_t len);
 int io_column_append_int64(struct io_column *col, int64_t row, int64_t value);
+int io_column_append_uint64(struct io_column *col, int64_t row, uint64_t value);
 int io_column_append_float64(struct io_column *col, int64_t row, double value);
 int io_column_append_bool(struct io_column *col, int64_t row, int value);
 

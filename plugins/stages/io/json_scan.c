@@ -50,7 +50,8 @@ struct span {
 /* A scalar value. */
 struct scalar {
     enum io_json_kind kind;
-    int64_t integer;
+    int64_t integer;    /* IO_JSON_INTEGER */
+    uint64_t unsigned_; /* IO_JSON_UNSIGNED */
     double real;
     struct span str;
 };
@@ -131,7 +132,8 @@ const char *io_json_kind_name(enum io_json_kind kind)
     case IO_JSON_OBJECT: return "an object";
     case IO_JSON_ARRAY: return "an array";
     case IO_JSON_STRING: return "a string";
-    case IO_JSON_INTEGER: return "an integer";
+    case IO_JSON_INTEGER:
+    case IO_JSON_UNSIGNED: return "an integer";
     case IO_JSON_REAL: return "a number";
     case IO_JSON_TRUE:
     case IO_JSON_FALSE: return "a boolean";
@@ -357,7 +359,8 @@ static double strtod_c(const char *text)
     return strtod(text, NULL);
 }
 
-/* Scans the number at *pp: an int64 integer, or a real when it has a fraction or exponent. */
+/* Scans the number at *pp: an int64 integer, a uint64 one above INT64_MAX, or
+ * a real when it has a fraction or exponent. */
 static int scan_number(struct scan *s, const char **pp, struct scalar *v)
 {
     const char *p = *pp, *q = p, *end = s->end;
@@ -403,10 +406,13 @@ static int scan_number(struct scan *s, const char **pp, struct scalar *v)
         real = 1;
     }
     if (!real) {
-        if (overflow || acc > (uint64_t)INT64_MAX + (uint64_t)negative)
+        if (overflow || (negative && acc > (uint64_t)INT64_MAX + 1))
             return fail(s, p, negative ? "too big negative integer" : "too big integer");
         v->kind = IO_JSON_INTEGER;
-        if (!negative)
+        if (!negative && acc > (uint64_t)INT64_MAX) {
+            v->kind = IO_JSON_UNSIGNED;
+            v->unsigned_ = acc;
+        } else if (!negative)
             v->integer = (int64_t)acc;
         else if (acc == (uint64_t)INT64_MAX + 1)
             v->integer = INT64_MIN;
@@ -666,6 +672,9 @@ static int emit_scalar(struct scan *s, struct io_json_buf *out, const struct sca
     case IO_JSON_INTEGER:
         n = snprintf(text, sizeof(text), "%" PRId64, v->integer);
         return buf_put(out, text, (size_t)n);
+    case IO_JSON_UNSIGNED:
+        n = snprintf(text, sizeof(text), "%" PRIu64, v->unsigned_);
+        return buf_put(out, text, (size_t)n);
     case IO_JSON_REAL: return emit_real(out, v->real);
     case IO_JSON_STRING:
         return emit_string(out, v->str.in_buf ? s->sc->tmp.data + v->str.off : s->line + v->str.off,
@@ -844,6 +853,7 @@ static int read_field(struct scan *s, const char **pp, int64_t column, const str
         rc = scan_scalar(s, pp, &sc->out, &v);
         f->kind = v.kind;
         f->integer = v.integer;
+        f->unsigned_ = v.unsigned_;
         f->real = v.real;
         src->text_in_out = v.str.in_buf;
         src->text_off = v.str.off;

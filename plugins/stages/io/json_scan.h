@@ -4,7 +4,9 @@
  * JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY (RFC 8259 grammar,
  * well-formed UTF-8 only, no duplicate key in any object, no NUL in a key,
  * integers within int64, reals that do not overflow, at most 2048 nested
- * values) and hands back only the top-level members a caller selects, without
+ * values), and integers from 2^63 to 2^64-1 as well (jansson refuses those;
+ * winnow writes uint64 columns such as lsh's bucket ids, and reads them back),
+ * and hands back only the top-level members a caller selects, without
  * building a tree: strings unescaped to UTF-8 (pointing into the line itself
  * when they hold no escape), numbers as int64 or double, objects and arrays
  * as the compact JSON text jansson's json_dumpb(JSON_COMPACT) writes for them.
@@ -29,7 +31,8 @@ enum io_json_kind {
     IO_JSON_REAL,
     IO_JSON_STRING,
     IO_JSON_OBJECT,
-    IO_JSON_ARRAY
+    IO_JSON_ARRAY,
+    IO_JSON_UNSIGNED /* an integer above INT64_MAX (up to UINT64_MAX) */
 };
 
 /* One selected member of the line's object.  Pointers stay valid until the next scan. */
@@ -38,10 +41,11 @@ struct io_json_field {
     const char *key; /* unescaped key (never holds a NUL byte), key_len bytes */
     size_t key_len;
     enum io_json_kind kind;
-    int64_t integer;  /* IO_JSON_INTEGER */
-    double real;      /* IO_JSON_REAL */
-    const char *text; /* STRING: the unescaped UTF-8 bytes (may hold NUL); OBJECT, */
-    size_t text_len;  /* ARRAY: compact JSON text */
+    int64_t integer;    /* IO_JSON_INTEGER */
+    uint64_t unsigned_; /* IO_JSON_UNSIGNED */
+    double real;        /* IO_JSON_REAL */
+    const char *text;   /* STRING: the unescaped UTF-8 bytes (may hold NUL); OBJECT, */
+    size_t text_len;    /* ARRAY: compact JSON text */
 };
 
 /* A growable byte buffer. */

@@ -7,11 +7,14 @@
  * (large_utf8 past INT32_MAX bytes), integer -> int64, real -> float64,
  * boolean -> bool, object or array -> its compact JSON text (utf8).  Later
  * values must agree (an integer in a float64 column is converted); a missing
- * field or a JSON null is a null cell.  Duplicate keys in one object make the
- * line malformed, as the record would be ambiguous.  Integers beyond int64
- * are malformed too, and so is anything jansson's json_loadb() refuses:
- * lines are scanned by json_scan.c, which accepts exactly jansson's grammar
- * (tests compare the two) without building a tree.
+ * field or a JSON null is a null cell.  An integer column holding a value
+ * above INT64_MAX (up to UINT64_MAX, as lsh's bucket ids) and no negative one
+ * is uint64; one holding both is a type conflict.  Duplicate keys in one
+ * object make the line malformed, as the record would be ambiguous.  Integers
+ * beyond uint64 (or below INT64_MIN) are malformed too, and so is anything
+ * else jansson's json_loadb() refuses: lines are scanned by json_scan.c,
+ * which accepts jansson's grammar (tests compare the two) without building a
+ * tree.
  *
  * A malformed line fails the task with "FILE:LINE: what" (WN_EDATA) unless
  * skip_bad_lines, when it is skipped and counted in the metadata key
@@ -69,6 +72,7 @@ static enum io_column_kind kind_of(enum io_json_kind kind)
     case IO_JSON_ARRAY: return IO_COLUMN_JSON;
     case IO_JSON_STRING: return IO_COLUMN_STRING;
     case IO_JSON_INTEGER: return IO_COLUMN_INT64;
+    case IO_JSON_UNSIGNED: return IO_COLUMN_UINT64;
     case IO_JSON_REAL: return IO_COLUMN_FLOAT64;
     case IO_JSON_TRUE:
     case IO_JSON_FALSE: return IO_COLUMN_BOOL;
@@ -77,11 +81,13 @@ static enum io_column_kind kind_of(enum io_json_kind kind)
     return IO_COLUMN_UNTYPED;
 }
 
-/* Nonzero when a column of kind `column` takes a value of kind `value`. */
-static int kind_accepts(enum io_column_kind column, enum io_column_kind value)
+/* Nonzero when col takes the value v (see io_column_append_*). */
+static int column_accepts(const struct io_column *col, const struct io_json_field *v)
 {
-    return column == IO_COLUMN_UNTYPED || column == value ||
-           (column == IO_COLUMN_FLOAT64 && value == IO_COLUMN_INT64);
+    if (v->kind == IO_JSON_INTEGER || v->kind == IO_JSON_UNSIGNED)
+        return io_column_takes_integer(col, v->kind == IO_JSON_INTEGER && v->integer < 0,
+                                       v->kind == IO_JSON_UNSIGNED);
+    return col->kind == IO_COLUMN_UNTYPED || col->kind == kind_of(v->kind);
 }
 
 static int is_blank(const char *line, size_t len)
@@ -164,14 +170,24 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st,
         if (f->column < 0 || f->value->kind == IO_JSON_NULL)
             continue;
         col = &st->columns.items[f->column];
-        if (!kind_accepts(col->kind, kind_of(f->value->kind))) {
+        if (column_accepts(col, f->value))
+            continue;
+        if ((f->value->kind == IO_JSON_INTEGER || f->value->kind == IO_JSON_UNSIGNED) &&
+            (col->kind == IO_COLUMN_INT64 || col->kind == IO_COLUMN_UINT64))
+            snprintf(st->problem, sizeof(st->problem),
+                     "type conflict: field \"%.*s\" is %s here, but its column already "
+                     "holds %s; no integer column holds both (int64 and uint64 do not mix)",
+                     (int)f->value->key_len, f->value->key,
+                     f->value->kind == IO_JSON_UNSIGNED ? "an integer above 2^63-1"
+                                                        : "a negative integer",
+                     col->kind == IO_COLUMN_UINT64 ? "integers above 2^63-1" : "negative integers");
+        else
             snprintf(st->problem, sizeof(st->problem),
                      "type conflict: field \"%.*s\" is %s here, but its column holds %s "
                      "(from its first non-null value)",
                      (int)f->value->key_len, f->value->key, io_json_kind_name(f->value->kind),
                      io_column_kind_name(col->kind));
-            return 1;
-        }
+        return 1;
     }
 
     /* Pass 2: append. */
@@ -195,6 +211,7 @@ static int add_row(struct jsonl_reader *reader, struct read_state *st,
             rc = io_column_append_string(col, IO_COLUMN_JSON, st->rows, v->text, v->text_len);
             break;
         case IO_JSON_INTEGER: rc = io_column_append_int64(col, st->rows, v->integer); break;
+        case IO_JSON_UNSIGNED: rc = io_column_append_uint64(col, st->rows, v->unsigned_); break;
         case IO_JSON_REAL: rc = io_column_append_float64(col, st->rows, v->real); break;
         case IO_JSON_TRUE:
         case IO_JSON_FALSE:
