@@ -1235,6 +1235,14 @@ void wn_ucx_shuffle_stats(struct wn_shuffle *sh, struct wn_ucx_shuffle_stats *st
     wn_ucx_store_stats(sh->store, &stats->store);
 }
 
+/* The executor ended a SHUFFLE stage: the pool keeps nothing for its rounds
+ * any more (shuffle_pool.h, Release). */
+static void stage_end(const char *stage_name, const struct wn_params *params)
+{
+    (void)stage_name, (void)params;
+    wn_ucx_pool_release();
+}
+
 const struct wn_shuffle_provider_ops wn_ucx_shuffle_ops = {
     .version = WN_SHUFFLE_PROVIDER_OPS_VERSION,
     .group_create = group_create,
@@ -1245,4 +1253,5 @@ const struct wn_shuffle_provider_ops wn_ucx_shuffle_ops = {
     .close = shuffle_close,
     .group_abort = group_abort,
     .group_destroy = group_destroy,
+    .stage_end = stage_end,
 };
