@@ -342,6 +342,7 @@ struct stage_result {
     struct wn_task **out;
     size_t n_out;
     struct wn_stage_stats stats;
+    struct wn_stage_stats stats_next; /* run_stages: the second stage's */
 };
 
 /* The run's sink: keeps the outputs in order. */
@@ -367,15 +368,30 @@ static int sink_emit(struct wn_emitter *self, struct wn_task *task)
 /* Runs the stage alone on the actor_pool executor (compiled in), ranks
  * actors, over tasks (taken), with the shuffle provider backend (NULL:
  * none resolved). */
+static void run_stages(const struct wn_stage_desc *desc, const struct wn_stage_desc *next,
+                       const char *params_json, const struct wn_backend_desc *backend,
+                       const char *shuffle_json, uint32_t ranks, struct wn_task **tasks,
+                       size_t n_tasks, struct stage_result *res);
+
 static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
                       const struct wn_backend_desc *backend, const char *shuffle_json,
                       uint32_t ranks, struct wn_task **tasks, size_t n_tasks,
                       struct stage_result *res)
 {
+    run_stages(desc, NULL, params_json, backend, shuffle_json, ranks, tasks, n_tasks, res);
+}
+
+/* As run_stage, with a second stage (next, same params and provider) after
+ * the first when next is not NULL. */
+static void run_stages(const struct wn_stage_desc *desc, const struct wn_stage_desc *next,
+                       const char *params_json, const struct wn_backend_desc *backend,
+                       const char *shuffle_json, uint32_t ranks, struct wn_task **tasks,
+                       size_t n_tasks, struct stage_result *res)
+{
     const struct wn_backend_desc *executor = winnow_plugin_v1()->backends[0];
-    struct wn_run_stage stage;
-    const struct wn_run_stage *stages[1] = { &stage };
-    struct wn_stage_stats *stats[1];
+    struct wn_run_stage stage, stage_next;
+    const struct wn_run_stage *stages[2] = { &stage, &stage_next };
+    struct wn_stage_stats *stats[2];
     struct wn_params *params = params_from(desc->params, params_json);
     struct wn_params *exec = params_from(executor->params, "{\"cpus\": 16, \"mode\": \"barrier\"}");
     struct wn_params *sparams;
@@ -403,10 +419,16 @@ static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
         stage.shuffle = "ucx";
     }
     stats[0] = &res->stats;
+    stats[1] = &res->stats_next;
+    stage_next = stage;
+    if (next != NULL) {
+        stage_next.name = next->name;
+        stage_next.desc = next;
+    }
     memset(&run, 0, sizeof(run));
     run.struct_size = sizeof(run);
     run.stages = stages;
-    run.n_stages = 1;
+    run.n_stages = next != NULL ? 2 : 1;
     run.executor_params = exec;
     run.initial_tasks = tasks;
     run.n_initial_tasks = n_tasks;
@@ -634,6 +656,46 @@ static void test_rounds_of_a_stage_reuse_the_pool_and_its_end_empties_it(void)
     CU_ASSERT_EQUAL(end.in_use_bytes, start.in_use_bytes);
 }
 
+static void test_two_shuffle_stages_each_start_with_an_empty_pool_and_end_it(void)
+{
+    struct stage_result res;
+    struct wn_ucx_pool_stats start, end;
+    size_t rows = 0;
+
+    wn_ucx_pool_trim();
+    memset(&seen, 0, sizeof(seen));
+    wn_ucx_pool_stats(&start);
+    /* faulty (one round) then rounds (three), both over the wrapped provider. */
+    run_stages(&faulty_stage, &rounds_stage, NULL, &wrapped_backend,
+               "\"chunk_bytes\": 65536, \"memory_limit\": 16777216", 4, corpus(), TASKS, &res);
+    CU_ASSERT_EQUAL(res.rc, 0);
+    if (res.rc != 0)
+        fprintf(stderr, "two stages: %s\n", res.err.message);
+    for (size_t o = 0; o < res.n_out; o++)
+        rows += (size_t)wn_table_num_rows(wn_task_table(res.out[o]));
+    CU_ASSERT_EQUAL(rows, 3 * TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(res.stats.items_out, TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(res.stats_next.items_out, 3 * TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(seen.creates, 4);
+    CU_ASSERT_EQUAL(seen.ends, 2);
+    CU_ASSERT_STRING_EQUAL(seen.ended, "rounds"); /* the last one */
+    /* The first stage's end released its buffers: the second starts with
+     * none idle and makes its own fresh, then reuses them between rounds. */
+    CU_ASSERT(seen.at_create[1].fresh_bytes > start.fresh_bytes);
+    CU_ASSERT_EQUAL(seen.at_create[1].idle_bytes, 0);
+    CU_ASSERT(seen.at_create[2].fresh_bytes > seen.at_create[1].fresh_bytes);
+    CU_ASSERT(seen.at_create[2].idle_bytes > 0);
+    CU_ASSERT(seen.at_create[3].reused_bytes > seen.at_create[2].reused_bytes);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.keep_limit, 0);
+    CU_ASSERT_EQUAL(end.bad_puts, start.bad_puts);
+    result_free(&res);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.in_use_bytes, start.in_use_bytes);
+}
+
 static void test_a_stage_without_a_resolved_provider_is_refused_before_running(void)
 {
     struct stage_result res;
@@ -692,6 +754,8 @@ int main(void)
           test_a_rank_stuck_in_insert_times_the_others_out_naming_it },
         { "rounds of a stage reuse the pool, and its end empties it",
           test_rounds_of_a_stage_reuse_the_pool_and_its_end_empties_it },
+        { "two shuffle stages each start with an empty pool and end it",
+          test_two_shuffle_stages_each_start_with_an_empty_pool_and_end_it },
         { "a stage without a resolved provider is refused before running",
           test_a_stage_without_a_resolved_provider_is_refused_before_running },
         { NULL, NULL }
