@@ -1215,8 +1215,12 @@ void wn_ucx_shuffle_stats(struct wn_shuffle *sh, struct wn_ucx_shuffle_stats *st
  * any more (shuffle_pool.h, Release). */
 static void stage_end(const char *stage_name, const struct wn_params *params)
 {
-    (void)stage_name, (void)params;
-    wn_ucx_pool_release();
+    uint64_t freed = wn_ucx_pool_release();
+
+    (void)params;
+    wn_log(WN_LOG_DEBUG, LOG_DOMAIN,
+           "stage '%s' ended: the shuffle buffer pool freed %.1f MiB of idle buffers",
+           stage_name ? stage_name : "", (double)freed / 1048576.0);
 }
 
 const struct wn_shuffle_provider_ops wn_ucx_shuffle_ops = {

@@ -362,16 +362,20 @@ void wn_ucx_pool_unregister(uint64_t memory_limit)
     free_list(drop);
 }
 
-void wn_ucx_pool_release(void)
+uint64_t wn_ucx_pool_release(void)
 {
     struct idle *drop;
+    uint64_t before;
 
     pthread_mutex_lock(&pool.mutex);
+    before = pool.stats.idle_bytes;
     pool.retain = 0;
     pool.stats.keep_limit = pool.open_sum;
     drop = shrink_locked(0, 0);
+    before -= pool.stats.idle_bytes;
     pthread_mutex_unlock(&pool.mutex);
     free_list(drop);
+    return before;
 }
 
 void wn_ucx_pool_trim(void)

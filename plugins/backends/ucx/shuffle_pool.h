@@ -69,8 +69,9 @@ void wn_ucx_pool_register(uint64_t memory_limit);
 void wn_ucx_pool_unregister(uint64_t memory_limit);
 
 /* A SHUFFLE stage ended: frees the idle buffers beyond the open ranks'
- * limits and keeps no more until the next register (see Release). */
-void wn_ucx_pool_release(void);
+ * limits and keeps no more until the next register (see Release).  Returns
+ * the bytes it freed. */
+uint64_t wn_ucx_pool_release(void);
 
 /* Frees every idle buffer (also done when the plugin is unloaded). */
 void wn_ucx_pool_trim(void);
