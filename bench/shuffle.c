@@ -14,12 +14,25 @@
  * Printed: bytes/s of the shuffle, of the bytes that crossed UCX between the
  * ranks, perftest's bandwidth, their ratios, and the transports that
  * carried each (ucp_ep_print_info for the shuffle, UCX_LOG_LEVEL=info for
- * perftest).
+ * perftest); CPU seconds and page faults of the timed phase; the pool's
+ * idle bytes after stage_end (the executor's call when a stage is over).
+ *
+ * Which figure compares with perftest: the later shuffles.  perftest sends
+ * from one buffer and receives into one buffer, reused for every message
+ * and keeps nothing (its RSS stays ~14 MB for 1 GiB moved), and its warm-up
+ * iterations (-w) run before its timer; so its bandwidth is that of warm
+ * memory.  A later shuffle also moves bytes through memory already faulted
+ * in (the pool's).  The first shuffle must in addition fault in the ~1 GiB it
+ * keeps until extract, which perftest never does.
  *
  *   bench/shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES]
  *                 [-p PARTITIONS] [-l MEMORY_LIMIT] [-i INFLIGHT_BYTES]
- *                 [-n SHUFFLES] [-q]
- *                 (-q: no perftest; -i: the provider's inflight_bytes)
+ *                 [-n SHUFFLES] [-q] [-f]
+ *                 (-q: no perftest; -i: the provider's inflight_bytes;
+ *                  -f: every insert gets its own table, made before the
+ *                  timed phase and released right after its insert, as an
+ *                  executor frees a batch, instead of one table inserted
+ *                  again and again)
  */
 #include "build_config.h"
 
@@ -49,12 +62,14 @@ struct options {
     uint64_t inflight_bytes;
     unsigned shuffles;
     int perftest;
+    int fresh_inputs; /* -f: a table per insert, released after it */
 };
 
 /* What one shuffle measured. */
 struct shuffle_result {
     double shuffle_s, extract_s;
-    double cpu_s; /* CPU seconds of the process during insert + insert_finished */
+    double cpu_s;    /* CPU seconds of the process during insert + insert_finished */
+    uint64_t faults; /* its page faults meanwhile */
     uint64_t inserted, over_ucx, rows_out, spilled;
     uint64_t fresh_bytes, reused_bytes; /* of the buffer pool, during the shuffle */
     char transports[128];
@@ -68,10 +83,20 @@ struct bench_rank {
     int rc;
     struct wn_error err;
     double t_start, t_finished, t_extracted;
-    double cpu_start, cpu_finished; /* the process's CPU seconds (rank 0 reads them) */
+    double cpu_start, cpu_finished;         /* the process's CPU seconds (rank 0 reads them) */
+    uint64_t faults_start, faults_finished; /* and its page faults */
     uint64_t rows_out;
     struct wn_ucx_shuffle_stats stats;
 };
+
+/* Page faults (minor) of every thread of the process so far. */
+static uint64_t faults(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)ru.ru_minflt;
+}
 
 /* CPU seconds (user + system) of every thread of the process so far. */
 static double cpu_s(void)
@@ -130,25 +155,41 @@ static void *rank_main(void *arg)
     uint64_t batches = (rows_total + batch_rows - 1) / batch_rows;
     uint32_t *parts = malloc(batch_rows * sizeof(*parts));
     struct wn_shuffle *sh = NULL;
-    struct wn_table batch;
+    struct wn_table batch, *inputs = NULL;
 
     memset(&batch, 0, sizeof(batch));
     br->rc = make_batch(batch_rows, opt->row_bytes, &batch, &br->err);
+    if (br->rc == 0 && opt->fresh_inputs) {
+        /* As a previous stage would have made them (untimed), each one
+         * released right after its insert, as the executor frees a batch. */
+        inputs = calloc(batches, sizeof(*inputs));
+        for (uint64_t b = 0; br->rc == 0 && b < batches; b++)
+            br->rc = inputs == NULL
+                         ? wn_error_set(&br->err, WN_ENOMEM, "out of memory for the inputs")
+                         : make_batch(batch_rows, opt->row_bytes, &inputs[b], &br->err);
+    }
     if (br->rc == 0)
         br->rc = wn_ucx_shuffle_ops.open(br->group, br->rank, &sh, &br->err);
     pthread_barrier_wait(br->start);
     br->t_start = now_s();
     br->cpu_start = cpu_s();
+    br->faults_start = faults();
     /* Every batch is the same table, sent to partitions that rotate per batch. */
     for (uint64_t b = 0; br->rc == 0 && b < batches; b++) {
         for (uint64_t r = 0; r < batch_rows; r++)
             parts[r] = (uint32_t)((r * 2654435761u + b + br->rank) % opt->partitions);
-        br->rc = wn_ucx_shuffle_ops.insert(sh, &batch, parts, &br->err);
+        if (inputs == NULL) {
+            br->rc = wn_ucx_shuffle_ops.insert(sh, &batch, parts, &br->err);
+        } else {
+            br->rc = wn_ucx_shuffle_ops.insert(sh, &inputs[b], parts, &br->err);
+            wn_table_release(&inputs[b]);
+        }
     }
     if (br->rc == 0)
         br->rc = wn_ucx_shuffle_ops.insert_finished(sh, &br->err);
     br->t_finished = now_s();
     br->cpu_finished = cpu_s();
+    br->faults_finished = faults();
     for (uint32_t p = br->rank; br->rc == 0 && p < opt->partitions; p += RANKS) {
         struct wn_table out;
 
@@ -161,6 +202,9 @@ static void *rank_main(void *arg)
         wn_ucx_shuffle_stats(sh, &br->stats);
     wn_ucx_shuffle_ops.close(sh);
     wn_table_release(&batch);
+    for (uint64_t b = 0; inputs != NULL && b < batches; b++)
+        wn_table_release(&inputs[b]);
+    free(inputs);
     free(parts);
     return NULL;
 }
@@ -241,7 +285,8 @@ static struct wn_params *provider_params(const struct options *opt)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: shuffle [-s TOTAL_BYTES] [-m MESSAGE_BYTES] [-r ROW_BYTES] "
-               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-i INFLIGHT_BYTES] [-n SHUFFLES] [-q]\n");
+               "[-p PARTITIONS] [-l MEMORY_LIMIT] [-i INFLIGHT_BYTES] [-n SHUFFLES] [-q] [-f]\n"
+               "  -q: no ucx_perftest; -f: a table per insert, released after it\n");
 }
 
 /* One whole shuffle through RANKS ranks.  0, or 1 with the reason printed. */
@@ -302,6 +347,7 @@ static int run_shuffle(const struct options *opt, const struct wn_params *params
     res->shuffle_s = t1 - t0;
     /* insert_finished ends in a barrier: both ranks end it together. */
     res->cpu_s = ranks[0].cpu_finished - ranks[0].cpu_start;
+    res->faults = ranks[0].faults_finished - ranks[0].faults_start;
     res->extract_s = t2 - t1;
     res->fresh_bytes = after.fresh_bytes - before.fresh_bytes;
     res->reused_bytes = after.reused_bytes - before.reused_bytes;
@@ -311,15 +357,18 @@ static int run_shuffle(const struct options *opt, const struct wn_params *params
 
 int main(int argc, char **argv)
 {
-    struct options opt = { 1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 64ull << 20, 2, 1 };
+    struct options opt = {
+        1ull << 30, 4ull << 20, 64ull << 10, 16, 8ull << 30, 64ull << 20, 2, 1, 0
+    };
     struct shuffle_result *res;
     struct wn_params *params;
+    struct wn_ucx_pool_stats pool_kept, pool_released;
     double perf_before = 0, perf_after = 0, perf;
     double first = 0, later_min = 0, later_max = 0;
     char perf_tl[256] = "", perf_tl2[256];
     int opt_c, rc = 0;
 
-    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:i:n:qh")) != -1) {
+    while ((opt_c = getopt(argc, argv, "s:m:r:p:l:i:n:qfh")) != -1) {
         switch (opt_c) {
         case 's': opt.total_bytes = strtoull(optarg, NULL, 0); break;
         case 'm': opt.message_bytes = strtoull(optarg, NULL, 0); break;
@@ -329,6 +378,7 @@ int main(int argc, char **argv)
         case 'i': opt.inflight_bytes = strtoull(optarg, NULL, 0); break;
         case 'n': opt.shuffles = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'q': opt.perftest = 0; break;
+        case 'f': opt.fresh_inputs = 1; break;
         default: usage(opt_c == 'h' ? stdout : stderr); return opt_c == 'h' ? 0 : 2;
         }
     }
@@ -355,6 +405,10 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < opt.shuffles && rc == 0; i++)
         rc = run_shuffle(&opt, params, &res[i]);
+    /* The shuffles were the rounds of one stage, which is over now. */
+    wn_ucx_pool_stats(&pool_kept);
+    wn_ucx_shuffle_ops.stage_end("bench", params);
+    wn_ucx_pool_stats(&pool_released);
     wn_params_free(params);
     if (rc != 0) {
         free(res);
@@ -375,12 +429,13 @@ int main(int argc, char **argv)
         double rate = (double)r->inserted / r->shuffle_s;
 
         printf("  shuffle %u (%s): insert + insert_finished %.3f s  %.0f MB/s shuffled, "
-               "%.0f MB/s between ranks over UCX, %.2f CPU s (%.1f cores busy); "
+               "%.0f MB/s between ranks over UCX, %.2f CPU s (%.1f cores busy), "
+               "%" PRIu64 " page faults; "
                "extract %.3f s  %.0f MB/s; "
                "buffers %.0f MiB fresh, %.0f MiB reused",
                i + 1, i == 0 ? "fresh memory" : "buffers reused", r->shuffle_s, rate / 1e6,
                (double)r->over_ucx / r->shuffle_s / 1e6, r->cpu_s, r->cpu_s / r->shuffle_s,
-               r->extract_s, (double)r->inserted / r->extract_s / 1e6,
+               r->faults, r->extract_s, (double)r->inserted / r->extract_s / 1e6,
                (double)r->fresh_bytes / 1048576.0, (double)r->reused_bytes / 1048576.0);
         if (perf > 0)
             printf("; ratio %.2f", rate / perf);
@@ -393,16 +448,23 @@ int main(int argc, char **argv)
             later_max = rate;
     }
     printf("  shuffle transports:       %s\n", res[0].transports);
+    printf("  buffer pool: %.0f MiB idle after the last shuffle, %.0f MiB after stage_end; "
+           "%" PRIu64 " bad puts\n",
+           (double)pool_kept.idle_bytes / 1048576.0, (double)pool_released.idle_bytes / 1048576.0,
+           pool_released.bad_puts);
     if (perf > 0) {
         printf("ucx_perftest tag_bw, %" PRIu64 "-byte messages, 127.0.0.1 loopback pair: "
                "%.0f MB/s before, %.0f MB/s after (MB = 1e6 bytes)\n",
                opt.message_bytes, perf_before * 1048576.0 / 1e6, perf_after * 1048576.0 / 1e6);
         printf("  perftest transports:      %s\n", perf_tl[0] ? perf_tl : "(not reported)");
-        printf("ratio shuffled / perftest:  %.2f first shuffle (fresh memory)", first / perf);
         if (opt.shuffles > 1)
-            printf(", %.2f-%.2f later shuffles (buffers reused)", later_min / perf,
-                   later_max / perf);
-        printf("\n");
+            printf("ratio shuffled / perftest:  %.2f-%.2f later shuffles: the like-for-like "
+                   "figure (perftest reuses one warm buffer per side, keeps nothing, and "
+                   "times no warm-up)\n",
+                   later_min / perf, later_max / perf);
+        printf("                            %.2f first shuffle: also faults in the memory it "
+               "keeps until extract, which perftest never does%s\n",
+               first / perf, opt.shuffles > 1 ? "" : " (-n 2 or more for the later figure)");
         printf("ratio over UCX / perftest:  %.2f first shuffle (half the bytes stay on their "
                "rank)\n",
                (double)res[0].over_ucx / res[0].shuffle_s / perf);

@@ -192,9 +192,10 @@ struct wn_shuffle_group_config {
     void *reserved[4];
 };
 
-#define WN_SHUFFLE_PROVIDER_OPS_VERSION 1
+/* Version 2 added stage_end. */
+#define WN_SHUFFLE_PROVIDER_OPS_VERSION 2
 struct wn_shuffle_provider_ops {
-    uint32_t version; /* WN_SHUFFLE_PROVIDER_OPS_VERSION */
+    uint32_t version; /* WN_SHUFFLE_PROVIDER_OPS_VERSION (1: no stage_end) */
     /* Driver: creates the group (nothing is connected yet). */
     int (*group_create)(const struct wn_shuffle_group_config *config,
                         struct wn_shuffle_group **group, struct wn_error *err);
@@ -224,6 +225,19 @@ struct wn_shuffle_provider_ops {
      * whatever it wrote (spill files).  NULL is fine. */
     void (*group_destroy)(struct wn_shuffle_group *group);
     void *reserved[4];
+    /*
+     * Version 2, may be NULL: the executor is done with the SHUFFLE stage
+     * stage_name (params: its provider params, as in its groups' config,
+     * NULL for every default): every round ran, or the stage failed or was
+     * stopped.  Driver, once per run of the stage, after its last
+     * group_create (or instead of any, when the stage failed before), on
+     * success and failure alike; ranks of a failed stage's last group may
+     * still be closing.  A provider may keep memory between the groups of a
+     * stage (its rounds, which come as fresh groups) and drops it here.
+     * Executors that predate version 2 never call it: such memory then
+     * stays until the provider is unloaded.
+     */
+    void (*stage_end)(const char *stage_name, const struct wn_params *params);
 };
 
 #ifdef __cplusplus

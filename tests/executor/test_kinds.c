@@ -369,7 +369,8 @@ static const struct wn_shuffle_provider_ops fs_ops = { WN_SHUFFLE_PROVIDER_OPS_V
                                                        fs_close,
                                                        fs_group_abort,
                                                        fs_group_destroy,
-                                                       { NULL } };
+                                                       { NULL },
+                                                       NULL };
 
 static const struct wn_backend_desc fake_shuffle = {
     WN_BACKEND_HEADER, "fake_shuffle", "an in-memory shuffle", WN_BACKEND_SHUFFLE, no_params,

@@ -101,6 +101,59 @@ static void test_segments_honour_the_struct_offset_of_a_sliced_table(void)
     free(seg);
 }
 
+/* wn_ucx_segment_fit gives, for every room, the most leading rows whose
+ * segment fits, and that segment's exact size. */
+static void check_fit_against_sizes(const struct wn_table *t, const uint32_t *rows, size_t n)
+{
+    size_t all = wn_ucx_segment_size(t, rows, n), one = wn_ucx_segment_size(t, rows, 1);
+    int bad = 0;
+
+    for (size_t room = one > 64 ? one - 64 : 0; room <= all + 64; room += 8) {
+        size_t size = 0, k = wn_ucx_segment_fit(t, rows, n, room, &size);
+
+        if (k > n || (k > 0 && wn_ucx_segment_size(t, rows, k) > room) ||
+            (k < n && wn_ucx_segment_size(t, rows, k + 1) <= room) ||
+            size != wn_ucx_segment_size(t, rows, k > 0 ? k : 1))
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_the_rows_fitting_a_room_match_whole_segment_sizes(void)
+{
+    struct wn_error err = WN_ERROR_INIT;
+    struct wn_table_builder *b = wn_table_builder_new();
+    struct wn_table t, wide;
+    uint32_t rows[40];
+
+    /* Every column type, nulls in two columns (the first null row adds a
+     * validity bitmap), rows out of order. */
+    CU_ASSERT_EQUAL_FATAL(test_rows_make(&t, 100, 40, 3, 0, NULL), 0);
+    for (uint32_t i = 0; i < 40; i++)
+        rows[i] = (i * 17 + 3) % 40;
+    check_fit_against_sizes(&t, rows, 40);
+    check_fit_against_sizes(&t, rows + 10, 1);
+    wn_table_release(&t);
+    /* More columns than the fit keeps on its stack. */
+    for (int c = 0; c < 24; c++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "c%d", c);
+        wn_table_builder_add_column(b, name, c % 2 ? WN_COLUMN_UTF8 : WN_COLUMN_INT64, 0);
+    }
+    for (int r = 0; r < 40; r++)
+        for (int c = 0; c < 24; c++) {
+            if (c % 2)
+                wn_table_builder_append_utf8(b, c, "abcdefghijklmnopqrstuvwxyz", (size_t)(r % 27));
+            else
+                wn_table_builder_append_int64(b, c, r * c);
+        }
+    CU_ASSERT_EQUAL_FATAL(wn_table_builder_finish(b, &wide, &err), 0);
+    wn_table_builder_free(b);
+    check_fit_against_sizes(&wide, rows, 40);
+    wn_table_release(&wide);
+}
+
 static void test_no_segments_give_an_empty_table(void)
 {
     struct wn_error err = WN_ERROR_INIT;
@@ -353,6 +406,8 @@ int main(void)
           test_segments_carry_every_column_type_and_null_and_concatenate },
         { "segments honour the struct offset of a sliced table",
           test_segments_honour_the_struct_offset_of_a_sliced_table },
+        { "the rows fitting a room match whole segment sizes",
+          test_the_rows_fitting_a_room_match_whole_segment_sizes },
         { "no segments give an empty table", test_no_segments_give_an_empty_table },
         { "segments with different columns are refused",
           test_segments_with_different_columns_are_refused },

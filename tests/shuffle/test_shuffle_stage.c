@@ -31,6 +31,7 @@ int main(void)
 
 #include "exact_dedup.h"
 #include "params_internal.h"
+#include "shuffle_pool.h"
 #include "shuffle_provider.h"
 
 static char *spill_root;
@@ -181,6 +182,35 @@ static const struct wn_stage_desc faulty_stage = { WN_STAGE_HEADER,
                                                    &faulty_hooks,
                                                    { NULL } };
 
+/* The faulty stage in three rounds. */
+static int three_rounds(const struct wn_params *params, uint32_t *rounds, struct wn_error *err)
+{
+    (void)params, (void)err;
+    *rounds = 3;
+    return 0;
+}
+
+static const struct wn_shuffle_stage_ops rounds_hooks = { WN_SHUFFLE_STAGE_OPS_VERSION,
+                                                          WN_SHUFFLE_PARTITIONS_PER_TASK,
+                                                          NULL,
+                                                          faulty_insert,
+                                                          faulty_extract,
+                                                          { NULL },
+                                                          three_rounds };
+static const struct wn_stage_desc rounds_stage = { WN_STAGE_HEADER,
+                                                   "rounds",
+                                                   "the faulty stage in three rounds",
+                                                   faulty_params,
+                                                   { 0, 0, 0, 0 },
+                                                   1,
+                                                   WN_STAGE_SHUFFLE,
+                                                   WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+                                                   WN_PAYLOAD_BIT(WN_PAYLOAD_TABLE),
+                                                   NULL,
+                                                   &faulty_ops,
+                                                   &rounds_hooks,
+                                                   { NULL } };
+
 /* ---- a provider that fails where it is told (the ucx provider underneath) ------ */
 
 static struct {
@@ -211,6 +241,29 @@ static int wrap_insert_finished(struct wn_shuffle *sh, struct wn_error *err)
         sh == handles[provider_fault.rank])
         return wn_error_set(err, WN_EIO, "injected provider failure in insert_finished");
     return wn_ucx_shuffle_ops.insert_finished(sh, err);
+}
+
+/* The pool as each group_create found it, and stage_end calls (in order). */
+static struct {
+    struct wn_ucx_pool_stats at_create[8];
+    unsigned creates, ends;
+    char ended[64];
+} seen;
+
+static int wrap_group_create(const struct wn_shuffle_group_config *config,
+                             struct wn_shuffle_group **group, struct wn_error *err)
+{
+    if (seen.creates < 8)
+        wn_ucx_pool_stats(&seen.at_create[seen.creates]);
+    seen.creates++;
+    return wn_ucx_shuffle_ops.group_create(config, group, err);
+}
+
+static void wrap_stage_end(const char *stage_name, const struct wn_params *params)
+{
+    seen.ends++;
+    snprintf(seen.ended, sizeof(seen.ended), "%s", stage_name);
+    wn_ucx_shuffle_ops.stage_end(stage_name, params);
 }
 
 static struct wn_shuffle_provider_ops wrapped_ops;
@@ -289,6 +342,7 @@ struct stage_result {
     struct wn_task **out;
     size_t n_out;
     struct wn_stage_stats stats;
+    struct wn_stage_stats stats_next; /* run_stages: the second stage's */
 };
 
 /* The run's sink: keeps the outputs in order. */
@@ -314,15 +368,30 @@ static int sink_emit(struct wn_emitter *self, struct wn_task *task)
 /* Runs the stage alone on the actor_pool executor (compiled in), ranks
  * actors, over tasks (taken), with the shuffle provider backend (NULL:
  * none resolved). */
+static void run_stages(const struct wn_stage_desc *desc, const struct wn_stage_desc *next,
+                       const char *params_json, const struct wn_backend_desc *backend,
+                       const char *shuffle_json, uint32_t ranks, struct wn_task **tasks,
+                       size_t n_tasks, struct stage_result *res);
+
 static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
                       const struct wn_backend_desc *backend, const char *shuffle_json,
                       uint32_t ranks, struct wn_task **tasks, size_t n_tasks,
                       struct stage_result *res)
 {
+    run_stages(desc, NULL, params_json, backend, shuffle_json, ranks, tasks, n_tasks, res);
+}
+
+/* As run_stage, with a second stage (next, same params and provider) after
+ * the first when next is not NULL. */
+static void run_stages(const struct wn_stage_desc *desc, const struct wn_stage_desc *next,
+                       const char *params_json, const struct wn_backend_desc *backend,
+                       const char *shuffle_json, uint32_t ranks, struct wn_task **tasks,
+                       size_t n_tasks, struct stage_result *res)
+{
     const struct wn_backend_desc *executor = winnow_plugin_v1()->backends[0];
-    struct wn_run_stage stage;
-    const struct wn_run_stage *stages[1] = { &stage };
-    struct wn_stage_stats *stats[1];
+    struct wn_run_stage stage, stage_next;
+    const struct wn_run_stage *stages[2] = { &stage, &stage_next };
+    struct wn_stage_stats *stats[2];
     struct wn_params *params = params_from(desc->params, params_json);
     struct wn_params *exec = params_from(executor->params, "{\"cpus\": 16, \"mode\": \"barrier\"}");
     struct wn_params *sparams;
@@ -350,10 +419,16 @@ static void run_stage(const struct wn_stage_desc *desc, const char *params_json,
         stage.shuffle = "ucx";
     }
     stats[0] = &res->stats;
+    stats[1] = &res->stats_next;
+    stage_next = stage;
+    if (next != NULL) {
+        stage_next.name = next->name;
+        stage_next.desc = next;
+    }
     memset(&run, 0, sizeof(run));
     run.struct_size = sizeof(run);
     run.stages = stages;
-    run.n_stages = 1;
+    run.n_stages = next != NULL ? 2 : 1;
     run.executor_params = exec;
     run.initial_tasks = tasks;
     run.n_initial_tasks = n_tasks;
@@ -435,6 +510,14 @@ static void test_exact_dedup_gives_the_same_survivors_in_the_same_order_on_1_2_4
         CU_ASSERT_EQUAL(res.stats.actors, ranks[k]);
         /* batches: every insert batch (batch_size 1), and every partition extracted */
         CU_ASSERT_EQUAL(res.stats.batches, TASKS + TASKS);
+        {
+            struct wn_ucx_pool_stats pool_after;
+
+            /* The stage ended: the pool keeps no idle buffer. */
+            wn_ucx_pool_stats(&pool_after);
+            CU_ASSERT_EQUAL(pool_after.idle_bytes, 0);
+            CU_ASSERT_EQUAL(pool_after.bad_puts, 0);
+        }
         if (first == NULL)
             first = listing;
         else {
@@ -450,8 +533,16 @@ static void expect_failure(const char *params_json, const struct wn_backend_desc
                            const char *shuffle_json, const char *says, const char *also_says)
 {
     struct stage_result res;
+    struct wn_ucx_pool_stats before, after;
 
+    wn_ucx_pool_stats(&before);
     run_stage(&faulty_stage, params_json, backend, shuffle_json, 4, corpus(), TASKS, &res);
+    /* The stage ended (failed): the pool keeps nothing, every buffer is back. */
+    wn_ucx_pool_stats(&after);
+    CU_ASSERT_EQUAL(after.idle_bytes, 0);
+    CU_ASSERT_EQUAL(after.keep_limit, 0);
+    CU_ASSERT_EQUAL(after.in_use_bytes, before.in_use_bytes);
+    CU_ASSERT_EQUAL(after.bad_puts, before.bad_puts);
     CU_ASSERT(res.rc < 0);
     CU_ASSERT_EQUAL(res.n_out, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err.message, says));
@@ -525,6 +616,86 @@ static void test_a_rank_stuck_in_insert_times_the_others_out_naming_it(void)
     CU_ASSERT((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - start < 10.0);
 }
 
+static void test_rounds_of_a_stage_reuse_the_pool_and_its_end_empties_it(void)
+{
+    struct stage_result res;
+    struct wn_ucx_pool_stats start, end;
+    size_t rows = 0;
+
+    wn_ucx_pool_trim();
+    memset(&seen, 0, sizeof(seen));
+    wn_ucx_pool_stats(&start);
+    /* 64 KiB messages: staging buffers are pooled (64 KiB and up). */
+    run_stage(&rounds_stage, NULL, &wrapped_backend,
+              "\"chunk_bytes\": 65536, \"memory_limit\": 16777216", 4, corpus(), TASKS, &res);
+    CU_ASSERT_EQUAL(res.rc, 0);
+    if (res.rc != 0)
+        fprintf(stderr, "rounds: %s\n", res.err.message);
+    for (size_t o = 0; o < res.n_out; o++)
+        rows += (size_t)wn_table_num_rows(wn_task_table(res.out[o]));
+    CU_ASSERT_EQUAL(rows, 3 * TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(seen.creates, 3);
+    CU_ASSERT_EQUAL(seen.ends, 1);
+    CU_ASSERT_STRING_EQUAL(seen.ended, "rounds");
+    /* Round 0 made buffers fresh; each later round found the previous
+     * one's idle in the pool and took them again.  (How many buffers a round
+     * needs depends on which ranks took which tasks, so only that.) */
+    CU_ASSERT(seen.at_create[1].fresh_bytes > start.fresh_bytes);
+    CU_ASSERT(seen.at_create[1].idle_bytes > 0);
+    CU_ASSERT(seen.at_create[2].idle_bytes > 0);
+    CU_ASSERT(seen.at_create[2].reused_bytes > seen.at_create[1].reused_bytes);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT(end.reused_bytes > seen.at_create[2].reused_bytes);
+    /* The stage ended: nothing idle is kept, nor anything given back later. */
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.keep_limit, 0);
+    CU_ASSERT_EQUAL(end.bad_puts, start.bad_puts);
+    result_free(&res);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.in_use_bytes, start.in_use_bytes);
+}
+
+static void test_two_shuffle_stages_each_start_with_an_empty_pool_and_end_it(void)
+{
+    struct stage_result res;
+    struct wn_ucx_pool_stats start, end;
+    size_t rows = 0;
+
+    wn_ucx_pool_trim();
+    memset(&seen, 0, sizeof(seen));
+    wn_ucx_pool_stats(&start);
+    /* faulty (one round) then rounds (three), both over the wrapped provider. */
+    run_stages(&faulty_stage, &rounds_stage, NULL, &wrapped_backend,
+               "\"chunk_bytes\": 65536, \"memory_limit\": 16777216", 4, corpus(), TASKS, &res);
+    CU_ASSERT_EQUAL(res.rc, 0);
+    if (res.rc != 0)
+        fprintf(stderr, "two stages: %s\n", res.err.message);
+    for (size_t o = 0; o < res.n_out; o++)
+        rows += (size_t)wn_table_num_rows(wn_task_table(res.out[o]));
+    CU_ASSERT_EQUAL(rows, 3 * TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(res.stats.items_out, TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(res.stats_next.items_out, 3 * TASKS * DOCS_PER_TASK);
+    CU_ASSERT_EQUAL(seen.creates, 4);
+    CU_ASSERT_EQUAL(seen.ends, 2);
+    CU_ASSERT_STRING_EQUAL(seen.ended, "rounds"); /* the last one */
+    /* The first stage's end released its buffers: the second starts with
+     * none idle and makes its own fresh, then reuses them between rounds. */
+    CU_ASSERT(seen.at_create[1].fresh_bytes > start.fresh_bytes);
+    CU_ASSERT_EQUAL(seen.at_create[1].idle_bytes, 0);
+    CU_ASSERT(seen.at_create[2].fresh_bytes > seen.at_create[1].fresh_bytes);
+    CU_ASSERT(seen.at_create[2].idle_bytes > 0);
+    CU_ASSERT(seen.at_create[3].reused_bytes > seen.at_create[2].reused_bytes);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.keep_limit, 0);
+    CU_ASSERT_EQUAL(end.bad_puts, start.bad_puts);
+    result_free(&res);
+    wn_ucx_pool_stats(&end);
+    CU_ASSERT_EQUAL(end.idle_bytes, 0);
+    CU_ASSERT_EQUAL(end.in_use_bytes, start.in_use_bytes);
+}
+
 static void test_a_stage_without_a_resolved_provider_is_refused_before_running(void)
 {
     struct stage_result res;
@@ -546,6 +717,8 @@ static int suite_init(void)
     wrapped_ops = wn_ucx_shuffle_ops;
     wrapped_ops.open = wrap_open;
     wrapped_ops.insert_finished = wrap_insert_finished;
+    wrapped_ops.group_create = wrap_group_create;
+    wrapped_ops.stage_end = wrap_stage_end;
     spill_root = strdup("/tmp/wn-test-shuffle-stage-XXXXXX");
     if (mkdtemp(spill_root) == NULL)
         return 1;
@@ -579,6 +752,10 @@ int main(void)
           test_a_provider_failing_in_insert_finished_on_one_rank_fails_the_run_naming_it },
         { "a rank stuck in insert times the others out naming it",
           test_a_rank_stuck_in_insert_times_the_others_out_naming_it },
+        { "rounds of a stage reuse the pool, and its end empties it",
+          test_rounds_of_a_stage_reuse_the_pool_and_its_end_empties_it },
+        { "two shuffle stages each start with an empty pool and end it",
+          test_two_shuffle_stages_each_start_with_an_empty_pool_and_end_it },
         { "a stage without a resolved provider is refused before running",
           test_a_stage_without_a_resolved_provider_is_refused_before_running },
         { NULL, NULL }

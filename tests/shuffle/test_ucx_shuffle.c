@@ -17,6 +17,7 @@ int main(void)
 #else
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,7 @@ static void run_plan(struct run *run, const struct plan *plan)
     CU_ASSERT_EQUAL(dir_entries(spill_root), 0);
     wn_ucx_pool_stats(&pool_after);
     CU_ASSERT_EQUAL(pool_after.in_use_bytes, pool_before.in_use_bytes);
+    CU_ASSERT_EQUAL(pool_after.bad_puts, pool_before.bad_puts);
     wn_params_free(params);
 }
 
@@ -519,6 +521,50 @@ static void test_a_second_shuffle_reuses_the_first_ones_buffers_within_memory_li
     CU_ASSERT_EQUAL(s3.keep_limit, 0);
 }
 
+static void test_out_of_memory_anywhere_fails_the_shuffle_cleanly(void)
+{
+    /* 64 KiB messages: staging and received buffers come from the pool. */
+    struct plan plan = { "oom",     2,          4,         "{\"chunk_bytes\": 65536}", 3, 200, 1000,
+                         MAX_RANKS, PHASE_NONE, FAIL_ABORT };
+    static const int64_t budgets[] = { 0, 1, 2, 3, 5, 8, 13, 21, 34, 100000 };
+    int failed_runs = 0;
+
+    for (size_t k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+        struct run run;
+        int failed = 0, said_oom = 0;
+
+        /* The pool's allocations after the first budgets[k] fail, on
+         * whichever thread (inserts' staging, receives, extracts' tables). */
+        wn_ucx_pool_fail_after(budgets[k]);
+        run_plan(&run, &plan); /* checks no buffer and no spill file is left */
+        wn_ucx_pool_fail_after(-1);
+        for (uint32_t r = 0; r < 2; r++) {
+            if (run.out[r].rc < 0) {
+                failed = 1;
+                said_oom |= strstr(run.out[r].err.message, "out of memory") != NULL;
+            }
+            CU_ASSERT_EQUAL(run.out[r].bad_rows, 0);
+        }
+        /* Enough allocations: the counting itself changes nothing. */
+        if (budgets[k] == 100000)
+            CU_ASSERT(!failed);
+        if (failed) {
+            /* Some rank names the cause; the other ended too (run_plan joined it). */
+            CU_ASSERT(said_oom);
+            if (!said_oom)
+                fprintf(stderr, "budget %" PRId64 ": %s | %s\n", budgets[k], run.out[0].err.message,
+                        run.out[1].err.message);
+            failed_runs++;
+        } else {
+            check_every_row_once(&run);
+        }
+        run_free(&run);
+    }
+    /* The smallest budgets cannot carry 1.2 MiB in 64 KiB buffers. */
+    CU_ASSERT(failed_runs >= 3);
+    wn_ucx_pool_trim();
+}
+
 /* A rank fails in phase; every rank ends, none hangs, the others' errors
  * (where they got one) carry the stage, the rank and the cause. */
 static void check_failure(enum phase phase, enum failure how, const char *other_says,
@@ -684,6 +730,8 @@ int main(void)
         { "1024 partitions over 4 ranks", test_1024_partitions_over_4_ranks },
         { "messages fill chunk_bytes, rows of a partition going on in the next",
           test_messages_fill_chunk_bytes_rows_of_a_partition_going_on_in_the_next },
+        { "out of memory anywhere fails the shuffle cleanly",
+          test_out_of_memory_anywhere_fails_the_shuffle_cleanly },
         { "a second shuffle reuses the first one's buffers within memory_limit",
           test_a_second_shuffle_reuses_the_first_ones_buffers_within_memory_limit },
         { "spilling on and off give identical partitions",

@@ -748,6 +748,9 @@ int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size
                (double)(wn_ap_run_clock(ap_stage->run) - started_at) * 1e-9);
     }
 out:
+    /* The provider may drop what it kept between rounds (version 2). */
+    if (run->provider != NULL && run->provider->version >= 2 && run->provider->stage_end != NULL)
+        run->provider->stage_end(stage->name, stage->shuffle_params);
     /* What is left (tasks, outputs) goes with the state. */
     return rc;
 }

@@ -961,27 +961,6 @@ static int staging_reserve(struct wn_shuffle *sh, struct staging *st, size_t ext
     return 0;
 }
 
-/* How many of rows[0..n) fit one segment of at most room bytes (the most
- * such, by bisection: a segment grows with its rows); *size gets its size. */
-static size_t segment_rows_fitting(const struct wn_table *table, const uint32_t *rows, size_t n,
-                                   size_t room, size_t *size)
-{
-    size_t lo = 0, hi = n; /* lo rows fit; hi rows do not, or hi == n */
-
-    *size = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo + 1) / 2, s = wn_ucx_segment_size(table, rows, mid);
-
-        if (s <= room) {
-            lo = mid;
-            *size = s;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return lo;
-}
-
 static int insert_rows(struct wn_shuffle *sh, const struct wn_table *rows,
                        const uint32_t *partitions, struct wn_error *err)
 {
@@ -1034,22 +1013,19 @@ static int insert_rows(struct wn_shuffle *sh, const struct wn_table *rows,
         struct staging *st = &sh->staging[dest];
 
         while (count > 0) {
-            size_t size = wn_ucx_segment_size(rows, ord, count), fit = count;
+            size_t size = 0, fit;
 
             /* Messages fill chunk_bytes (the rows that do not fit go on in
-             * the next message), and exceed it only for one larger row. */
-            if (st->len + size > chunk_bytes) {
-                fit = segment_rows_fitting(rows, ord, count, chunk_bytes - st->len, &size);
-                if (fit == 0 && st->len > 0) {
-                    if ((rc = flush_staging(sh, dest, "insert", err)) < 0)
-                        return rc;
-                    continue;
-                }
-                if (fit == 0) {
-                    fit = 1;
-                    size = wn_ucx_segment_size(rows, ord, 1);
-                }
+             * the next message), and exceed it only for one larger row.
+             * st->len < chunk_bytes here: a full staging buffer is sent. */
+            fit = wn_ucx_segment_fit(rows, ord, count, chunk_bytes - st->len, &size);
+            if (fit == 0 && st->len > 0) {
+                if ((rc = flush_staging(sh, dest, "insert", err)) < 0)
+                    return rc;
+                continue;
             }
+            if (fit == 0)
+                fit = 1; /* size is the one row's */
             if (staging_reserve(sh, st, size) < 0)
                 return wn_error_set(err, WN_ENOMEM,
                                     "%s: out of memory staging %zu bytes for rank %u", sh->label,
@@ -1235,6 +1211,18 @@ void wn_ucx_shuffle_stats(struct wn_shuffle *sh, struct wn_ucx_shuffle_stats *st
     wn_ucx_store_stats(sh->store, &stats->store);
 }
 
+/* The executor ended a SHUFFLE stage: the pool keeps nothing for its rounds
+ * any more (shuffle_pool.h, Release). */
+static void stage_end(const char *stage_name, const struct wn_params *params)
+{
+    uint64_t freed = wn_ucx_pool_release();
+
+    (void)params;
+    wn_log(WN_LOG_DEBUG, LOG_DOMAIN,
+           "stage '%s' ended: the shuffle buffer pool freed %.1f MiB of idle buffers",
+           stage_name ? stage_name : "", (double)freed / 1048576.0);
+}
+
 const struct wn_shuffle_provider_ops wn_ucx_shuffle_ops = {
     .version = WN_SHUFFLE_PROVIDER_OPS_VERSION,
     .group_create = group_create,
@@ -1245,4 +1233,5 @@ const struct wn_shuffle_provider_ops wn_ucx_shuffle_ops = {
     .close = shuffle_close,
     .group_abort = group_abort,
     .group_destroy = group_destroy,
+    .stage_end = stage_end,
 };

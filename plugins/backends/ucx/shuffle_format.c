@@ -206,6 +206,87 @@ size_t wn_ucx_segment_size(const struct wn_table *table, const uint32_t *rows, s
     return size;
 }
 
+/* One column while wn_ucx_segment_fit adds rows. */
+struct fit_column {
+    struct column_src src;
+    uint64_t chars; /* utf8 bytes of the rows so far */
+    bool nulls;     /* a null among them: the column carries validity */
+};
+
+/* The size of a column's part of a segment of n rows (see column_body_size). */
+static size_t fit_column_size(const struct fit_column *f, size_t n)
+{
+    size_t size = f->nulls ? ALIGN8(bitmap_bytes(n)) : 0;
+
+    switch (f->src.type) {
+    case WN_COLUMN_BOOL: return size + ALIGN8(bitmap_bytes(n));
+    case WN_COLUMN_UTF8:
+    case WN_COLUMN_LARGE_UTF8:
+        return size + ALIGN8((n + 1) * f->src.width) + ALIGN8((size_t)f->chars);
+    default: return size + ALIGN8(n * f->src.width);
+    }
+}
+
+size_t wn_ucx_segment_fit(const struct wn_table *table, const uint32_t *rows, size_t n, size_t room,
+                          size_t *size)
+{
+    int64_t cols = wn_table_num_columns(table);
+    struct fit_column stack[16], *col = stack;
+    size_t head, k, last = 0;
+
+    if (n == 0) {
+        *size = wn_ucx_segment_size(table, rows, 0);
+        return 0;
+    }
+    if ((size_t)cols > sizeof(stack) / sizeof(stack[0]) &&
+        (col = calloc((size_t)cols, sizeof(*col))) == NULL) {
+        /* No memory for the columns: bisect over whole segment sizes. */
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo + 1) / 2;
+
+            if (wn_ucx_segment_size(table, rows, mid) <= room)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        *size = wn_ucx_segment_size(table, rows, lo > 0 ? lo : 1);
+        return lo;
+    }
+    head = header_size(table);
+    for (int64_t c = 0; c < cols; c++) {
+        column_src_init(table, c, &col[c].src);
+        col[c].chars = 0;
+        col[c].nulls = false;
+    }
+    /* Row by row: a segment only grows with its rows, so the first row that
+     * does not fit ends it. */
+    for (k = 0; k < n; k++) {
+        size_t s = head;
+
+        for (int64_t c = 0; c < cols; c++) {
+            struct fit_column *f = &col[c];
+
+            if (f->src.type == WN_COLUMN_UTF8 || f->src.type == WN_COLUMN_LARGE_UTF8)
+                f->chars += src_utf8_len(&f->src, rows[k]);
+            if (f->src.maybe_null && !f->nulls && wn_table_is_null(table, c, rows[k]))
+                f->nulls = true;
+            s += fit_column_size(f, k + 1);
+        }
+        if (s > room) {
+            if (k == 0)
+                last = s;
+            break;
+        }
+        last = s;
+    }
+    if (col != stack)
+        free(col);
+    *size = last;
+    return k;
+}
+
 static uint8_t *write_validity(const struct wn_table *table, const struct column_src *src,
                                const uint32_t *rows, size_t n, uint8_t *p)
 {

@@ -55,6 +55,14 @@ int wn_ucx_format_check(const struct wn_table *table, struct wn_error *err);
 /* Exact size in bytes of the segment holding rows[0..n) of table. */
 size_t wn_ucx_segment_size(const struct wn_table *table, const uint32_t *rows, size_t n);
 
+/* How many of rows[0..n) (from the first, in order) fit one segment of at
+ * most room bytes: the most such k.  *size gets the size of the segment of
+ * those k rows, or of the first row alone when k is 0 (n > 0).  Work in
+ * proportion to k + 1 rows (times the columns), so filling messages one
+ * after another stays linear in the rows. */
+size_t wn_ucx_segment_fit(const struct wn_table *table, const uint32_t *rows, size_t n, size_t room,
+                          size_t *size);
+
 /* Writes the segment of rows[0..n) of table, bound for partition, into dst
  * (wn_ucx_segment_size bytes, 8-byte aligned).  table passed wn_ucx_format_check. */
 void wn_ucx_segment_write(const struct wn_table *table, uint32_t partition, const uint32_t *rows,
