@@ -62,9 +62,6 @@
 #define CLAIM_SHARE 1
 #endif
 
-/* Tasks of a batch whose lines are fetched ahead of the one read. */
-#define PREFETCH_AHEAD 6u
-
 #define COUNT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
 /* Slots are 128-byte aligned: actors working on neighbouring batches do
@@ -1071,12 +1068,9 @@ static int chain_apply(struct plain_actor *pa, struct slot *s, uint64_t *clock)
                 return rc;
             }
             wn_task_free(in[0]); /* what the stage left in place */
-            for (size_t j = before; j < l->n; j++) {
-                items_out += wn_task_num_items(l->buf[j]);
-                if (wn_task_perf_add(l->buf[j], p->chain_perf_names[k], (double)(end - t) * 1e-9,
-                                     0.0, items) < 0)
-                    rc = WN_ENOMEM;
-            }
+            if (wn_task_perf_add_many(l->buf + before, m, p->chain_perf_names[k],
+                                      (double)(end - t) * 1e-9, 0.0, items, &items_out) < m)
+                rc = WN_ENOMEM;
             wn_ap_actor_batch_done(l->a, t, end, 0, note, 1, (uint32_t)m, items, items_out, 1,
                                    rc >= 0);
             COUNT_ADD(l->counts.in, 1);
@@ -1149,14 +1143,6 @@ static void links_stop(struct plain_actor *pa)
 
 /* ---- the actor's side ------------------------------------------------------------------ */
 
-static int add_perf(struct plain_actor *pa, struct wn_task *task, uint64_t end_ns)
-{
-    double process_s = (double)(end_ns - pa->batch_start) * 1e-9;
-
-    return wn_task_perf_add(task, pa->p->perf_name, process_s, (double)pa->batch_idle * 1e-9,
-                            pa->batch_items);
-}
-
 /* While an actor waits on the executor inside process_batch, the hook's
  * clock stops: timeout_s measures the stage, not the stages after it. */
 static int pause_hook(struct plain_actor *pa)
@@ -1197,11 +1183,10 @@ static int flush_early(struct plain_actor *pa, struct slot *s)
         w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
     }
     now = wn_ap_run_clock(p->run);
-    for (size_t i = 0; i < s->n_out; i++) {
-        pa->items_pushed += wn_task_num_items(s->out[i]);
-        if (add_perf(pa, s->out[i], now) < 0)
-            return WN_ENOMEM;
-    }
+    if (wn_task_perf_add_many(s->out, s->n_out, p->perf_name,
+                              (double)(now - pa->batch_start) * 1e-9, (double)pa->batch_idle * 1e-9,
+                              pa->batch_items, &pa->items_pushed) < s->n_out)
+        return WN_ENOMEM;
     if (p->n_chain > 0 && (rc = chain_apply(pa, s, &now)) < 0)
         return rc;
     rc = push_outputs(p, s);
@@ -1518,20 +1503,9 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
 
     if (p->keep_inputs)
         memcpy(s->orig, s->in, n * sizeof(*s->in));
-    /* The tasks were last written on another core: keep a few misses in
-     * flight ahead of the reads rather than one after the other, for their
-     * first two lines (the second holds later stages' perf records). */
-    for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++) {
-        __builtin_prefetch(s->in[i], 1);
-        __builtin_prefetch((const char *)s->in[i] + 64, 1);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n) {
-            __builtin_prefetch(s->in[i + PREFETCH_AHEAD], 1);
-            __builtin_prefetch((const char *)s->in[i + PREFETCH_AHEAD] + 64, 1);
-        }
-        items += wn_task_num_items(s->in[i]);
-    }
+    /* The tasks were last written on another core: libwinnow keeps a few
+     * misses in flight ahead of the reads, one call per batch. */
+    items = wn_task_num_items_sum(s->in, n);
     pa->first = s->in[0];
     if (p->need_note)
         note_copy(pa->note, wn_task_id(pa->first));
@@ -1578,22 +1552,14 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
                 s->in[i] = NULL;
             }
         }
-        /* One record per output, the batch's numbers computed once. */
-        const char *name = p->perf_name;
-        double process_s = (double)(end - pa->batch_start) * 1e-9;
-        double idle_s = (double)pa->batch_idle * 1e-9;
-        uint64_t batch_items = pa->batch_items;
-        struct wn_task **out = s->out;
-        size_t n_out = s->n_out;
+        /* One record per output, and their items: one call per batch. */
+        size_t done = wn_task_perf_add_many(
+            s->out, s->n_out, p->perf_name, (double)(end - pa->batch_start) * 1e-9,
+            (double)pa->batch_idle * 1e-9, pa->batch_items, &items_out);
 
-        for (size_t j = 0; j < n_out; j++) {
-            items_out += wn_task_num_items(out[j]);
-            if (wn_task_perf_add(out[j], name, process_s, idle_s, batch_items) < 0) {
-                rc = wn_error_set(&hook_err, WN_ENOMEM,
-                                  "out of memory adding the perf record of %s", wn_task_id(out[j]));
-                break;
-            }
-        }
+        if (done < s->n_out)
+            rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory adding the perf record of %s",
+                              wn_task_id(s->out[done]));
     }
     wn_ap_actor_batch_done(pa->a, pa->batch_start, end, pa->batch_idle, pa->note, n,
                            (uint32_t)s->n_emitted, items, items_out + pa->items_pushed,
