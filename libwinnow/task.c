@@ -233,7 +233,9 @@ uint64_t wn_task_num_items(const struct wn_task *task)
 
 /* Tasks of a batch whose first line is fetched ahead of the one read: a
  * batch's tasks were last written on another core, or long ago. */
+#ifndef ITEMS_AHEAD
 #define ITEMS_AHEAD 6u
+#endif
 
 uint64_t wn_task_num_items_sum(struct wn_task *const *tasks, size_t n)
 {

@@ -58,6 +58,14 @@
 #ifndef CLAIM_MAX
 #define CLAIM_MAX 8u
 #endif
+
+/* Small batches are published and taken at least this many tasks at a time:
+ * at batch_size 1 a group of 16 tasks is a few microseconds of work, and two
+ * actors taking turns on them spend more on handing the window's lines back
+ * and forth than they gain. */
+#ifndef GROUP_TASKS
+#define GROUP_TASKS 64u
+#endif
 #ifndef CLAIM_SHARE
 #define CLAIM_SHARE 1
 #endif
@@ -77,6 +85,13 @@ struct slot {
     uint64_t n_emitted; /* outputs the stage emitted for this batch */
     int chained;        /* out[] holds outputs of the fused stages */
     uint64_t n_skipped; /* inputs written to the failure manifest */
+    /* Items of in[0..n_in), known when the slot was filled by one whole
+     * batch of outputs whose items the stage before counted (in_counted);
+     * items of out[0..n_out) once the batch ended (out_counted, until passed
+     * on): what a stage passes on is counted once, not again as the next
+     * stage's input. */
+    uint64_t in_items, out_items;
+    int in_counted, out_counted;
     uint64_t seq;
     uint32_t attempts; /* failed attempts so far */
     int avoid_actor;   /* retry on another actor than this one; -1 */
@@ -95,6 +110,8 @@ struct wn_ap_plain {
     struct slot *slots;
     int keep_inputs;        /* on_error retry / skip: orig[] kept, no early release */
     int need_note;          /* a trace or a timeout needs each batch's first task id */
+    uint32_t publish_every; /* PUBLISH_EVERY, or more for small batches (GROUP_TASKS) */
+    uint32_t claim_max;     /* CLAIM_MAX, or more for small batches */
     size_t flush_threshold; /* outputs a running head batch passes on at once */
 
     const char *perf_name; /* the stage's interned name (task.c) */
@@ -116,8 +133,9 @@ struct wn_ap_plain {
     _Alignas(64) uint64_t fill_seq; /* the slot being filled; below it: filled */
     uint64_t published;             /* filled slots below this were published */
     struct slot *filling;
-    uint64_t n_in; /* tasks pushed (atomic: read by progress) */
-    int grown;     /* the pool is as large as it will get */
+    uint64_t n_in;         /* tasks pushed (atomic: read by progress) */
+    uint64_t release_seen; /* release_seq when last read: slots below it + W are free */
+    int grown;             /* the pool is as large as it will get */
 
     _Alignas(64) uint64_t publish_seq; /* atomic */
     uint32_t work_event;               /* futex: bumped when a batch or a retry is ready */
@@ -257,6 +275,10 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
     p->keep_inputs = stage->on_error != WN_ON_ERROR_FAIL;
     p->need_note = stage->run->trace != NULL || stage->timeout_ns > 0;
     p->flush_threshold = opt->queue_tasks > 64 ? opt->queue_tasks : 64;
+    p->publish_every =
+        GROUP_TASKS / p->batch_size > PUBLISH_EVERY ? GROUP_TASKS / p->batch_size : PUBLISH_EVERY;
+    p->claim_max =
+        GROUP_TASKS / p->batch_size > CLAIM_MAX ? GROUP_TASKS / p->batch_size : CLAIM_MAX;
     if (start_actors > 0) {
         target = start_actors;
         p->start_all = start_actors;
@@ -620,7 +642,12 @@ static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
     unsigned round = 0;
     int driver = -1;
 
-    while (seq >= __atomic_load_n(&p->release_seq, __ATOMIC_ACQUIRE) + p->window) {
+    /* release_seq is read only when the window looks full by its last
+     * value: the producer does not pull the releasers' line once per batch
+     * (once per task at batch_size 1). */
+    while (seq >= p->release_seen + p->window &&
+           seq >=
+               (p->release_seen = __atomic_load_n(&p->release_seq, __ATOMIC_ACQUIRE)) + p->window) {
         /* The filled slots must be visible before waiting for their release. */
         publish(p);
         if (wn_ap_run_stopping(p->run))
@@ -647,6 +674,7 @@ static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
     s = slot_at(p, seq);
     s->seq = seq;
     s->n_in = 0;
+    s->in_counted = 0;
     s->attempts = 0;
     s->avoid_actor = -1;
     p->filling = s;
@@ -673,19 +701,22 @@ static int plain_push(struct wn_ap_target *t, struct wn_task *task)
                                 p->stage->name, p->batch_size);
     }
     s->in[s->n_in++] = task;
+    s->in_counted = 0;
     COUNT_ADD(p->n_in, 1);
     if (s->n_in == p->batch_size) {
         p->filling = NULL;
         p->fill_seq++;
-        if (p->fill_seq - p->published >= PUBLISH_EVERY)
+        if (p->fill_seq - p->published >= p->publish_every)
             publish(p);
     }
     return 0;
 }
 
-static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
+/* plain_push_many; items: the items of tasks[0..n), or -1 when not counted
+ * (a slot filled by exactly these tasks then knows its items). */
+static int push_many_counted(struct wn_ap_plain *p, struct wn_task **tasks, size_t n,
+                             size_t *pushed, int64_t items)
 {
-    struct wn_ap_plain *p = (struct wn_ap_plain *)t;
     size_t done = 0;
 
     while (done < n) {
@@ -709,18 +740,29 @@ static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_
         if (k > n - done)
             k = n - done;
         memcpy(s->in + s->n_in, tasks + done, k * sizeof(*tasks));
+        if (items >= 0 && s->n_in == 0 && k == n) { /* before it is published */
+            s->in_items = (uint64_t)items;
+            s->in_counted = 1;
+        } else {
+            s->in_counted = 0;
+        }
         s->n_in += (uint32_t)k;
         done += k;
         COUNT_ADD(p->n_in, k);
         if (s->n_in == p->batch_size) {
             p->filling = NULL;
             p->fill_seq++;
-            if (p->fill_seq - p->published >= PUBLISH_EVERY)
+            if (p->fill_seq - p->published >= p->publish_every)
                 publish(p);
         }
     }
     *pushed = done;
     return 0;
+}
+
+static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
+{
+    return push_many_counted((struct wn_ap_plain *)t, tasks, n, pushed, -1);
 }
 
 static void plain_flush(struct wn_ap_target *t)
@@ -821,8 +863,12 @@ static int push_outputs(struct wn_ap_plain *p, struct slot *s)
     size_t pushed = 0;
     int rc = 0;
 
-    if (s->n_out > 0)
+    if (s->n_out > 0 && s->out_counted && down->push_many == plain_push_many)
+        rc = push_many_counted((struct wn_ap_plain *)down, s->out, s->n_out, &pushed,
+                               (int64_t)s->out_items);
+    else if (s->n_out > 0)
         rc = down->push_many(down, s->out, s->n_out, &pushed);
+    s->out_counted = 0;
     s->n_pushed += pushed;
     if (p->n_chain == 0)
         COUNT_ADD(p->n_out, pushed); /* fused: the head's outputs are counted when settled */
@@ -1329,7 +1375,7 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain
             uint32_t actors = __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED);
 
             k = CLAIM_SHARE ? (pub - t) / (actors > 0 ? actors : 1) : pub - t;
-            k = k < 1 ? 1 : k > CLAIM_MAX ? CLAIM_MAX : k;
+            k = k < 1 ? 1 : k > p->claim_max ? p->claim_max : k;
             if (__atomic_compare_exchange_n(&p->take_seq, &t, t + k, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
                 s = slot_at(p, t);
@@ -1505,7 +1551,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         memcpy(s->orig, s->in, n * sizeof(*s->in));
     /* The tasks were last written on another core: libwinnow keeps a few
      * misses in flight ahead of the reads, one call per batch. */
-    items = wn_task_num_items_sum(s->in, n);
+    items = s->in_counted && s->attempts == 0 ? s->in_items : wn_task_num_items_sum(s->in, n);
     pa->first = s->in[0];
     if (p->need_note)
         note_copy(pa->note, wn_task_id(pa->first));
@@ -1568,6 +1614,9 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         if (chain_apply(pa, s, &end) < 0)
             return 0; /* the run failed; the drain counts the batch */
         pa->host->t_last = end;
+    } else if (rc >= 0) {
+        s->out_items = items_out; /* what is left in out[] (early pushes were counted apart) */
+        s->out_counted = 1;
     }
     if (rc >= 0)
         complete(p, s);
