@@ -488,6 +488,34 @@ static void test_batch_size_1_streams_through_a_window_smaller_than_a_publish_gr
         collector_free(&out[e]);
 }
 
+/* The feeder hands the initial tasks over in chunks: when the run fails
+ * while it waits for room, every initial task is still counted in the first
+ * stage (the ones it never took as dropped), and none leaks (ASan). */
+static void test_a_run_failing_while_fed_counts_every_initial_task(void)
+{
+    static const struct stage_spec stages[] = {
+        { "first", "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_5\"}", 2, 1, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "second", "{\"slot\": 1, \"forward\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+    };
+    struct wn_error err = WN_ERROR_INIT;
+    struct run_result result;
+    json_t *first;
+
+    seen_reset();
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline_with("{\"queue_tasks\": 4}", stages, 2, 1000, NULL, NULL, NULL, &result, &err),
+        -10);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "root_4 (and 1 more)"));
+    first = json_array_get(json_object_get(result.report, "stages"), 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(first, "tasks"), "in")),
+                    1000);
+    CU_ASSERT(json_integer_value(json_object_get(json_object_get(first, "tasks"), "dropped")) >=
+              1000 - 4 * 2 - 8);
+    json_decref(result.report);
+}
+
 static void test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus(void)
 {
     /* 2 + 2 actor threads: grouped on 3 CPUs, each pool on its own threads on 4. */
@@ -1132,6 +1160,8 @@ int main(void)
         { "a grouped stage fanning out streams in small windows",
           test_grouped_stage_fanning_out_streams_in_small_windows },
         { "a failing grouped stage names itself", test_failing_grouped_stage_names_itself },
+        { "a run failing while fed counts every initial task",
+          test_a_run_failing_while_fed_counts_every_initial_task },
         { "items passed on are counted once and agree with a recount",
           test_items_passed_on_are_counted_once_and_agree_with_a_recount },
         { "batch_size 1 streams through a window smaller than a publish group",
