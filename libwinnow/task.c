@@ -401,17 +401,12 @@ static const char *intern_locked(const char *s)
     return e->name;
 }
 
-/* The interned copy of s, or NULL when out of memory.  Any thread. */
-static const char *intern(const char *s)
+/* intern past its first look: the thread's cache, then the list.  Any
+ * thread. */
+static const char *intern_slow(const char *s)
 {
     const char *found;
-    unsigned n_fast = __atomic_load_n(&intern_fast_n, __ATOMIC_ACQUIRE);
 
-    /* Pointers an executor passes back end here, before any thread-local
-     * access (a call, in a shared library). */
-    for (unsigned i = 0; i < n_fast; i++)
-        if (intern_fast[i] == s)
-            return s;
     for (unsigned i = 0; i < INTERN_CACHE; i++) {
         const char *interned = intern_cache[i].interned;
 
@@ -431,6 +426,19 @@ static const char *intern(const char *s)
         intern_cache[slot].interned = found;
     }
     return found;
+}
+
+/* The interned copy of s, or NULL when out of memory.  Pointers an executor
+ * passes back end here, inline, before any thread-local access (a call, in
+ * a shared library).  Any thread. */
+static inline const char *intern(const char *s)
+{
+    unsigned n_fast = __atomic_load_n(&intern_fast_n, __ATOMIC_ACQUIRE);
+
+    for (unsigned i = 0; i < n_fast; i++)
+        if (intern_fast[i] == s)
+            return s;
+    return intern_slow(s);
 }
 
 int wn_task_perf_add(struct wn_task *task, const char *stage, double process_s, double idle_s,
