@@ -35,6 +35,7 @@
 
 #include <winnow/log.h>
 
+#include "batching.h"
 #include "plain_stage.h"
 #include "wait.h"
 
@@ -45,30 +46,11 @@
 /* Largest window, in batches. */
 #define WINDOW_MAX 65536u
 
-/* Filled batches a producer publishes at once (and at the end of every
- * burst of pushes, through flush), and batches the head passes on before
- * it tells the producer: one atomic store and one cache-line transfer per
- * group rather than per batch. */
-#ifndef PUBLISH_EVERY
-#define PUBLISH_EVERY 16u
-#endif
+/* Batches the head passes on before it tells the producer: one atomic
+ * store and one cache-line transfer per group rather than per batch (how
+ * many a producer publishes at once, and an actor takes at once, is
+ * batching.h's rule). */
 #define RELEASE_EVERY 16u
-
-/* Most batches an idle actor takes at once, when many are queued. */
-#ifndef CLAIM_MAX
-#define CLAIM_MAX 8u
-#endif
-
-/* Small batches are published and taken at least this many tasks at a time:
- * at batch_size 1 a group of 16 tasks is a few microseconds of work, and two
- * actors taking turns on them spend more on handing the window's lines back
- * and forth than they gain. */
-#ifndef GROUP_TASKS
-#define GROUP_TASKS 64u
-#endif
-#ifndef CLAIM_SHARE
-#define CLAIM_SHARE 1
-#endif
 
 #define COUNT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
@@ -110,8 +92,7 @@ struct wn_ap_plain {
     struct slot *slots;
     int keep_inputs;        /* on_error retry / skip: orig[] kept, no early release */
     int need_note;          /* a trace or a timeout needs each batch's first task id */
-    uint32_t publish_every; /* PUBLISH_EVERY, or more for small batches (GROUP_TASKS) */
-    uint32_t claim_max;     /* CLAIM_MAX, or more for small batches */
+    uint32_t publish_every; /* wn_batching_publish_every */
     size_t flush_threshold; /* outputs a running head batch passes on at once */
 
     const char *perf_name; /* the stage's interned name (task.c) */
@@ -197,6 +178,7 @@ struct plain_actor {
     int emit_failed;
     uint64_t t_last; /* end of the last batch (run clock) */
     uint64_t batch_start, batch_idle, batch_items;
+    uint64_t last_batch_ns;         /* process_batch time of the last batch (claim sizes) */
     uint64_t items_pushed;          /* items of outputs passed on early */
     uint64_t claim_next, claim_end; /* batches taken at once, not run yet */
     struct wn_task *first;          /* the running batch's first input */
@@ -275,10 +257,7 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
     p->keep_inputs = stage->on_error != WN_ON_ERROR_FAIL;
     p->need_note = stage->run->trace != NULL || stage->timeout_ns > 0;
     p->flush_threshold = opt->queue_tasks > 64 ? opt->queue_tasks : 64;
-    p->publish_every =
-        GROUP_TASKS / p->batch_size > PUBLISH_EVERY ? GROUP_TASKS / p->batch_size : PUBLISH_EVERY;
-    p->claim_max =
-        GROUP_TASKS / p->batch_size > CLAIM_MAX ? GROUP_TASKS / p->batch_size : CLAIM_MAX;
+    p->publish_every = wn_batching_publish_every(p->batch_size);
     if (start_actors > 0) {
         target = start_actors;
         p->start_all = start_actors;
@@ -1343,7 +1322,6 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain
     struct slot *s = NULL;
     unsigned round = 0;
     int idle = 0;
-
     *waited = 0;
     *who = pa;
     for (;;) {
@@ -1372,10 +1350,8 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain
         t = __atomic_load_n(&p->take_seq, __ATOMIC_ACQUIRE);
         pub = __atomic_load_n(&p->publish_seq, __ATOMIC_ACQUIRE);
         if (t < pub) {
-            uint32_t actors = __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED);
-
-            k = CLAIM_SHARE ? (pub - t) / (actors > 0 ? actors : 1) : pub - t;
-            k = k < 1 ? 1 : k > p->claim_max ? p->claim_max : k;
+            k = wn_batching_claim(pub - t, __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED),
+                                  p->batch_size, pa->last_batch_ns);
             if (__atomic_compare_exchange_n(&p->take_seq, &t, t + k, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
                 s = slot_at(p, t);
@@ -1589,6 +1565,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
     pa->cur = NULL;
     end = wn_ap_run_clock(p->run);
     pa->host->t_last = end;
+    pa->last_batch_ns = end - pa->batch_start;
     if (rc >= 0 && pa->emit_failed)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the batch's outputs");
     if (rc >= 0) {
@@ -1614,6 +1591,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         if (chain_apply(pa, s, &end) < 0)
             return 0; /* the run failed; the drain counts the batch */
         pa->host->t_last = end;
+        pa->last_batch_ns = end - pa->batch_start; /* with the fused stages' time */
     } else if (rc >= 0) {
         s->out_items = items_out; /* what is left in out[] (early pushes were counted apart) */
         s->out_counted = 1;
