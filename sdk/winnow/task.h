@@ -87,6 +87,10 @@ enum wn_payload_kind wn_task_payload_kind(const struct wn_task *task);
  * a BLOB, 0 for EMPTY.  What the run report counts as items. */
 uint64_t wn_task_num_items(const struct wn_task *task);
 
+/* The sum of wn_task_num_items over tasks[0..n) (a batch's inputs), their
+ * lines fetched a few ahead of the one read.  Any thread. */
+uint64_t wn_task_num_items_sum(struct wn_task *const *tasks, size_t n);
+
 /* Drops the current payload (freeing it); the task becomes EMPTY. */
 void wn_task_clear_payload(struct wn_task *task);
 
@@ -117,6 +121,14 @@ void *wn_task_blob_data(const struct wn_task *task, size_t *size);
  * thread that owns the task. */
 int wn_task_perf_add(struct wn_task *task, const char *stage, double process_s, double idle_s,
                      uint64_t items);
+/* Appends the same record to each of tasks[0..n) (one batch's outputs, all
+ * owned by the caller) and adds their wn_task_num_items to *items_sum (may be
+ * NULL): one call per batch instead of two per task.  Returns how many tasks
+ * got the record, from the first: n, or fewer when out of memory (then
+ * tasks[returned] did not, nor any after it, and *items_sum counts only those
+ * that did).  Any thread that owns the tasks. */
+size_t wn_task_perf_add_many(struct wn_task *const *tasks, size_t n, const char *stage,
+                             double process_s, double idle_s, uint64_t items, uint64_t *items_sum);
 size_t wn_task_perf_count(const struct wn_task *task);
 const struct wn_task_perf *wn_task_perf_at(const struct wn_task *task, size_t i);
 

@@ -407,6 +407,115 @@ static void test_failing_grouped_stage_names_itself(void)
     CU_ASSERT_EQUAL(seen.wrong_thread, 0);
 }
 
+/* Items a stage passes on are counted when it emits them and handed to the
+ * next stage with the batch it fills (not counted again): the counts must be
+ * those of a barrier run, which counts every batch's inputs, for batches that
+ * line up (src's 2 outputs fill one batch of "a") and batches that do not
+ * ("a"'s pairs into batches of 3 of "b"), tasks of 1 and 2 items mixed. */
+static void test_items_passed_on_are_counted_once_and_agree_with_a_recount(void)
+{
+    static const struct stage_spec stages[] = {
+        { "src", "{\"slot\": 0, \"forward\": true, \"fanout\": 1}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL,
+          0, 0, 0, 0, 0 },
+        { "a", "{\"slot\": 1, \"forward\": true}", 2, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "b", "{\"slot\": 2, \"forward\": true, \"drop_multiple_of\": 3}", 3, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    /* grouped on 2 CPUs, each pool on its own threads, barrier */
+    static const char *const executors[] = { "{\"cpus\": 2}", "{\"fuse\": false}",
+                                             "{\"mode\": \"barrier\"}" };
+    static const uint64_t items_in[] = { 60, 90, 90 }, items_out[] = { 90, 90, 60 };
+    struct wn_stage_stats stats[3][3];
+    struct collector out[3];
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < 3; e++) {
+        seen_reset();
+        collector_init(&out[e]);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline(executors[e], stages, 3, 30, &out[e], stats[e], &err),
+                              0);
+        for (int k = 0; k < 3; k++) {
+            CU_ASSERT_EQUAL(stats[e][k].items_in, items_in[k]);
+            CU_ASSERT_EQUAL(stats[e][k].items_out, items_out[k]);
+        }
+        CU_ASSERT_EQUAL(stats[e][1].batches, 30);
+        CU_ASSERT_EQUAL(stats[e][2].batches, 20);
+    }
+    for (int e = 1; e < 3; e++) {
+        CU_ASSERT_EQUAL_FATAL(out[0].n, out[e].n);
+        for (size_t i = 0; i < out[0].n; i++)
+            check_same_task(out[0].tasks[i], out[e].tasks[i]);
+    }
+    CU_ASSERT_EQUAL(out[0].n, 40);
+    for (int e = 0; e < 3; e++)
+        collector_free(&out[e]);
+}
+
+/* Small batches are published and taken many at a time (GROUP_TASKS): a
+ * window smaller than such a group still streams, in order, with two
+ * actors per stage sharing the batches. */
+static void test_batch_size_1_streams_through_a_window_smaller_than_a_publish_group(void)
+{
+    static const struct stage_spec stages[] = {
+        { "one", "{\"slot\": 0, \"forward\": true}", 1, 2, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+        { "two", "{\"slot\": 1, \"forward\": true, \"drop_multiple_of\": 4}", 1, 2, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+    };
+    static const char *const executors[] = { "{\"queue_tasks\": 3, \"fuse\": false}",
+                                             "{\"queue_tasks\": 3}", "{\"mode\": \"barrier\"}" };
+    struct wn_stage_stats stats[3][2];
+    struct collector out[3];
+    struct wn_error err = WN_ERROR_INIT;
+
+    for (int e = 0; e < 3; e++) {
+        seen_reset();
+        collector_init(&out[e]);
+        CU_ASSERT_EQUAL_FATAL(run_pipeline(executors[e], stages, 2, 500, &out[e], stats[e], &err),
+                              0);
+        CU_ASSERT_EQUAL(stats[e][0].tasks_in, 500);
+        CU_ASSERT_EQUAL(stats[e][0].batches, 500);
+        CU_ASSERT_EQUAL(stats[e][1].tasks_out, 375);
+        CU_ASSERT_EQUAL(stats[e][1].tasks_in, 500);
+        CU_ASSERT_EQUAL(out[e].n, 375);
+    }
+    for (int e = 0; e < 2; e++) {
+        CU_ASSERT_EQUAL_FATAL(out[e].n, out[2].n);
+        for (size_t i = 0; i < out[2].n; i++)
+            check_same_task(out[e].tasks[i], out[2].tasks[i]);
+    }
+    for (int e = 0; e < 3; e++)
+        collector_free(&out[e]);
+}
+
+/* The feeder hands the initial tasks over in chunks: when the run fails
+ * while it waits for room, every initial task is still counted in the first
+ * stage (the ones it never took as dropped), and none leaks (ASan). */
+static void test_a_run_failing_while_fed_counts_every_initial_task(void)
+{
+    static const struct stage_spec stages[] = {
+        { "first", "{\"slot\": 0, \"forward\": true, \"fail_on\": \"root_5\"}", 2, 1, 0, NULL,
+          WN_ON_ERROR_FAIL, 0, 0, 0, 0, 0 },
+        { "second", "{\"slot\": 1, \"forward\": true}", 1, 1, 0, NULL, WN_ON_ERROR_FAIL, 0, 0, 0, 0,
+          0 },
+    };
+    struct wn_error err = WN_ERROR_INIT;
+    struct run_result result;
+    json_t *first;
+
+    seen_reset();
+    CU_ASSERT_EQUAL_FATAL(
+        run_pipeline_with("{\"queue_tasks\": 4}", stages, 2, 1000, NULL, NULL, NULL, &result, &err),
+        -10);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "root_4 (and 1 more)"));
+    first = json_array_get(json_object_get(result.report, "stages"), 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(first, "tasks"), "in")),
+                    1000);
+    CU_ASSERT(json_integer_value(json_object_get(json_object_get(first, "tasks"), "dropped")) >=
+              1000 - 4 * 2 - 8);
+    json_decref(result.report);
+}
+
 static void test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus(void)
 {
     /* 2 + 2 actor threads: grouped on 3 CPUs, each pool on its own threads on 4. */
@@ -1051,6 +1160,12 @@ int main(void)
         { "a grouped stage fanning out streams in small windows",
           test_grouped_stage_fanning_out_streams_in_small_windows },
         { "a failing grouped stage names itself", test_failing_grouped_stage_names_itself },
+        { "a run failing while fed counts every initial task",
+          test_a_run_failing_while_fed_counts_every_initial_task },
+        { "items passed on are counted once and agree with a recount",
+          test_items_passed_on_are_counted_once_and_agree_with_a_recount },
+        { "batch_size 1 streams through a window smaller than a publish group",
+          test_batch_size_1_streams_through_a_window_smaller_than_a_publish_group },
         { "stages are grouped only when their threads outnumber the CPUs",
           test_stages_are_grouped_only_when_their_threads_outnumber_the_cpus },
         { "create, setup, process, teardown, destroy on the actor's own thread",

@@ -138,9 +138,55 @@ static void test_batches_cover_every_task_once(void)
     }
 }
 
+static void test_small_batches_are_published_64_tasks_at_a_time(void)
+{
+    CU_ASSERT_EQUAL(wn_batching_publish_every(1), 64);
+    CU_ASSERT_EQUAL(wn_batching_publish_every(2), 32);
+    CU_ASSERT_EQUAL(wn_batching_publish_every(4), 16);
+    CU_ASSERT_EQUAL(wn_batching_publish_every(64), 16);
+    CU_ASSERT_EQUAL(wn_batching_publish_every(1000), 16);
+    CU_ASSERT_EQUAL(wn_batching_publish_every(0), 64); /* 0 means 1 */
+}
+
+static void test_an_actor_takes_its_share_at_most_8_batches(void)
+{
+    CU_ASSERT_EQUAL(wn_batching_claim(1, 2, 64, 1000), 1);
+    CU_ASSERT_EQUAL(wn_batching_claim(5, 2, 64, 1000), 2);
+    CU_ASSERT_EQUAL(wn_batching_claim(16, 2, 64, 1000), 8);
+    CU_ASSERT_EQUAL(wn_batching_claim(1000, 2, 64, 1), 8); /* large batches: never more */
+    CU_ASSERT_EQUAL(wn_batching_claim(3, 8, 1, 100), 1);   /* at least one */
+    CU_ASSERT_EQUAL(wn_batching_claim(7, 0, 64, 0), 7);    /* no actor counted yet: 1 */
+}
+
+static void test_short_small_batches_are_taken_up_to_64_tasks(void)
+{
+    /* 100 ns batches of 1 task: 64 at once; of 4 tasks: 16 */
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 1, 100), 64);
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 4, 100), 16);
+    /* about 100 us of work: 5 us batches, 20 at once */
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 1, 5000), 20);
+    /* still the actor's share */
+    CU_ASSERT_EQUAL(wn_batching_claim(40, 2, 1, 100), 20);
+}
+
+static void test_slow_or_unknown_batches_are_taken_8_at_most(void)
+{
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 1, 2000000), 8); /* 2 ms each */
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 1, 50000), 8);   /* 2 of them are 100 us */
+    CU_ASSERT_EQUAL(wn_batching_claim(1024, 2, 1, 0), 8);       /* not timed yet */
+}
+
 int main(void)
 {
     static const struct wn_test tests[] = {
+        { "small batches are published 64 tasks at a time",
+          test_small_batches_are_published_64_tasks_at_a_time },
+        { "an actor takes its share, at most 8 batches",
+          test_an_actor_takes_its_share_at_most_8_batches },
+        { "short small batches are taken up to 64 tasks",
+          test_short_small_batches_are_taken_up_to_64_tasks },
+        { "slow or unknown batches are taken 8 at most",
+          test_slow_or_unknown_batches_are_taken_8_at_most },
         { "by size: last batch is short", test_by_size_last_batch_is_short },
         { "by size: exact multiple", test_by_size_exact_multiple },
         { "by size: larger than input gives one batch",

@@ -141,6 +141,40 @@ static void test_perf_stage_names_are_interned_copies(void)
     wn_task_free(b);
 }
 
+static void test_perf_add_many_records_each_task_and_sums_items(void)
+{
+    static const char *const paths[] = { "a", "b", "c" };
+    struct wn_task *t[5];
+    uint64_t sum = 7; /* added to, not set */
+
+    for (int i = 0; i < 5; i++)
+        t[i] = wn_task_new("t", NULL);
+    CU_ASSERT_EQUAL(wn_task_set_files(t[1], paths, 3), 0);
+    CU_ASSERT_EQUAL(wn_task_set_files(t[3], paths, 2), 0);
+    for (int i = 0; i < 6; i++) /* t[4] past the records kept inside the task */
+        CU_ASSERT_EQUAL(wn_task_perf_add(t[4], "before", 0.0, 0.0, 0), 0);
+    CU_ASSERT_EQUAL(wn_task_num_items_sum(t, 5), 5);
+    CU_ASSERT_EQUAL(wn_task_num_items_sum(t, 0), 0);
+    CU_ASSERT_EQUAL(wn_task_perf_add_many(t, 5, "many", 0.25, 0.5, 9, &sum), 5);
+    CU_ASSERT_EQUAL(sum, 12);
+    for (int i = 0; i < 5; i++) {
+        const struct wn_task_perf *rec = wn_task_perf_at(t[i], wn_task_perf_count(t[i]) - 1);
+
+        CU_ASSERT_EQUAL(wn_task_perf_count(t[i]), i == 4 ? 7 : 1);
+        CU_ASSERT_STRING_EQUAL(rec->stage, "many");
+        CU_ASSERT_DOUBLE_EQUAL(rec->process_s, 0.25, 1e-12);
+        CU_ASSERT_DOUBLE_EQUAL(rec->idle_s, 0.5, 1e-12);
+        CU_ASSERT_EQUAL(rec->items, 9);
+    }
+    /* The same interned name as a single add's. */
+    CU_ASSERT_EQUAL(wn_task_perf_add(t[0], "many", 0.0, 0.0, 0), 0);
+    CU_ASSERT_PTR_EQUAL(wn_task_perf_at(t[0], 1)->stage, wn_task_perf_at(t[3], 0)->stage);
+    CU_ASSERT_EQUAL(wn_task_perf_add_many(t, 0, "many", 0.0, 0.0, 0, NULL), 0);
+    CU_ASSERT_EQUAL(wn_task_perf_add_many(t, 2, "many", 0.0, 0.0, 0, NULL), 2);
+    for (int i = 0; i < 5; i++)
+        wn_task_free(t[i]);
+}
+
 static void test_released_table_is_refused(void)
 {
     struct wn_task *t = wn_task_new("t", NULL);
@@ -165,6 +199,8 @@ int main(void)
         { "take moves ownership out of the slot", test_take_moves_ownership_out_of_the_slot },
         { "perf records accumulate", test_perf_records_accumulate },
         { "perf stage names are interned copies", test_perf_stage_names_are_interned_copies },
+        { "perf_add_many records each task and sums items",
+          test_perf_add_many_records_each_task_and_sums_items },
         { "a released table is refused", test_released_table_is_refused },
         { NULL, NULL }
     };

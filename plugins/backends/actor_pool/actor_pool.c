@@ -499,6 +499,9 @@ static void watch_until_done(struct wn_ap_run *run)
 
 /* ---- the feeder: the initial tasks, pushed into the first stage -------------------------- */
 
+/* Initial tasks the feeder hands to the first stage per call. */
+#define FEED_CHUNK 256u
+
 struct feeder {
     struct wn_ap_run *run;
     struct wn_ap_target *first;
@@ -511,12 +514,17 @@ static void *feeder_main(void *arg)
     struct feeder *f = arg;
 
     pthread_setname_np(pthread_self(), "winnow-feed");
-    for (; f->fed < f->n; f->fed++) {
-        struct wn_task *task = f->tasks[f->fed];
+    /* A chunk per call, not a call per task: the feeder shares the CPUs
+     * with the actors it feeds. */
+    while (f->fed < f->n) {
+        size_t chunk = f->n - f->fed < FEED_CHUNK ? f->n - f->fed : FEED_CHUNK, pushed = 0;
+        int rc = f->first->push_many(f->first, f->tasks + f->fed, chunk, &pushed);
 
-        f->tasks[f->fed] = NULL;
-        if (f->first->push(f->first, task) < 0)
-            return NULL; /* the run stops; push freed the task */
+        for (size_t i = 0; i < pushed; i++)
+            f->tasks[f->fed + i] = NULL;
+        f->fed += pushed;
+        if (rc < 0)
+            return NULL; /* the run stops; what was not pushed is freed with the array */
     }
     f->first->close(f->first);
     return NULL;
@@ -987,8 +995,8 @@ static int actor_pool_run(const struct wn_run *host, struct wn_error *err)
     if (feeder_started)
         pthread_join(feeder_thread, NULL);
     if (feeder.fed < n_tasks && run->n_stages > 0) {
-        /* Never entered the first stage (the one push refused is counted
-         * too): counted there as dropped. */
+        /* Never entered the first stage (what a push refused included):
+         * counted there as dropped. */
         run->stages[0].counts.in += n_tasks - feeder.fed;
         run->stages[0].counts.dropped += n_tasks - feeder.fed;
     }

@@ -43,3 +43,32 @@ int wn_batching_split(size_t n_tasks, size_t batch_size, size_t n_chunks,
     *n_out = count;
     return 0;
 }
+
+/* Batches published at once, and taken at once (at most), by default; tasks
+ * that small batches are grouped into; work an actor takes at once when
+ * its batches are short. */
+#define PUBLISH_EVERY 16u
+#define CLAIM_MAX 8u
+#define GROUP_TASKS 64u
+#define CLAIM_BUDGET_NS 100000u
+
+uint32_t wn_batching_publish_every(uint32_t batch_size)
+{
+    uint32_t group = GROUP_TASKS / (batch_size ? batch_size : 1);
+
+    return group > PUBLISH_EVERY ? group : PUBLISH_EVERY;
+}
+
+uint64_t wn_batching_claim(uint64_t queued, uint32_t actors, uint32_t batch_size,
+                           uint64_t last_batch_ns)
+{
+    uint64_t group = GROUP_TASKS / (batch_size ? batch_size : 1), limit = CLAIM_MAX, k;
+
+    if (group > CLAIM_MAX && last_batch_ns > 0) {
+        uint64_t by_time = CLAIM_BUDGET_NS / last_batch_ns;
+
+        limit = by_time > group ? group : by_time < CLAIM_MAX ? CLAIM_MAX : by_time;
+    }
+    k = queued / (actors ? actors : 1);
+    return k < 1 ? 1 : k > limit ? limit : k;
+}

@@ -6,6 +6,7 @@
 #define WINNOW_ACTOR_POOL_BATCHING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <winnow/error.h>
 
@@ -26,5 +27,23 @@ struct wn_batch_range {
  */
 int wn_batching_split(size_t n_tasks, size_t batch_size, size_t n_chunks,
                       struct wn_batch_range **out, size_t *n_out, struct wn_error *err);
+
+/*
+ * How many batches of batch_size a streaming stage's producer fills before
+ * it publishes them (at the end of a burst it publishes what it has): 16,
+ * or more batches of fewer than 64 tasks, so that at least 64 tasks are
+ * handed over at once.  Pure; any thread.
+ */
+uint32_t wn_batching_publish_every(uint32_t batch_size);
+
+/*
+ * How many of `queued` published batches an idle actor takes at once:
+ * its share among `actors`, at least 1; at most 8, or, for batches of
+ * fewer than 64 tasks that took last_batch_ns (> 0) each, as many as make
+ * about 100 us of work, up to 64 tasks.  An unknown time (0) counts as a
+ * slow batch.  Pure; any thread.
+ */
+uint64_t wn_batching_claim(uint64_t queued, uint32_t actors, uint32_t batch_size,
+                           uint64_t last_batch_ns);
 
 #endif /* WINNOW_ACTOR_POOL_BATCHING_H */

@@ -35,6 +35,7 @@
 
 #include <winnow/log.h>
 
+#include "batching.h"
 #include "plain_stage.h"
 #include "wait.h"
 
@@ -45,25 +46,11 @@
 /* Largest window, in batches. */
 #define WINDOW_MAX 65536u
 
-/* Filled batches a producer publishes at once (and at the end of every
- * burst of pushes, through flush), and batches the head passes on before
- * it tells the producer: one atomic store and one cache-line transfer per
- * group rather than per batch. */
-#ifndef PUBLISH_EVERY
-#define PUBLISH_EVERY 16u
-#endif
+/* Batches the head passes on before it tells the producer: one atomic
+ * store and one cache-line transfer per group rather than per batch (how
+ * many a producer publishes at once, and an actor takes at once, is
+ * batching.h's rule). */
 #define RELEASE_EVERY 16u
-
-/* Most batches an idle actor takes at once, when many are queued. */
-#ifndef CLAIM_MAX
-#define CLAIM_MAX 8u
-#endif
-#ifndef CLAIM_SHARE
-#define CLAIM_SHARE 1
-#endif
-
-/* Tasks of a batch whose lines are fetched ahead of the one read. */
-#define PREFETCH_AHEAD 6u
 
 #define COUNT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
@@ -80,6 +67,13 @@ struct slot {
     uint64_t n_emitted; /* outputs the stage emitted for this batch */
     int chained;        /* out[] holds outputs of the fused stages */
     uint64_t n_skipped; /* inputs written to the failure manifest */
+    /* Items of in[0..n_in), known when the slot was filled by one whole
+     * batch of outputs whose items the stage before counted (in_counted);
+     * items of out[0..n_out) once the batch ended (out_counted, until passed
+     * on): what a stage passes on is counted once, not again as the next
+     * stage's input. */
+    uint64_t in_items, out_items;
+    int in_counted, out_counted;
     uint64_t seq;
     uint32_t attempts; /* failed attempts so far */
     int avoid_actor;   /* retry on another actor than this one; -1 */
@@ -98,6 +92,7 @@ struct wn_ap_plain {
     struct slot *slots;
     int keep_inputs;        /* on_error retry / skip: orig[] kept, no early release */
     int need_note;          /* a trace or a timeout needs each batch's first task id */
+    uint32_t publish_every; /* wn_batching_publish_every */
     size_t flush_threshold; /* outputs a running head batch passes on at once */
 
     const char *perf_name; /* the stage's interned name (task.c) */
@@ -119,8 +114,9 @@ struct wn_ap_plain {
     _Alignas(64) uint64_t fill_seq; /* the slot being filled; below it: filled */
     uint64_t published;             /* filled slots below this were published */
     struct slot *filling;
-    uint64_t n_in; /* tasks pushed (atomic: read by progress) */
-    int grown;     /* the pool is as large as it will get */
+    uint64_t n_in;         /* tasks pushed (atomic: read by progress) */
+    uint64_t release_seen; /* release_seq when last read: slots below it + W are free */
+    int grown;             /* the pool is as large as it will get */
 
     _Alignas(64) uint64_t publish_seq; /* atomic */
     uint32_t work_event;               /* futex: bumped when a batch or a retry is ready */
@@ -182,6 +178,7 @@ struct plain_actor {
     int emit_failed;
     uint64_t t_last; /* end of the last batch (run clock) */
     uint64_t batch_start, batch_idle, batch_items;
+    uint64_t last_batch_ns;         /* process_batch time of the last batch (claim sizes) */
     uint64_t items_pushed;          /* items of outputs passed on early */
     uint64_t claim_next, claim_end; /* batches taken at once, not run yet */
     struct wn_task *first;          /* the running batch's first input */
@@ -260,6 +257,7 @@ int wn_ap_plain_new(struct wn_ap_stage *stage, struct wn_ap_counts *counts,
     p->keep_inputs = stage->on_error != WN_ON_ERROR_FAIL;
     p->need_note = stage->run->trace != NULL || stage->timeout_ns > 0;
     p->flush_threshold = opt->queue_tasks > 64 ? opt->queue_tasks : 64;
+    p->publish_every = wn_batching_publish_every(p->batch_size);
     if (start_actors > 0) {
         target = start_actors;
         p->start_all = start_actors;
@@ -623,7 +621,12 @@ static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
     unsigned round = 0;
     int driver = -1;
 
-    while (seq >= __atomic_load_n(&p->release_seq, __ATOMIC_ACQUIRE) + p->window) {
+    /* release_seq is read only when the window looks full by its last
+     * value: the producer does not pull the releasers' line once per batch
+     * (once per task at batch_size 1). */
+    while (seq >= p->release_seen + p->window &&
+           seq >=
+               (p->release_seen = __atomic_load_n(&p->release_seq, __ATOMIC_ACQUIRE)) + p->window) {
         /* The filled slots must be visible before waiting for their release. */
         publish(p);
         if (wn_ap_run_stopping(p->run))
@@ -650,6 +653,7 @@ static struct slot *acquire_fill_slot(struct wn_ap_plain *p)
     s = slot_at(p, seq);
     s->seq = seq;
     s->n_in = 0;
+    s->in_counted = 0;
     s->attempts = 0;
     s->avoid_actor = -1;
     p->filling = s;
@@ -676,19 +680,22 @@ static int plain_push(struct wn_ap_target *t, struct wn_task *task)
                                 p->stage->name, p->batch_size);
     }
     s->in[s->n_in++] = task;
+    s->in_counted = 0;
     COUNT_ADD(p->n_in, 1);
     if (s->n_in == p->batch_size) {
         p->filling = NULL;
         p->fill_seq++;
-        if (p->fill_seq - p->published >= PUBLISH_EVERY)
+        if (p->fill_seq - p->published >= p->publish_every)
             publish(p);
     }
     return 0;
 }
 
-static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
+/* plain_push_many; items: the items of tasks[0..n), or -1 when not counted
+ * (a slot filled by exactly these tasks then knows its items). */
+static int push_many_counted(struct wn_ap_plain *p, struct wn_task **tasks, size_t n,
+                             size_t *pushed, int64_t items)
 {
-    struct wn_ap_plain *p = (struct wn_ap_plain *)t;
     size_t done = 0;
 
     while (done < n) {
@@ -712,18 +719,29 @@ static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_
         if (k > n - done)
             k = n - done;
         memcpy(s->in + s->n_in, tasks + done, k * sizeof(*tasks));
+        if (items >= 0 && s->n_in == 0 && k == n) { /* before it is published */
+            s->in_items = (uint64_t)items;
+            s->in_counted = 1;
+        } else {
+            s->in_counted = 0;
+        }
         s->n_in += (uint32_t)k;
         done += k;
         COUNT_ADD(p->n_in, k);
         if (s->n_in == p->batch_size) {
             p->filling = NULL;
             p->fill_seq++;
-            if (p->fill_seq - p->published >= PUBLISH_EVERY)
+            if (p->fill_seq - p->published >= p->publish_every)
                 publish(p);
         }
     }
     *pushed = done;
     return 0;
+}
+
+static int plain_push_many(struct wn_ap_target *t, struct wn_task **tasks, size_t n, size_t *pushed)
+{
+    return push_many_counted((struct wn_ap_plain *)t, tasks, n, pushed, -1);
 }
 
 static void plain_flush(struct wn_ap_target *t)
@@ -824,8 +842,12 @@ static int push_outputs(struct wn_ap_plain *p, struct slot *s)
     size_t pushed = 0;
     int rc = 0;
 
-    if (s->n_out > 0)
+    if (s->n_out > 0 && s->out_counted && down->push_many == plain_push_many)
+        rc = push_many_counted((struct wn_ap_plain *)down, s->out, s->n_out, &pushed,
+                               (int64_t)s->out_items);
+    else if (s->n_out > 0)
         rc = down->push_many(down, s->out, s->n_out, &pushed);
+    s->out_counted = 0;
     s->n_pushed += pushed;
     if (p->n_chain == 0)
         COUNT_ADD(p->n_out, pushed); /* fused: the head's outputs are counted when settled */
@@ -1071,12 +1093,9 @@ static int chain_apply(struct plain_actor *pa, struct slot *s, uint64_t *clock)
                 return rc;
             }
             wn_task_free(in[0]); /* what the stage left in place */
-            for (size_t j = before; j < l->n; j++) {
-                items_out += wn_task_num_items(l->buf[j]);
-                if (wn_task_perf_add(l->buf[j], p->chain_perf_names[k], (double)(end - t) * 1e-9,
-                                     0.0, items) < 0)
-                    rc = WN_ENOMEM;
-            }
+            if (wn_task_perf_add_many(l->buf + before, m, p->chain_perf_names[k],
+                                      (double)(end - t) * 1e-9, 0.0, items, &items_out) < m)
+                rc = WN_ENOMEM;
             wn_ap_actor_batch_done(l->a, t, end, 0, note, 1, (uint32_t)m, items, items_out, 1,
                                    rc >= 0);
             COUNT_ADD(l->counts.in, 1);
@@ -1149,14 +1168,6 @@ static void links_stop(struct plain_actor *pa)
 
 /* ---- the actor's side ------------------------------------------------------------------ */
 
-static int add_perf(struct plain_actor *pa, struct wn_task *task, uint64_t end_ns)
-{
-    double process_s = (double)(end_ns - pa->batch_start) * 1e-9;
-
-    return wn_task_perf_add(task, pa->p->perf_name, process_s, (double)pa->batch_idle * 1e-9,
-                            pa->batch_items);
-}
-
 /* While an actor waits on the executor inside process_batch, the hook's
  * clock stops: timeout_s measures the stage, not the stages after it. */
 static int pause_hook(struct plain_actor *pa)
@@ -1197,11 +1208,10 @@ static int flush_early(struct plain_actor *pa, struct slot *s)
         w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
     }
     now = wn_ap_run_clock(p->run);
-    for (size_t i = 0; i < s->n_out; i++) {
-        pa->items_pushed += wn_task_num_items(s->out[i]);
-        if (add_perf(pa, s->out[i], now) < 0)
-            return WN_ENOMEM;
-    }
+    if (wn_task_perf_add_many(s->out, s->n_out, p->perf_name,
+                              (double)(now - pa->batch_start) * 1e-9, (double)pa->batch_idle * 1e-9,
+                              pa->batch_items, &pa->items_pushed) < s->n_out)
+        return WN_ENOMEM;
     if (p->n_chain > 0 && (rc = chain_apply(pa, s, &now)) < 0)
         return rc;
     rc = push_outputs(p, s);
@@ -1312,7 +1322,6 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain
     struct slot *s = NULL;
     unsigned round = 0;
     int idle = 0;
-
     *waited = 0;
     *who = pa;
     for (;;) {
@@ -1341,10 +1350,8 @@ static struct slot *next_batch(struct plain_actor *pa, int *waited, struct plain
         t = __atomic_load_n(&p->take_seq, __ATOMIC_ACQUIRE);
         pub = __atomic_load_n(&p->publish_seq, __ATOMIC_ACQUIRE);
         if (t < pub) {
-            uint32_t actors = __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED);
-
-            k = CLAIM_SHARE ? (pub - t) / (actors > 0 ? actors : 1) : pub - t;
-            k = k < 1 ? 1 : k > CLAIM_MAX ? CLAIM_MAX : k;
+            k = wn_batching_claim(pub - t, __atomic_load_n(&p->stage->n_actors, __ATOMIC_RELAXED),
+                                  p->batch_size, pa->last_batch_ns);
             if (__atomic_compare_exchange_n(&p->take_seq, &t, t + k, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
                 s = slot_at(p, t);
@@ -1518,20 +1525,9 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
 
     if (p->keep_inputs)
         memcpy(s->orig, s->in, n * sizeof(*s->in));
-    /* The tasks were last written on another core: keep a few misses in
-     * flight ahead of the reads rather than one after the other, for their
-     * first two lines (the second holds later stages' perf records). */
-    for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++) {
-        __builtin_prefetch(s->in[i], 1);
-        __builtin_prefetch((const char *)s->in[i] + 64, 1);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n) {
-            __builtin_prefetch(s->in[i + PREFETCH_AHEAD], 1);
-            __builtin_prefetch((const char *)s->in[i + PREFETCH_AHEAD] + 64, 1);
-        }
-        items += wn_task_num_items(s->in[i]);
-    }
+    /* The tasks were last written on another core: libwinnow keeps a few
+     * misses in flight ahead of the reads, one call per batch. */
+    items = s->in_counted && s->attempts == 0 ? s->in_items : wn_task_num_items_sum(s->in, n);
     pa->first = s->in[0];
     if (p->need_note)
         note_copy(pa->note, wn_task_id(pa->first));
@@ -1569,6 +1565,7 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
     pa->cur = NULL;
     end = wn_ap_run_clock(p->run);
     pa->host->t_last = end;
+    pa->last_batch_ns = end - pa->batch_start;
     if (rc >= 0 && pa->emit_failed)
         rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory collecting the batch's outputs");
     if (rc >= 0) {
@@ -1578,22 +1575,14 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
                 s->in[i] = NULL;
             }
         }
-        /* One record per output, the batch's numbers computed once. */
-        const char *name = p->perf_name;
-        double process_s = (double)(end - pa->batch_start) * 1e-9;
-        double idle_s = (double)pa->batch_idle * 1e-9;
-        uint64_t batch_items = pa->batch_items;
-        struct wn_task **out = s->out;
-        size_t n_out = s->n_out;
+        /* One record per output, and their items: one call per batch. */
+        size_t done = wn_task_perf_add_many(
+            s->out, s->n_out, p->perf_name, (double)(end - pa->batch_start) * 1e-9,
+            (double)pa->batch_idle * 1e-9, pa->batch_items, &items_out);
 
-        for (size_t j = 0; j < n_out; j++) {
-            items_out += wn_task_num_items(out[j]);
-            if (wn_task_perf_add(out[j], name, process_s, idle_s, batch_items) < 0) {
-                rc = wn_error_set(&hook_err, WN_ENOMEM,
-                                  "out of memory adding the perf record of %s", wn_task_id(out[j]));
-                break;
-            }
-        }
+        if (done < s->n_out)
+            rc = wn_error_set(&hook_err, WN_ENOMEM, "out of memory adding the perf record of %s",
+                              wn_task_id(s->out[done]));
     }
     wn_ap_actor_batch_done(pa->a, pa->batch_start, end, pa->batch_idle, pa->note, n,
                            (uint32_t)s->n_emitted, items, items_out + pa->items_pushed,
@@ -1602,6 +1591,10 @@ static int run_batch(struct plain_actor *pa, struct slot *s, int waited)
         if (chain_apply(pa, s, &end) < 0)
             return 0; /* the run failed; the drain counts the batch */
         pa->host->t_last = end;
+        pa->last_batch_ns = end - pa->batch_start; /* with the fused stages' time */
+    } else if (rc >= 0) {
+        s->out_items = items_out; /* what is left in out[] (early pushes were counted apart) */
+        s->out_counted = 1;
     }
     if (rc >= 0)
         complete(p, s);
