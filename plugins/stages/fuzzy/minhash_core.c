@@ -157,16 +157,15 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
     mh->ngram = ngram;
     mh->num_perm = num_perm;
     mh->padded = (num_perm + FUZZY_MINHASH_GROUP - 1) / FUZZY_MINHASH_GROUP * FUZZY_MINHASH_GROUP;
-    mh->mults = mh->padded / 2;
+    mh->count = (num_perm + FUZZY_MINHASH_STEP - 1) / FUZZY_MINHASH_STEP * FUZZY_MINHASH_STEP;
     mh->key = splitmix64(&state);
     mh->unit_key = mix(mh->key ^ SECRET2, SECRET0);
     mh->final_key = mix(mh->key ^ SECRET3, SECRET1);
     mh->base = mix(mh->key ^ SECRET1, SECRET2) | 1u;
-    bytes = (size_t)mh->mults * sizeof(uint32_t);
-    mh->a = aligned_alloc(64, bytes);
-    mh->b = aligned_alloc(64, bytes);
+    bytes = 4 * (size_t)mh->padded * sizeof(uint16_t); /* a multiple of 64 */
+    mh->coef = aligned_alloc(64, bytes);
     mh->unit_tab = malloc(257 * sizeof(uint64_t));
-    if (mh->a == NULL || mh->b == NULL || mh->unit_tab == NULL) {
+    if (mh->coef == NULL || mh->unit_tab == NULL) {
         fuzzy_minhash_clear(mh);
         return -2;
     }
@@ -177,18 +176,20 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
         mh->unit_tab[u] = mix((uint64_t)u ^ mh->unit_key, SECRET1);
         mh->unit_tab[128 + u] = mh->unit_tab[u] * mh->unit_tab[256];
     }
-    for (uint32_t j = 0; j < mh->mults; j++) {
+    for (uint32_t i = 0; i < mh->padded; i++) {
         uint64_t r = splitmix64(&state);
-        mh->a[j] = (uint32_t)r | 1u;
-        mh->b[j] = (uint32_t)(r >> 32);
+
+        mh->coef[FUZZY_COEF_C * mh->padded + i] = (uint16_t)(r | 1u);
+        mh->coef[FUZZY_COEF_D * mh->padded + i] = (uint16_t)((r >> 16) ^ 0x8000u);
+        mh->coef[FUZZY_COEF_E * mh->padded + i] = (uint16_t)((r >> 32) | 1u);
+        mh->coef[FUZZY_COEF_F * mh->padded + i] = (uint16_t)(r >> 48);
     }
     return 0;
 }
 
 void fuzzy_minhash_clear(struct fuzzy_minhash *mh)
 {
-    free(mh->a);
-    free(mh->b);
+    free(mh->coef);
     free(mh->unit_tab);
     memset(mh, 0, sizeof(*mh));
 }
@@ -350,7 +351,7 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
     while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
         for (size_t i = 0; i < n; i++)
             scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
-        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->mults, scratch->mins);
+        mh->kernel_fn(scratch->xs, n, mh->coef, mh->padded, mh->count, scratch->mins);
     }
     for (uint32_t i = 0; i < mh->num_perm; i++)
         sig[i] = (uint32_t)scratch->mins[i] ^ UINT32_C(0x80000000);
