@@ -240,7 +240,7 @@ __attribute__((target("avx2"), always_inline)) static inline void
 avx2_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins,
            const int regs)
 {
-    __m256i c[2], d[2], e[2], f[2], th[2];
+    __m256i c[4], d[4], e[4], f[4], th[4];
     uint16_t cand[SUB_BLOCK];
 
     UNROLL
@@ -287,6 +287,8 @@ __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size
 {
     size_t j = 0;
 
+    for (; j + 64 <= count; j += 64)
+        avx2_group(xs, n, coef + j, stride, mins + j, 4);
     for (; j + 32 <= count; j += 32)
         avx2_group(xs, n, coef + j, stride, mins + j, 2);
     for (; j < count; j += 16) /* may run up to 8 functions past count: < stride */
@@ -327,7 +329,7 @@ __attribute__((target(AVX512_TARGET), always_inline)) static inline void
 avx512_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins,
              const int regs)
 {
-    __m512i c[2], d[2], e[2], f[2], th[2];
+    __m512i c[4], d[4], e[4], f[4], th[4];
     uint16_t cand[SUB_BLOCK];
 
     UNROLL
@@ -374,6 +376,8 @@ __attribute__((target(AVX512_TARGET))) static void kernel_avx512bw(const uint32_
 {
     size_t j = 0;
 
+    for (; j + 128 <= count; j += 128)
+        avx512_group(xs, n, coef + j, stride, mins + j, 4);
     for (; j + 64 <= count; j += 64)
         avx512_group(xs, n, coef + j, stride, mins + j, 2);
     for (; j < count; j += 32) /* may run up to 24 functions past count: < stride */
