@@ -131,8 +131,9 @@ __attribute__((target("sse2"))) static inline __m128i sse2_high(const int32_t *m
                            _mm_srai_epi32(_mm_loadu_si128((const __m128i *)(m + 4)), 16));
 }
 
-/* The minima of 8 functions (co, m: the first one's) against x = (xh, xl). */
-__attribute__((target("sse2"))) static inline __m128i
+/* The minima of 8 functions (co, m: the first one's) against x = (xh, xl),
+ * h being their high halves. */
+__attribute__((target("sse2"))) static inline void
 sse2_update(__m128i h, __m128i xl, const uint16_t *co, size_t stride, int32_t *m)
 {
     __m128i g = _mm_add_epi16(
@@ -145,7 +146,6 @@ sse2_update(__m128i h, __m128i xl, const uint16_t *co, size_t stride, int32_t *m
     SSE2_MIN(m1, _mm_unpackhi_epi16(g, h));
     _mm_storeu_si128((__m128i *)m, m0);
     _mm_storeu_si128((__m128i *)(m + 4), m1);
-    return _mm_packs_epi32(_mm_srai_epi32(m0, 16), _mm_srai_epi32(m1, 16));
 }
 
 /* Functions [0, 8 * regs) against the block's shingles (xhb, xlb: xh and xl
@@ -183,8 +183,13 @@ sse2_group(const __m128i *xhb, const __m128i *xlb, size_t m, const uint16_t *co,
 
             UNROLL
             for (int k = 0; k < regs; k++)
-                th[k] = sse2_update(_mm_add_epi16(_mm_mullo_epi16(xhb[s], c[k]), d[k]), xlb[s],
-                                    co + 8 * k, stride, mins + 8 * k);
+                sse2_update(_mm_add_epi16(_mm_mullo_epi16(xhb[s], c[k]), d[k]), xlb[s], co + 8 * k,
+                            stride, mins + 8 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = sse2_high(mins + 8 * k);
         }
     }
 }
@@ -221,8 +226,8 @@ __attribute__((target("avx2"))) static inline __m256i avx2_high(const int32_t *m
                               _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(m + 8)), 16));
 }
 
-__attribute__((target("avx2"))) static inline __m256i avx2_update(__m256i h, __m256i xl, __m256i e,
-                                                                  __m256i f, int32_t *m)
+__attribute__((target("avx2"))) static inline void avx2_update(__m256i h, __m256i xl, __m256i e,
+                                                               __m256i f, int32_t *m)
 {
     __m256i g = _mm256_add_epi16(_mm256_mullo_epi16(xl, e), f);
     __m256i m0 =
@@ -232,7 +237,6 @@ __attribute__((target("avx2"))) static inline __m256i avx2_update(__m256i h, __m
 
     _mm256_storeu_si256((__m256i *)m, m0);
     _mm256_storeu_si256((__m256i *)(m + 8), m1);
-    return _mm256_packs_epi32(_mm256_srai_epi32(m0, 16), _mm256_srai_epi32(m1, 16));
 }
 
 /* Functions [0, 16 * regs) against shingles xs[0, n); regs a constant where inlined. */
@@ -275,8 +279,13 @@ avx2_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int3
 
             UNROLL
             for (int k = 0; k < regs; k++)
-                th[k] = avx2_update(_mm256_add_epi16(_mm256_mullo_epi16(x, c[k]), d[k]), xl, e[k],
-                                    f[k], mins + 16 * k);
+                avx2_update(_mm256_add_epi16(_mm256_mullo_epi16(x, c[k]), d[k]), xl, e[k], f[k],
+                            mins + 16 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = avx2_high(mins + 16 * k);
         }
     }
 }
@@ -312,7 +321,7 @@ __attribute__((target(AVX512_TARGET))) static inline __m512i avx512_high(const i
                               _mm512_srai_epi32(_mm512_loadu_si512(m + 16), 16));
 }
 
-__attribute__((target(AVX512_TARGET))) static inline __m512i
+__attribute__((target(AVX512_TARGET))) static inline void
 avx512_update(__m512i h, __m512i xl, __m512i e, __m512i f, int32_t *m)
 {
     __m512i g = _mm512_add_epi16(_mm512_mullo_epi16(xl, e), f);
@@ -321,7 +330,6 @@ avx512_update(__m512i h, __m512i xl, __m512i e, __m512i f, int32_t *m)
 
     _mm512_storeu_si512(m, m0);
     _mm512_storeu_si512(m + 16, m1);
-    return _mm512_packs_epi32(_mm512_srai_epi32(m0, 16), _mm512_srai_epi32(m1, 16));
 }
 
 /* Functions [0, 32 * regs) against shingles xs[0, n); regs a constant where inlined. */
@@ -346,15 +354,17 @@ avx512_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, in
 
         for (size_t s = s0; s < end; s++) {
             const __m512i x = _mm512_set1_epi16((short)(xs[s] >> 16));
-            __mmask32 below =
-                _mm512_cmple_epi16_mask(_mm512_add_epi16(_mm512_mullo_epi16(x, c[0]), d[0]), th[0]);
+            /* lanes where every register's h lies above its threshold: a
+             * chain of masked compares, no mask moves */
+            __mmask32 above =
+                _mm512_cmpgt_epi16_mask(_mm512_add_epi16(_mm512_mullo_epi16(x, c[0]), d[0]), th[0]);
 
             UNROLL
             for (int k = 1; k < regs; k++)
-                below |= _mm512_cmple_epi16_mask(
-                    _mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), th[k]);
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), th[k]);
             cand[nc] = (uint16_t)(s - s0);
-            nc += below != 0;
+            nc += above != (__mmask32)0xFFFFFFFFu;
         }
         for (size_t q = 0; q < nc; q++) {
             const uint32_t x32 = xs[s0 + cand[q]];
@@ -363,8 +373,13 @@ avx512_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, in
 
             UNROLL
             for (int k = 0; k < regs; k++)
-                th[k] = avx512_update(_mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), xl, e[k],
-                                      f[k], mins + 32 * k);
+                avx512_update(_mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), xl, e[k], f[k],
+                              mins + 32 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = avx512_high(mins + 32 * k);
         }
     }
 }
