@@ -49,6 +49,7 @@
  * and thresholds live on the stack instead of in registers. */
 #if defined(__GNUC__)
 #define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL9 _Pragma("GCC unroll 9")
 #else
 #define UNROLL
 #endif
@@ -384,6 +385,67 @@ avx512_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, in
     }
 }
 
+/* Functions [0, 288) against shingles xs[0, n): nine registers (the default
+ * 260 functions) in one pass, one broadcast per shingle, their candidates
+ * listed per set of three registers (more per list would update more minima
+ * per candidate); 5-9% faster than groups of four registers, kernel alone.
+ * The thresholds and the c and d coefficients fill 27 of the 32 registers. */
+__attribute__((target(AVX512_TARGET))) static void
+avx512_group9(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins)
+{
+    __m512i c[9], d[9], th[9];
+    uint16_t cand[3][SUB_BLOCK];
+
+    UNROLL9
+    for (int k = 0; k < 9; k++) {
+        c[k] = avx512_coef(co + 32 * k);
+        d[k] = avx512_coef(co + FUZZY_COEF_D * stride + 32 * k);
+        th[k] = avx512_high(mins + 32 * k);
+    }
+    for (size_t s0 = 0; s0 < n; s0 += SUB_BLOCK) {
+        const size_t end = n - s0 < SUB_BLOCK ? n : s0 + SUB_BLOCK;
+        size_t nc[3] = { 0, 0, 0 };
+
+        for (size_t s = s0; s < end; s++) {
+            const __m512i x = _mm512_set1_epi16((short)(xs[s] >> 16));
+
+            UNROLL
+            for (int t = 0; t < 3; t++) {
+                __mmask32 above = _mm512_cmpgt_epi16_mask(
+                    _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t]), d[3 * t]), th[3 * t]);
+
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t + 1]), d[3 * t + 1]),
+                    th[3 * t + 1]);
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t + 2]), d[3 * t + 2]),
+                    th[3 * t + 2]);
+                cand[t][nc[t]] = (uint16_t)(s - s0);
+                nc[t] += above != (__mmask32)0xFFFFFFFFu;
+            }
+        }
+        UNROLL
+        for (int t = 0; t < 3; t++) {
+            for (size_t q = 0; q < nc[t]; q++) {
+                const uint32_t x32 = xs[s0 + cand[t][q]];
+                const __m512i x = _mm512_set1_epi16((short)(x32 >> 16));
+                const __m512i xl = _mm512_set1_epi16((short)x32);
+
+                UNROLL
+                for (int k = 3 * t; k < 3 * t + 3; k++)
+                    avx512_update(_mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), xl,
+                                  avx512_coef(co + FUZZY_COEF_E * stride + 32 * k),
+                                  avx512_coef(co + FUZZY_COEF_F * stride + 32 * k), mins + 32 * k);
+            }
+            if (nc[t] > 0) {
+                UNROLL
+                for (int k = 3 * t; k < 3 * t + 3; k++)
+                    th[k] = avx512_high(mins + 32 * k);
+            }
+        }
+    }
+}
+
 __attribute__((target(AVX512_TARGET))) static void kernel_avx512bw(const uint32_t *xs, size_t n,
                                                                    const uint16_t *coef,
                                                                    size_t stride, size_t count,
@@ -391,6 +453,8 @@ __attribute__((target(AVX512_TARGET))) static void kernel_avx512bw(const uint32_
 {
     size_t j = 0;
 
+    for (; j + 256 < count && j + 288 <= stride; j += 288) /* may run past count: < stride */
+        avx512_group9(xs, n, coef + j, stride, mins + j);
     for (; j + 128 <= count; j += 128)
         avx512_group(xs, n, coef + j, stride, mins + j, 4);
     for (; j + 64 <= count; j += 64)
