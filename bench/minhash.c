@@ -217,7 +217,8 @@ int main(int argc, char **argv)
         return 1;
     }
     mb = (double)d.bytes / 1e6;
-    printf("minhash: %zu documents, %.1f MB of text, 24-grams, 260 hash functions, one thread, "
+    printf("minhash: %zu documents, %.1f MB of text, 24-grams, 260 hash functions (16-bit "
+           "halves), one thread, "
            "CPU time, best of %d\n",
            d.count, mb, repeats);
     t_shingles = time_shingles(&d, repeats, &shingles);

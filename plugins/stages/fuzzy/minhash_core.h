@@ -63,7 +63,7 @@ enum fuzzy_minhash_kernel {
  * holds the values ^ 2^31 so that signed order is pi's unsigned order (what
  * SSE2 compares); likewise the high half is compared as the signed 16-bit
  * c_i xh + (d_i ^ 0x8000).  A kernel may also update functions count ..
- * count rounded up to FUZZY_MINHASH_GROUP (< stride), never beyond.  Every
+ * count rounded up to FUZZY_MINHASH_GROUP (<= stride), never beyond.  Every
  * kernel gives bit-identical results. */
 typedef void (*fuzzy_minhash_kernel_fn)(const uint32_t *xs, size_t n, const uint16_t *coef,
                                         size_t stride, size_t count, int32_t *mins);

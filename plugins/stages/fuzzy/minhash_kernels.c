@@ -20,11 +20,12 @@
  * lie above them are the low halves g computed, the two halves interleaved
  * into 32-bit values and the minima taken.  That second step would be a
  * branch that mispredicts at most of the ~ln(n) new minima per function, so
- * the common path runs over SUB_BLOCK shingles without a branch, listing the
- * candidate shingles, and the candidates are then taken in order (a
- * threshold a few shingles stale only admits more candidates).  A
+ * the x86 kernels run the common path over SUB_BLOCK shingles without a
+ * branch, listing the candidate shingles, and then take the candidates in
+ * order (a threshold a few shingles stale only admits more candidates).  A
  * document's first block, while the minima still move at almost every
- * shingle, simply lists every shingle.
+ * shingle, simply lists every shingle.  The portable kernel keeps the branch
+ * (plain C; it is the reference more than a fast path).
  *
  * Lane order: packing the minima's high halves (packssdw) and interleaving
  * h and g back into 32-bit values (punpck[lh]wd) work within 128-bit lanes,
@@ -52,6 +53,7 @@
 #define UNROLL9 _Pragma("GCC unroll 9")
 #else
 #define UNROLL
+#define UNROLL9
 #endif
 
 /* Shingles per pass of the common path before the candidates are taken. */
@@ -301,7 +303,7 @@ __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size
         avx2_group(xs, n, coef + j, stride, mins + j, 4);
     for (; j + 32 <= count; j += 32)
         avx2_group(xs, n, coef + j, stride, mins + j, 2);
-    for (; j < count; j += 16) /* may run up to 8 functions past count: < stride */
+    for (; j < count; j += 16) /* may run up to 8 functions past count */
         avx2_group(xs, n, coef + j, stride, mins + j, 1);
 }
 
@@ -453,13 +455,14 @@ __attribute__((target(AVX512_TARGET))) static void kernel_avx512bw(const uint32_
 {
     size_t j = 0;
 
-    for (; j + 256 < count && j + 288 <= stride; j += 288) /* may run past count: < stride */
+    /* up to 31 functions past count: within count rounded up to 32 */
+    for (; j + 256 < count && j + 288 <= stride; j += 288)
         avx512_group9(xs, n, coef + j, stride, mins + j);
     for (; j + 128 <= count; j += 128)
         avx512_group(xs, n, coef + j, stride, mins + j, 4);
     for (; j + 64 <= count; j += 64)
         avx512_group(xs, n, coef + j, stride, mins + j, 2);
-    for (; j < count; j += 32) /* may run up to 24 functions past count: < stride */
+    for (; j < count; j += 32) /* may run up to 24 functions past count */
         avx512_group(xs, n, coef + j, stride, mins + j, 1);
 }
 
