@@ -424,7 +424,7 @@ static void test_kernels_agree_on_values_that_tie_in_a_half(void)
                                      0xFFFFFFFFu, 0x12345678u, 0x56771234u, 0x12335678u };
     static const size_t counts[] = { 8, 16, 24, 32, 40, 64 };
     uint32_t xs[256];
-    uint16_t coef[4 * STRIDE];
+    _Alignas(64) uint16_t coef[4 * STRIDE];
     int32_t want[STRIDE], got[STRIDE];
     int checked = 0;
 
@@ -473,7 +473,7 @@ static void test_kernels_agree_across_chunk_lengths_and_calls(void)
     enum { N = 1100, COUNT = 40 }; /* 40: every kernel's tail */
     static const size_t lens[] = { 1, 2, 47, 48, 49, 255, 256, 257, 319, 700, N };
     static uint32_t xs[N];
-    uint16_t coef[4 * STRIDE];
+    _Alignas(64) uint16_t coef[4 * STRIDE];
     int32_t want[STRIDE], got[STRIDE];
     int checked = 0;
 

@@ -59,7 +59,8 @@ enum fuzzy_minhash_kernel {
 /* For every function i < count (count a multiple of FUZZY_MINHASH_STEP) and
  * every s < n:  mins[i] = min(mins[i], (int32_t)(pi_i(xs[s]) ^ 2^31)),
  * with the coefficients of function i at coef[row * stride + i] (rows
- * FUZZY_COEF_*; stride a multiple of FUZZY_MINHASH_GROUP, >= count).  mins
+ * FUZZY_COEF_*; coef 16-byte aligned; stride a multiple of
+ * FUZZY_MINHASH_GROUP, >= count).  mins
  * holds the values ^ 2^31 so that signed order is pi's unsigned order (what
  * SSE2 compares); likewise the high half is compared as the signed 16-bit
  * c_i xh + (d_i ^ 0x8000).  A kernel may also update functions count ..
