@@ -526,6 +526,41 @@ static void test_kernels_agree_across_chunk_lengths_and_calls(void)
     printf("\n  %d kernel runs checked", checked);
 }
 
+/* Long chunks are scanned (the smallest h_i found by walking h upwards)
+ * instead of filtered by the kernel: for every kernel, texts of every length
+ * around the chunk bound, with and without repeated shingles (equal high
+ * halves), scanned and filtered give the same signature. */
+static void test_scanned_chunks_give_the_kernels_minima(void)
+{
+    static const size_t lens[] = { 30, 299, 301, 1000, 4119, 4120, 9000, 20000 };
+    int checked = 0;
+
+    for (int k = 0; k < FUZZY_KERNEL_COUNT; k++) {
+        struct fuzzy_minhash mh;
+
+        if (fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, (enum fuzzy_minhash_kernel)k) != 0)
+            continue;
+        for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+            char *text = random_text(lens[li], (int)(li % 2));
+            uint32_t scanned[K_DEFAULT], filtered[K_DEFAULT];
+
+            if (li % 3 == 2) /* a text made of one repeated piece: shingles repeat */
+                for (size_t i = 0; text[i] != '\0'; i++)
+                    text[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[i % 36];
+            mh.scan_min = 1;
+            signature_of(&mh, text, scanned);
+            mh.scan_min = UINT32_MAX;
+            signature_of(&mh, text, filtered);
+            CU_ASSERT_EQUAL(memcmp(scanned, filtered, sizeof(scanned)), 0);
+            checked++;
+            free(text);
+        }
+        fuzzy_minhash_clear(&mh);
+    }
+    CU_ASSERT(checked >= 8);
+    printf("\n  %d texts checked", checked);
+}
+
 static void test_kernel_choice_names_the_problem(void)
 {
     enum fuzzy_minhash_kernel k = FUZZY_KERNEL_COUNT;
@@ -711,6 +746,7 @@ int main(void)
           test_kernels_agree_on_values_that_tie_in_a_half },
         { "kernels agree across chunk lengths and calls",
           test_kernels_agree_across_chunk_lengths_and_calls },
+        { "scanned chunks give the kernels' minima", test_scanned_chunks_give_the_kernels_minima },
         { "kernel choice names the problem", test_kernel_choice_names_the_problem },
         { "bad settings are refused", test_bad_settings_are_refused },
         { "very long documents hash as their pieces",

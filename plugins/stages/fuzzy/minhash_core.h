@@ -36,8 +36,8 @@
  * FUZZY_MINHASH_STEP functions. */
 #define FUZZY_MINHASH_GROUP 32
 #define FUZZY_MINHASH_STEP 8
-/* Shingles hashed per kernel call: the chunk stays in L1. */
-#define FUZZY_MINHASH_CHUNK 1024
+/* Shingles hashed per kernel call (or scan, see fuzzy_minhash_signature). */
+#define FUZZY_MINHASH_CHUNK 4096
 /* Bounds the stage enforces (and fuzzy_minhash_init checks). */
 #define FUZZY_MINHASH_MAX_NGRAM 4096
 #define FUZZY_MINHASH_MAX_PERMUTATIONS 65536
@@ -51,10 +51,11 @@ enum fuzzy_minhash_kernel {
 };
 
 /* The coefficient rows of struct fuzzy_minhash's coef (stride: padded). */
-#define FUZZY_COEF_C 0 /* c_i, odd */
-#define FUZZY_COEF_D 1 /* d_i ^ 0x8000 (see below) */
-#define FUZZY_COEF_E 2 /* e_i, odd */
-#define FUZZY_COEF_F 3 /* f_i */
+#define FUZZY_COEF_C 0    /* c_i, odd */
+#define FUZZY_COEF_D 1    /* d_i ^ 0x8000 (see below) */
+#define FUZZY_COEF_E 2    /* e_i, odd */
+#define FUZZY_COEF_F 3    /* f_i */
+#define FUZZY_COEF_CINV 4 /* c_i^-1 mod 2^16 (the scan's; kernels do not read it) */
 
 /* For every function i < count (count a multiple of FUZZY_MINHASH_STEP) and
  * every s < n:  mins[i] = min(mins[i], (int32_t)(pi_i(xs[s]) ^ 2^31)),
@@ -81,7 +82,8 @@ struct fuzzy_minhash {
     uint64_t final_key; /* of the finish */
     uint64_t base;      /* B, odd */
     uint64_t *unit_tab; /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
-    uint16_t *coef;     /* 4 rows of padded coefficients (FUZZY_COEF_*), 64-byte aligned */
+    uint16_t *coef;     /* 5 rows of padded coefficients (FUZZY_COEF_*), 64-byte aligned */
+    uint32_t scan_min;  /* chunks of this many shingles or more are scanned, not filtered */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
 };
@@ -93,6 +95,9 @@ struct fuzzy_minhash_scratch {
     uint64_t *hashes; /* FUZZY_MINHASH_CHUNK shingle hashes */
     uint32_t *xs;     /* the same, folded to 32 bits */
     int32_t *mins;    /* padded running minima, ^ 2^31 (see fuzzy_minhash_kernel_fn) */
+    uint64_t *bits;   /* the scan's: which 16-bit high halves the chunk has (2^16 bits, zero) */
+    uint16_t *first;  /* the scan's: a shingle with that high half (valid where bits say) */
+    uint16_t *next;   /* the scan's: the chunk's next shingle with the same high half */
 };
 
 /* Walks the shingles of one text.  Plain data; set up with fuzzy_shingler_start. */
@@ -126,7 +131,12 @@ int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
 void fuzzy_minhash_scratch_clear(struct fuzzy_minhash_scratch *scratch);
 
 /* Writes the num_perm signature values of text[0..len) into sig.  text may be
- * NULL when len is 0.  One thread per scratch. */
+ * NULL when len is 0.  One thread per scratch.  Each chunk of shingle hashes
+ * goes to the kernel, or, when it has at least mh->scan_min shingles, to the
+ * scan: since h_i depends on xh alone, the smallest h_i of a chunk is found
+ * by walking h = 0, 1, ... (xh = c_i^-1 (h - d_i)) until an xh the chunk has
+ * turns up, about 2^16 / n steps, or until the running minimum's high half
+ * (then nothing lower exists); the same minima, far cheaper for long texts. */
 void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
                              const char *text, size_t len, uint32_t *sig);
 
@@ -176,6 +186,10 @@ static inline uint32_t fuzzy_minhash_value(const struct fuzzy_minhash *mh, uint3
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel);
 /* Nonzero when this build has the kernel and this CPU (and OS) can run it. */
 int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel);
+/* The chunk length from which scanning beats the kernel's filter (see
+ * fuzzy_minhash_signature): its cost falls as 2^16 / n per function, the
+ * filter's grows as n. */
+uint32_t fuzzy_minhash_kernel_scan_min(enum fuzzy_minhash_kernel kernel);
 /* The fastest supported kernel. */
 enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void);
 /* The kernel's function, or NULL when it is not supported here. */

@@ -498,6 +498,16 @@ int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel)
     }
 }
 
+uint32_t fuzzy_minhash_kernel_scan_min(enum fuzzy_minhash_kernel kernel)
+{
+    /* measured (260 functions, bench/minhash's corpus, thresholds
+     * alternating per document): where scanning a document's chunk of n
+     * shingles becomes cheaper than the kernel */
+    static const uint32_t scan_min[FUZZY_KERNEL_COUNT] = { 384, 768, 1536, 2048 };
+
+    return (unsigned)kernel < FUZZY_KERNEL_COUNT ? scan_min[kernel] : UINT32_MAX;
+}
+
 enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void)
 {
     if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_AVX512BW))
