@@ -88,3 +88,10 @@ tests_fuzzy_test_lsh_SOURCES = tests/fuzzy/test_lsh.c plugins/stages/fuzzy/plugi
 tests_fuzzy_test_lsh_CPPFLAGS = $(WN_FUZZY_TEST_CPPFLAGS)
 tests_fuzzy_test_lsh_CFLAGS = $(WN_FUZZY_TEST_CFLAGS)
 tests_fuzzy_test_lsh_LDADD = $(WN_FUZZY_TEST_LIBS)
+
+# The Monte Carlo behind the permutation family's quality table in
+# docs/fuzzy-dedup.md: built with the tests so it keeps compiling, run by hand
+# (a few minutes: tests/fuzzy/minhash_montecarlo [TRIALS [TRIALS_5000]]).
+check_PROGRAMS += tests/fuzzy/minhash_montecarlo
+tests_fuzzy_minhash_montecarlo_CFLAGS = $(WN_TEST_COMPILE_FLAGS)
+tests_fuzzy_minhash_montecarlo_LDADD = -lm

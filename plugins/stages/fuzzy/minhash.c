@@ -5,7 +5,7 @@
  * A null text is treated as the empty text; a task without rows and
  * without the columns (an empty file) gives no output.  The algorithm is in
  * minhash_core.c; the kernel is the best this CPU runs, or the one named by
- * WINNOW_MINHASH_KERNEL (portable, sse2, sse41, avx2, avx512), read when an actor
+ * WINNOW_MINHASH_KERNEL (portable, sse2, avx2, avx512bw), read when an actor
  * is created.
  */
 #include "build_config.h"

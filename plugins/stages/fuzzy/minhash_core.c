@@ -140,6 +140,16 @@ static uint64_t splitmix64(uint64_t *state)
 
 /* ---- setup ------------------------------------------------------------------ */
 
+/* c^-1 mod 2^16 for odd c: Newton's iteration doubles the correct low bits. */
+static uint16_t inverse16(uint16_t c)
+{
+    uint32_t inv = c; /* right to 3 bits: c * c = 1 mod 8 */
+
+    for (int i = 0; i < 3; i++)
+        inv *= 2u - c * inv;
+    return (uint16_t)inv;
+}
+
 int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_perm, uint64_t seed,
                        enum fuzzy_minhash_kernel kernel)
 {
@@ -157,16 +167,15 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
     mh->ngram = ngram;
     mh->num_perm = num_perm;
     mh->padded = (num_perm + FUZZY_MINHASH_GROUP - 1) / FUZZY_MINHASH_GROUP * FUZZY_MINHASH_GROUP;
-    mh->mults = mh->padded / 2;
+    mh->count = (num_perm + FUZZY_MINHASH_STEP - 1) / FUZZY_MINHASH_STEP * FUZZY_MINHASH_STEP;
     mh->key = splitmix64(&state);
     mh->unit_key = mix(mh->key ^ SECRET2, SECRET0);
     mh->final_key = mix(mh->key ^ SECRET3, SECRET1);
     mh->base = mix(mh->key ^ SECRET1, SECRET2) | 1u;
-    bytes = (size_t)mh->mults * sizeof(uint32_t);
-    mh->a = aligned_alloc(64, bytes);
-    mh->b = aligned_alloc(64, bytes);
+    bytes = 5 * (size_t)mh->padded * sizeof(uint16_t); /* a multiple of 64 */
+    mh->coef = aligned_alloc(64, bytes);
     mh->unit_tab = malloc(257 * sizeof(uint64_t));
-    if (mh->a == NULL || mh->b == NULL || mh->unit_tab == NULL) {
+    if (mh->coef == NULL || mh->unit_tab == NULL) {
         fuzzy_minhash_clear(mh);
         return -2;
     }
@@ -177,18 +186,22 @@ int fuzzy_minhash_init(struct fuzzy_minhash *mh, uint32_t ngram, uint32_t num_pe
         mh->unit_tab[u] = mix((uint64_t)u ^ mh->unit_key, SECRET1);
         mh->unit_tab[128 + u] = mh->unit_tab[u] * mh->unit_tab[256];
     }
-    for (uint32_t j = 0; j < mh->mults; j++) {
+    for (uint32_t i = 0; i < mh->padded; i++) {
         uint64_t r = splitmix64(&state);
-        mh->a[j] = (uint32_t)r | 1u;
-        mh->b[j] = (uint32_t)(r >> 32);
+
+        mh->coef[FUZZY_COEF_C * mh->padded + i] = (uint16_t)(r | 1u);
+        mh->coef[FUZZY_COEF_D * mh->padded + i] = (uint16_t)((r >> 16) ^ 0x8000u);
+        mh->coef[FUZZY_COEF_E * mh->padded + i] = (uint16_t)((r >> 32) | 1u);
+        mh->coef[FUZZY_COEF_F * mh->padded + i] = (uint16_t)(r >> 48);
+        mh->coef[FUZZY_COEF_CINV * mh->padded + i] = inverse16((uint16_t)(r | 1u));
     }
+    mh->scan_min = fuzzy_minhash_kernel_scan_min(kernel);
     return 0;
 }
 
 void fuzzy_minhash_clear(struct fuzzy_minhash *mh)
 {
-    free(mh->a);
-    free(mh->b);
+    free(mh->coef);
     free(mh->unit_tab);
     memset(mh, 0, sizeof(*mh));
 }
@@ -201,8 +214,12 @@ int fuzzy_minhash_scratch_init(struct fuzzy_minhash_scratch *scratch,
     scratch->hashes = malloc(FUZZY_MINHASH_CHUNK * sizeof(uint64_t));
     scratch->xs = aligned_alloc(64, FUZZY_MINHASH_CHUNK * sizeof(uint32_t));
     scratch->mins = aligned_alloc(64, (size_t)mh->padded * sizeof(int32_t));
+    scratch->bits = calloc(1024, sizeof(uint64_t));
+    scratch->first = malloc(65536 * sizeof(uint16_t));
+    scratch->next = malloc(FUZZY_MINHASH_CHUNK * sizeof(uint16_t));
     if (scratch->ring == NULL || scratch->hashes == NULL || scratch->xs == NULL ||
-        scratch->mins == NULL) {
+        scratch->mins == NULL || scratch->bits == NULL || scratch->first == NULL ||
+        scratch->next == NULL) {
         fuzzy_minhash_scratch_clear(scratch);
         return -2;
     }
@@ -215,6 +232,9 @@ void fuzzy_minhash_scratch_clear(struct fuzzy_minhash_scratch *scratch)
     free(scratch->hashes);
     free(scratch->xs);
     free(scratch->mins);
+    free(scratch->bits);
+    free(scratch->first);
+    free(scratch->next);
     memset(scratch, 0, sizeof(*scratch));
 }
 
@@ -338,6 +358,72 @@ size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max)
 
 /* ---- signatures -------------------------------------------------------------- */
 
+#define NO_SHINGLE 0xFFFFu
+
+/* The minima of mh->count functions over the chunk xs[0, n) (n <= FUZZY_MINHASH_CHUNK
+ * < NO_SHINGLE): the kernels' result, found from the high halves present. */
+static void scan_chunk(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
+                       const uint32_t *xs, size_t n)
+{
+    const uint16_t *co = mh->coef;
+    const uint32_t p = mh->padded;
+    uint64_t *bits = scratch->bits;
+    uint16_t *first = scratch->first, *next = scratch->next;
+    int32_t *mins = scratch->mins;
+
+    for (size_t s = 0; s < n; s++) {
+        const uint32_t y = xs[s] >> 16;
+        const uint64_t bit = UINT64_C(1) << (y & 63);
+
+        next[s] = bits[y >> 6] & bit ? first[y] : NO_SHINGLE;
+        first[y] = (uint16_t)s;
+        bits[y >> 6] |= bit;
+    }
+    for (uint32_t i = 0; i < mh->count; i++) {
+        const uint32_t m = (uint32_t)mins[i] ^ UINT32_C(0x80000000);
+        const uint32_t th = m >> 16, cinv = co[FUZZY_COEF_CINV * p + i];
+        const uint32_t d = co[FUZZY_COEF_D * p + i] ^ 0x8000u; /* unbiased */
+        const uint32_t e = co[FUZZY_COEF_E * p + i], f = co[FUZZY_COEF_F * p + i];
+        uint32_t y = (cinv * (0x10000u - d)) & 0xFFFFu; /* h_i(y) = 0 */
+        uint32_t h = 0, g = 0xFFFFu;
+
+        /* four steps per branch (h_i(y + c_i^-1) = h_i(y) + 1); ends: the
+         * chunk has some y */
+        for (;;) {
+            const uint32_t y1 = (y + cinv) & 0xFFFFu, y2 = (y + 2 * cinv) & 0xFFFFu;
+            const uint32_t y3 = (y + 3 * cinv) & 0xFFFFu;
+            const uint64_t b0 = bits[y >> 6] >> (y & 63), b1 = bits[y1 >> 6] >> (y1 & 63);
+            const uint64_t b2 = bits[y2 >> 6] >> (y2 & 63), b3 = bits[y3 >> 6] >> (y3 & 63);
+
+            if ((b0 | b1 | b2 | b3) & 1) {
+                if (!(b0 & 1)) {
+                    h++, y = y1;
+                    if (!(b1 & 1)) {
+                        h++, y = y2;
+                        if (!(b2 & 1))
+                            h++, y = y3;
+                    }
+                }
+                break;
+            }
+            h += 4;
+            if (h > th)
+                break;
+            y = (y + 4 * cinv) & 0xFFFFu;
+        }
+        if (h > th)
+            continue; /* every value of the chunk lies above the minimum */
+        for (uint32_t s = first[y]; s != NO_SHINGLE; s = next[s]) {
+            uint32_t v = (e * (xs[s] & 0xFFFFu) + f) & 0xFFFFu;
+            g = v < g ? v : g;
+        }
+        if ((h << 16 | g) < m)
+            mins[i] = (int32_t)((h << 16 | g) ^ UINT32_C(0x80000000));
+    }
+    for (size_t s = 0; s < n; s++)
+        bits[xs[s] >> 22] = 0;
+}
+
 void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
                              const char *text, size_t len, uint32_t *sig)
 {
@@ -350,7 +436,14 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
     while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
         for (size_t i = 0; i < n; i++)
             scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
-        mh->kernel_fn(scratch->xs, n, mh->a, mh->b, mh->mults, scratch->mins);
+        /* a scan walks about min(2^16 / n, the minimum's high half) steps
+         * per function; mins[0] stands for the others */
+        const uint32_t th0 = ((uint32_t)scratch->mins[0] ^ UINT32_C(0x80000000)) >> 16;
+
+        if (n >= mh->scan_min || (uint64_t)(th0 + 1) * mh->scan_min <= 65536)
+            scan_chunk(mh, scratch, scratch->xs, n);
+        else
+            mh->kernel_fn(scratch->xs, n, mh->coef, mh->padded, mh->count, scratch->mins);
     }
     for (uint32_t i = 0; i < mh->num_perm; i++)
         sig[i] = (uint32_t)scratch->mins[i] ^ UINT32_C(0x80000000);

@@ -1,26 +1,38 @@
 /*
- * The MinHash kernels: for every multiplier j and every folded shingle hash x
- * of a chunk, t = a[j] * x + b[j] mod 2^32 gives two signature values, t and
- * rotl16(t) (both ^ 2^31, which is how signed minima order them as unsigned
- * values): mins keeps the running minima of both (see fuzzy_minhash_kernel_fn).
+ * The MinHash kernels: for every function i of the family and every folded
+ * shingle hash x of a chunk, mins[i] = min(mins[i], pi_i(x) ^ 2^31), with
+ * pi_i(x) = (h_i(xh) << 16) | g_i(xl), h_i(y) = c_i y + d_i and
+ * g_i(y) = e_i y + f_i mod 2^16 (see fuzzy_minhash_kernel_fn).
  *
- * Five versions give bit-identical results (integer arithmetic; no
+ * Four versions give bit-identical results (integer arithmetic; no
  * reassociation can change a minimum): plain C for any CPU, SSE2 (the x86-64
- * baseline: no 32-bit multiply and no 32-bit minimum, so the products come from
- * two 32x32->64-bit pmuludq and the minimum from a signed compare), SSE4.1
- * (pmulld, pminsd), AVX2 (8 lanes) and AVX-512F (16 lanes).
- * The x86 kernels are compiled with target attributes, so the build needs no
- * -m flag, and are only ever called after cpuid says the CPU (and OS) has the
+ * baseline: 8 functions per register), AVX2 (16) and AVX-512BW (32).  The
+ * x86 kernels are compiled with target attributes, so the build needs no -m
+ * flag, and are only ever called after cpuid says the CPU (and OS) has the
  * extension: __builtin_cpu_supports reads XGETBV for the register state too.
  *
- * Loop order: a few registers' worth of multipliers stays in registers while
- * the chunk of shingles (in L1) streams past, so the inner loop is one
- * broadcast, then per register of multipliers: multiply, add, rotate, two
- * minima -- two signature values per multiply.  The SSE kernels, where a
- * minimum is expensive, first test with one 16-bit compare whether any
- * minimum of the group can change (see kernel_sse2); SSE2 also takes the
- * first shingles of a document, where minima still move at almost every
- * shingle, through a branch-free loop.
+ * Every kernel works the same way.  A value's high half h_i(xh) decides its
+ * order unless it ties, and after the first few dozen shingles of a document
+ * almost no value beats its minimum.  So the common path is, per register of
+ * functions, one 16-bit multiply, one add and one 16-bit compare of h
+ * (biased: d_i ^ 0x8000, so that signed compares give the unsigned order)
+ * against the high halves of the running minima; only when some h does not
+ * lie above them are the low halves g computed, the two halves interleaved
+ * into 32-bit values and the minima taken.  That second step would be a
+ * branch that mispredicts at most of the ~ln(n) new minima per function, so
+ * the x86 kernels run the common path over SUB_BLOCK shingles without a
+ * branch, listing the candidate shingles, and then take the candidates in
+ * order (a threshold a few shingles stale only admits more candidates).  A
+ * document's first block, while the minima still move at almost every
+ * shingle, simply lists every shingle.  The portable kernel keeps the branch
+ * (plain C; it is the reference more than a fast path).
+ *
+ * Lane order: packing the minima's high halves (packssdw) and interleaving
+ * h and g back into 32-bit values (punpck[lh]wd) work within 128-bit lanes,
+ * so in the AVX2 and AVX-512 kernels the 16-bit registers hold the functions
+ * in the order packssdw gives (64-bit blocks of 4 functions interleaved from
+ * the two halves); the coefficients are permuted to match once per call and
+ * the interleave then gives the functions in their natural order.
  */
 #include "build_config.h"
 
@@ -34,59 +46,77 @@
 #include <immintrin.h>
 #endif
 
-/* Where multiplier j's first value goes in mins (its rotated value is 16 further). */
-#define TOFF(j) ((j) + ((j) & ~(size_t)15))
+/* The loops over a group's registers must be unrolled, or their coefficients
+ * and thresholds live on the stack instead of in registers. */
+#if defined(__GNUC__)
+#define UNROLL _Pragma("GCC unroll 8")
+#define UNROLL9 _Pragma("GCC unroll 9")
+#else
+#define UNROLL
+#define UNROLL9
+#endif
+
+/* Shingles per pass of the common path before the candidates are taken. */
+#define SUB_BLOCK 64
 
 /* ---- portable ---------------------------------------------------------------- */
 
-/* One group of 16 multipliers at a time, written so that compilers can
- * vectorise it where the ISA has a 32-bit multiply and minimum. */
-static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, const uint32_t *b,
-                            size_t mults, int32_t *mins)
+#define PORTABLE_WIDTH 32
+
+/* Functions [0, w) of a block (w <= PORTABLE_WIDTH, a constant where inlined),
+ * written so that compilers can vectorise the common path with 16-bit lanes. */
+static inline void portable_block(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride,
+                                  int32_t *mins, const size_t w)
 {
-    for (size_t j = 0; j < mults; j += FUZZY_MINHASH_LANES) {
-        int32_t *mt = mins + TOFF(j), *mr = mt + FUZZY_MINHASH_LANES;
-        uint32_t ka[FUZZY_MINHASH_LANES], kb[FUZZY_MINHASH_LANES];
-        int32_t m1[FUZZY_MINHASH_LANES], m2[FUZZY_MINHASH_LANES];
+    uint16_t c[PORTABLE_WIDTH], d[PORTABLE_WIDTH], e[PORTABLE_WIDTH], f[PORTABLE_WIDTH];
+    uint16_t th[PORTABLE_WIDTH];
+    uint32_t m[PORTABLE_WIDTH];
+    size_t s = 0;
 
-        for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
-            ka[l] = a[j + l];
-            kb[l] = b[j + l];
-            m1[l] = mt[l];
-            m2[l] = mr[l];
+    for (size_t l = 0; l < w; l++) {
+        c[l] = co[FUZZY_COEF_C * stride + l];
+        d[l] = (uint16_t)(co[FUZZY_COEF_D * stride + l] ^ 0x8000u); /* unsigned order here */
+        e[l] = co[FUZZY_COEF_E * stride + l];
+        f[l] = co[FUZZY_COEF_F * stride + l];
+        m[l] = (uint32_t)mins[l] ^ UINT32_C(0x80000000);
+        th[l] = (uint16_t)(m[l] >> 16);
+    }
+    for (; s < n; s++) {
+        const uint32_t xh = xs[s] >> 16, xl = xs[s] & 0xFFFFu;
+        uint16_t below = 0;
+
+        for (size_t l = 0; l < w; l++) {
+            uint16_t h = (uint16_t)(c[l] * xh + d[l]);
+            below |= (uint16_t)(h <= th[l]);
         }
-        for (size_t s = 0; s < n; s++) {
-            const uint32_t x = xs[s];
+        if (below == 0)
+            continue;
+        for (size_t l = 0; l < w; l++) {
+            uint32_t v =
+                (uint32_t)(uint16_t)(c[l] * xh + d[l]) << 16 | (uint16_t)(e[l] * xl + f[l]);
 
-            for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
-                uint32_t t = ka[l] * x + kb[l];
-                int32_t v = (int32_t)t, r = (int32_t)((t << 16) | (t >> 16));
-
-                m1[l] = v < m1[l] ? v : m1[l];
-                m2[l] = r < m2[l] ? r : m2[l];
-            }
-        }
-        for (size_t l = 0; l < FUZZY_MINHASH_LANES; l++) {
-            mt[l] = m1[l];
-            mr[l] = m2[l];
+            m[l] = v < m[l] ? v : m[l];
+            th[l] = (uint16_t)(m[l] >> 16);
         }
     }
+    for (size_t l = 0; l < w; l++)
+        mins[l] = (int32_t)(m[l] ^ UINT32_C(0x80000000));
+}
+
+static void kernel_portable(const uint32_t *xs, size_t n, const uint16_t *coef, size_t stride,
+                            size_t count, int32_t *mins)
+{
+    size_t j = 0;
+
+    for (; j + PORTABLE_WIDTH <= count; j += PORTABLE_WIDTH)
+        portable_block(xs, n, coef + j, stride, mins + j, PORTABLE_WIDTH);
+    for (; j < count; j += FUZZY_MINHASH_STEP)
+        portable_block(xs, n, coef + j, stride, mins + j, FUZZY_MINHASH_STEP);
 }
 
 #ifdef FUZZY_HAVE_X86_KERNELS
 
-/* ---- SSE2: one group (16 multipliers) per pass ---------------------------------- */
-
-/* t = a * x + b for 4 multipliers: pmuludq on the even lanes gives two 64-bit
- * products per register (ae: multipliers 0, 1 in lanes 0, 2; ao: 2, 3);
- * shufps gathers the four low halves.  r = rotl16(t) with two word shuffles. */
-#define SSE2_T(k)                                                                                  \
-    _mm_add_epi32(_mm_castps_si128(                                                                \
-                      _mm_shuffle_ps(_mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ae[k]), x)),   \
-                                     _mm_castsi128_ps(_mm_mul_epu32(_mm_load_si128(&ao[k]), x)),   \
-                                     _MM_SHUFFLE(2, 0, 2, 0))),                                    \
-                  _mm_load_si128(&bb[k]))
-#define SSE2_ROT(t) _mm_shufflehi_epi16(_mm_shufflelo_epi16((t), 0xB1), 0xB1)
+/* ---- SSE2: 8 functions per register ---------------------------------------------- */
 
 /* Signed 32-bit minimum without pminsd: the lanes where m > v take v. */
 #define SSE2_MIN(m, v)                                                                             \
@@ -95,243 +125,358 @@ static void kernel_portable(const uint32_t *xs, size_t n, const uint32_t *a, con
         (m) = _mm_or_si128(_mm_and_si128(gt_, v_), _mm_andnot_si128(gt_, (m)));                    \
     } while (0)
 
-/* The threshold words of 4 lanes: the high half of the minimum of t in the
- * high word, the high half of the minimum of r (the low half of t's word order)
- * in the low word. */
-#define SSE2_THRESHOLD(mt, mr)                                                                     \
-    _mm_or_si128(_mm_and_si128((mt), _mm_set1_epi32((int)0xFFFF0000u)), _mm_srli_epi32((mr), 16))
-/*
- * SSE2 has no 32-bit minimum (a compare and three logic instructions, plus
- * copies: two-operand instructions), and after the first few dozen shingles
- * of a document almost no value is a new minimum.  So the common path makes
- * one 16-bit compare per register of t: t's high word above the high word of
- * t's minimum means t is above it, and t's low word is r's high word, so the
- * same compare tests r against r's minimum -- r is not even computed.  Only
- * when some word is not above (a new minimum, or equal high halves) are the
- * values computed again and the minima blended.
- *
- * The first SSE2_EARLY shingles of a document (the group's minima still at
- * INT32_MAX), where nearly every shingle would take that branch, go through a
- * branch-free loop that blends every time.  x is broadcast once per block of
- * SSE2_BLOCK shingles for all groups, not once per group.
- */
 #define SSE2_BLOCK 256
-#define SSE2_EARLY 64
+
+/* The high halves of 8 minima, as signed 16-bit values. */
+__attribute__((target("sse2"))) static inline __m128i sse2_high(const int32_t *m)
+{
+    return _mm_packs_epi32(_mm_srai_epi32(_mm_loadu_si128((const __m128i *)m), 16),
+                           _mm_srai_epi32(_mm_loadu_si128((const __m128i *)(m + 4)), 16));
+}
+
+/* The minima of 8 functions (co, m: the first one's) against x = (xh, xl),
+ * h being their high halves. */
+__attribute__((target("sse2"))) static inline void
+sse2_update(__m128i h, __m128i xl, const uint16_t *co, size_t stride, int32_t *m)
+{
+    __m128i g = _mm_add_epi16(
+        _mm_mullo_epi16(xl, _mm_loadu_si128((const __m128i *)(co + FUZZY_COEF_E * stride))),
+        _mm_loadu_si128((const __m128i *)(co + FUZZY_COEF_F * stride)));
+    __m128i m0 = _mm_loadu_si128((const __m128i *)m),
+            m1 = _mm_loadu_si128((const __m128i *)(m + 4));
+
+    SSE2_MIN(m0, _mm_unpacklo_epi16(g, h));
+    SSE2_MIN(m1, _mm_unpackhi_epi16(g, h));
+    _mm_storeu_si128((__m128i *)m, m0);
+    _mm_storeu_si128((__m128i *)(m + 4), m1);
+}
+
+/* Functions [0, 8 * regs) against the block's shingles (xhb, xlb: xh and xl
+ * broadcast to every 16-bit lane); regs a constant where inlined.  With 8
+ * registers the compiler keeps c and d in memory (aligned loads, so that
+ * pmullw and paddw take them as operands) and the thresholds in registers:
+ * 4-10% faster than groups of 4 registers, kernel alone. */
+__attribute__((target("sse2"), always_inline)) static inline void
+sse2_group(const __m128i *xhb, const __m128i *xlb, size_t m, const uint16_t *co, size_t stride,
+           int32_t *mins, const int regs)
+{
+    __m128i c[8], d[8], th[8];
+    uint16_t cand[SUB_BLOCK];
+
+    UNROLL
+    for (int k = 0; k < regs; k++) {
+        c[k] = _mm_load_si128((const __m128i *)(co + 8 * k));
+        d[k] = _mm_load_si128((const __m128i *)(co + FUZZY_COEF_D * stride + 8 * k));
+        th[k] = sse2_high(mins + 8 * k);
+    }
+    for (size_t s0 = 0; s0 < m; s0 += SUB_BLOCK) {
+        const size_t end = m - s0 < SUB_BLOCK ? m : s0 + SUB_BLOCK;
+        size_t nc = 0;
+
+        for (size_t s = s0; s < end; s++) {
+            const __m128i x = xhb[s];
+            __m128i acc = _mm_cmpgt_epi16(_mm_add_epi16(_mm_mullo_epi16(x, c[0]), d[0]), th[0]);
+
+            UNROLL
+            for (int k = 1; k < regs; k++)
+                acc = _mm_and_si128(
+                    acc, _mm_cmpgt_epi16(_mm_add_epi16(_mm_mullo_epi16(x, c[k]), d[k]), th[k]));
+            cand[nc] = (uint16_t)s;
+            nc += _mm_movemask_epi8(acc) != 0xFFFF;
+        }
+        for (size_t q = 0; q < nc; q++) {
+            const size_t s = cand[q];
+
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                sse2_update(_mm_add_epi16(_mm_mullo_epi16(xhb[s], c[k]), d[k]), xlb[s], co + 8 * k,
+                            stride, mins + 8 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = sse2_high(mins + 8 * k);
+        }
+    }
+}
 
 __attribute__((target("sse2"))) static void kernel_sse2(const uint32_t *xs, size_t n,
-                                                        const uint32_t *a, const uint32_t *b,
-                                                        size_t mults, int32_t *mins)
+                                                        const uint16_t *coef, size_t stride,
+                                                        size_t count, int32_t *mins)
 {
-    __m128i xb[SSE2_BLOCK];
+    __m128i xhb[SSE2_BLOCK], xlb[SSE2_BLOCK];
 
     for (size_t s0 = 0; s0 < n; s0 += SSE2_BLOCK) {
         const size_t m = n - s0 < SSE2_BLOCK ? n - s0 : SSE2_BLOCK;
+        size_t j = 0;
 
-        for (size_t s = 0; s < m; s++)
-            xb[s] = _mm_set1_epi32((int)xs[s0 + s]);
-        for (size_t j = 0; j < mults; j += 16) {
-            __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
-            __m128i ae[4], ao[4], bb[4], th[4];
-            size_t s = 0;
-
-            for (int k = 0; k < 4; k++) {
-                __m128i a_ = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
-
-                ae[k] = _mm_unpacklo_epi32(a_, a_);
-                ao[k] = _mm_unpackhi_epi32(a_, a_);
-                bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
-            }
-            if (mins[TOFF(j)] == INT32_MAX) {
-                const size_t early = m < SSE2_EARLY ? m : SSE2_EARLY;
-                __m128i m1[4], m2[4];
-
-                for (int k = 0; k < 4; k++) {
-                    m1[k] = _mm_loadu_si128(&mt[k]);
-                    m2[k] = _mm_loadu_si128(&mr[k]);
-                }
-                for (; s < early; s++) {
-                    const __m128i x = xb[s];
-
-                    for (int k = 0; k < 4; k++) {
-                        __m128i t = SSE2_T(k);
-
-                        SSE2_MIN(m1[k], t);
-                        SSE2_MIN(m2[k], SSE2_ROT(t));
-                    }
-                }
-                for (int k = 0; k < 4; k++) {
-                    _mm_storeu_si128(&mt[k], m1[k]);
-                    _mm_storeu_si128(&mr[k], m2[k]);
-                }
-            }
-            for (int k = 0; k < 4; k++)
-                th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
-            for (; s < m; s++) {
-                const __m128i x = xb[s];
-                __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(0), th[0]),
-                                            _mm_cmpgt_epi16(SSE2_T(1), th[1]));
-
-                acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE2_T(2), th[2]),
-                                                       _mm_cmpgt_epi16(SSE2_T(3), th[3])));
-                if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
-                    for (int k = 0; k < 4; k++) {
-                        __m128i t = SSE2_T(k), m1 = _mm_loadu_si128(&mt[k]);
-                        __m128i m2 = _mm_loadu_si128(&mr[k]);
-
-                        SSE2_MIN(m1, t);
-                        SSE2_MIN(m2, SSE2_ROT(t));
-                        _mm_storeu_si128(&mt[k], m1);
-                        _mm_storeu_si128(&mr[k], m2);
-                        th[k] = SSE2_THRESHOLD(m1, m2);
-                    }
-                }
-            }
+        for (size_t s = 0; s < m; s++) {
+            xhb[s] = _mm_set1_epi16((short)(xs[s0 + s] >> 16));
+            xlb[s] = _mm_set1_epi16((short)xs[s0 + s]);
         }
+        for (; j + 64 <= count; j += 64)
+            sse2_group(xhb, xlb, m, coef + j, stride, mins + j, 8);
+        for (; j + 32 <= count; j += 32)
+            sse2_group(xhb, xlb, m, coef + j, stride, mins + j, 4);
+        for (; j < count; j += 8)
+            sse2_group(xhb, xlb, m, coef + j, stride, mins + j, 1);
     }
 }
 
-/* ---- SSE4.1: one group (16 multipliers) per pass, thresholds as in SSE2 --------- */
+/* ---- AVX2: 16 functions per register ---------------------------------------------- */
 
-#define SSE41_T(k) _mm_add_epi32(_mm_mullo_epi32(aa[k], x), bb[k])
+/* Coefficients of 16 functions in packssdw's order (see the top of the file). */
+#define AVX2_COEF(p) _mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)(p)), 0xD8)
 
-__attribute__((target("sse4.1"))) static void kernel_sse41(const uint32_t *xs, size_t n,
-                                                           const uint32_t *a, const uint32_t *b,
-                                                           size_t mults, int32_t *mins)
+__attribute__((target("avx2"))) static inline __m256i avx2_high(const int32_t *m)
 {
-    for (size_t j = 0; j < mults; j += 16) {
-        __m128i *mt = (__m128i *)(void *)(mins + TOFF(j)), *mr = mt + 4;
-        __m128i aa[4], bb[4], th[4];
+    return _mm256_packs_epi32(_mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)m), 16),
+                              _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(m + 8)), 16));
+}
 
-        for (int k = 0; k < 4; k++) {
-            aa[k] = _mm_loadu_si128((const __m128i *)(a + j + 4 * k));
-            bb[k] = _mm_loadu_si128((const __m128i *)(b + j + 4 * k));
-            th[k] = SSE2_THRESHOLD(_mm_loadu_si128(&mt[k]), _mm_loadu_si128(&mr[k]));
+__attribute__((target("avx2"))) static inline void avx2_update(__m256i h, __m256i xl, __m256i e,
+                                                               __m256i f, int32_t *m)
+{
+    __m256i g = _mm256_add_epi16(_mm256_mullo_epi16(xl, e), f);
+    __m256i m0 =
+        _mm256_min_epi32(_mm256_loadu_si256((const __m256i *)m), _mm256_unpacklo_epi16(g, h));
+    __m256i m1 =
+        _mm256_min_epi32(_mm256_loadu_si256((const __m256i *)(m + 8)), _mm256_unpackhi_epi16(g, h));
+
+    _mm256_storeu_si256((__m256i *)m, m0);
+    _mm256_storeu_si256((__m256i *)(m + 8), m1);
+}
+
+/* Functions [0, 16 * regs) against shingles xs[0, n); regs a constant where inlined. */
+__attribute__((target("avx2"), always_inline)) static inline void
+avx2_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins,
+           const int regs)
+{
+    __m256i c[4], d[4], e[4], f[4], th[4];
+    uint16_t cand[SUB_BLOCK];
+
+    UNROLL
+    for (int k = 0; k < regs; k++) {
+        c[k] = AVX2_COEF(co + 16 * k);
+        d[k] = AVX2_COEF(co + FUZZY_COEF_D * stride + 16 * k);
+        e[k] = AVX2_COEF(co + FUZZY_COEF_E * stride + 16 * k);
+        f[k] = AVX2_COEF(co + FUZZY_COEF_F * stride + 16 * k);
+        th[k] = avx2_high(mins + 16 * k);
+    }
+    for (size_t s0 = 0; s0 < n; s0 += SUB_BLOCK) {
+        const size_t end = n - s0 < SUB_BLOCK ? n : s0 + SUB_BLOCK;
+        size_t nc = 0;
+
+        for (size_t s = s0; s < end; s++) {
+            const __m256i x = _mm256_set1_epi16((short)(xs[s] >> 16));
+            __m256i acc =
+                _mm256_cmpgt_epi16(_mm256_add_epi16(_mm256_mullo_epi16(x, c[0]), d[0]), th[0]);
+
+            UNROLL
+            for (int k = 1; k < regs; k++)
+                acc = _mm256_and_si256(
+                    acc,
+                    _mm256_cmpgt_epi16(_mm256_add_epi16(_mm256_mullo_epi16(x, c[k]), d[k]), th[k]));
+            cand[nc] = (uint16_t)(s - s0);
+            nc += _mm256_movemask_epi8(acc) != -1;
         }
-        for (size_t s = 0; s < n; s++) {
-            const __m128i x = _mm_set1_epi32((int)xs[s]);
-            __m128i acc = _mm_and_si128(_mm_cmpgt_epi16(SSE41_T(0), th[0]),
-                                        _mm_cmpgt_epi16(SSE41_T(1), th[1]));
+        for (size_t q = 0; q < nc; q++) {
+            const uint32_t x32 = xs[s0 + cand[q]];
+            const __m256i x = _mm256_set1_epi16((short)(x32 >> 16));
+            const __m256i xl = _mm256_set1_epi16((short)x32);
 
-            acc = _mm_and_si128(acc, _mm_and_si128(_mm_cmpgt_epi16(SSE41_T(2), th[2]),
-                                                   _mm_cmpgt_epi16(SSE41_T(3), th[3])));
-            if (__builtin_expect(_mm_movemask_epi8(acc) != 0xFFFF, 0)) {
-                for (int k = 0; k < 4; k++) {
-                    __m128i t = SSE41_T(k);
-                    __m128i m1 = _mm_min_epi32(_mm_loadu_si128(&mt[k]), t);
-                    __m128i m2 = _mm_min_epi32(_mm_loadu_si128(&mr[k]), SSE2_ROT(t));
-
-                    _mm_storeu_si128(&mt[k], m1);
-                    _mm_storeu_si128(&mr[k], m2);
-                    th[k] = SSE2_THRESHOLD(m1, m2);
-                }
-            }
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                avx2_update(_mm256_add_epi16(_mm256_mullo_epi16(x, c[k]), d[k]), xl, e[k], f[k],
+                            mins + 16 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = avx2_high(mins + 16 * k);
         }
     }
 }
-
-/*
- * ---- AVX2: one group (16 multipliers) per pass -------------------------------------
- *
- * Here a minimum is one instruction, and the compare-and-branch of the SSE
- * kernels measured slower on real text (the branch mispredicts while the
- * minima still move), so the loop is branch-free: multiply, add, two minima
- * and one byte shuffle (rotl16) per register.
- */
-#define AVX2_STEP(k)                                                                               \
-    do {                                                                                           \
-        __m256i t_ = _mm256_add_epi32(_mm256_mullo_epi32(a##k, x), b##k);                          \
-        mt##k = _mm256_min_epi32(mt##k, t_);                                                       \
-        mr##k = _mm256_min_epi32(mr##k, _mm256_shuffle_epi8(t_, rot));                             \
-    } while (0)
 
 __attribute__((target("avx2"))) static void kernel_avx2(const uint32_t *xs, size_t n,
-                                                        const uint32_t *a, const uint32_t *b,
-                                                        size_t mults, int32_t *mins)
-{
-    /* bytes 2,3,0,1 of every lane: rotl16 */
-    const __m256i rot = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3,
-                                         0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    for (size_t j = 0; j < mults; j += 16) {
-        int32_t *mt = mins + TOFF(j), *mr = mt + 16;
-        __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + j));
-        __m256i a1 = _mm256_loadu_si256((const __m256i *)(a + j + 8));
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + j));
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + j + 8));
-        __m256i mt0 = _mm256_loadu_si256((const __m256i *)mt);
-        __m256i mt1 = _mm256_loadu_si256((const __m256i *)(mt + 8));
-        __m256i mr0 = _mm256_loadu_si256((const __m256i *)mr);
-        __m256i mr1 = _mm256_loadu_si256((const __m256i *)(mr + 8));
-        for (size_t s = 0; s < n; s++) {
-            __m256i x = _mm256_set1_epi32((int)xs[s]);
-            AVX2_STEP(0);
-            AVX2_STEP(1);
-        }
-        _mm256_storeu_si256((__m256i *)mt, mt0);
-        _mm256_storeu_si256((__m256i *)(mt + 8), mt1);
-        _mm256_storeu_si256((__m256i *)mr, mr0);
-        _mm256_storeu_si256((__m256i *)(mr + 8), mr1);
-    }
-}
-/* ---- AVX-512F: 4 groups per pass, then single groups; branch-free as AVX2 ---------- */
-
-#define AVX512_STEP(k)                                                                             \
-    do {                                                                                           \
-        __m512i t_ = _mm512_add_epi32(_mm512_mullo_epi32(a##k, x), b##k);                          \
-        mt##k = _mm512_min_epi32(mt##k, t_);                                                       \
-        mr##k = _mm512_min_epi32(mr##k, _mm512_rol_epi32(t_, 16));                                 \
-    } while (0)
-
-__attribute__((target("avx512f"))) static void kernel_avx512(const uint32_t *xs, size_t n,
-                                                             const uint32_t *a, const uint32_t *b,
-                                                             size_t mults, int32_t *mins)
+                                                        const uint16_t *coef, size_t stride,
+                                                        size_t count, int32_t *mins)
 {
     size_t j = 0;
-    for (; j + 64 <= mults; j += 64) {
-        int32_t *m = mins + TOFF(j); /* 4 groups: t, r, t, r, ... 16 values each */
-        __m512i a0 = _mm512_loadu_si512(a + j), a1 = _mm512_loadu_si512(a + j + 16);
-        __m512i a2 = _mm512_loadu_si512(a + j + 32), a3 = _mm512_loadu_si512(a + j + 48);
-        __m512i b0 = _mm512_loadu_si512(b + j), b1 = _mm512_loadu_si512(b + j + 16);
-        __m512i b2 = _mm512_loadu_si512(b + j + 32), b3 = _mm512_loadu_si512(b + j + 48);
-        __m512i mt0 = _mm512_loadu_si512(m), mr0 = _mm512_loadu_si512(m + 16);
-        __m512i mt1 = _mm512_loadu_si512(m + 32), mr1 = _mm512_loadu_si512(m + 48);
-        __m512i mt2 = _mm512_loadu_si512(m + 64), mr2 = _mm512_loadu_si512(m + 80);
-        __m512i mt3 = _mm512_loadu_si512(m + 96), mr3 = _mm512_loadu_si512(m + 112);
-        for (size_t s = 0; s < n; s++) {
-            __m512i x = _mm512_set1_epi32((int)xs[s]);
-            AVX512_STEP(0);
-            AVX512_STEP(1);
-            AVX512_STEP(2);
-            AVX512_STEP(3);
-        }
-        _mm512_storeu_si512(m, mt0);
-        _mm512_storeu_si512(m + 16, mr0);
-        _mm512_storeu_si512(m + 32, mt1);
-        _mm512_storeu_si512(m + 48, mr1);
-        _mm512_storeu_si512(m + 64, mt2);
-        _mm512_storeu_si512(m + 80, mr2);
-        _mm512_storeu_si512(m + 96, mt3);
-        _mm512_storeu_si512(m + 112, mr3);
+
+    for (; j + 64 <= count; j += 64)
+        avx2_group(xs, n, coef + j, stride, mins + j, 4);
+    for (; j + 32 <= count; j += 32)
+        avx2_group(xs, n, coef + j, stride, mins + j, 2);
+    for (; j < count; j += 16) /* may run up to 8 functions past count */
+        avx2_group(xs, n, coef + j, stride, mins + j, 1);
+}
+
+/* ---- AVX-512BW: 32 functions per register ------------------------------------------ */
+
+#define AVX512_TARGET "avx512f,avx512bw"
+
+/* Coefficients of 32 functions in packssdw's order (see the top of the file). */
+__attribute__((target(AVX512_TARGET))) static inline __m512i avx512_coef(const uint16_t *p)
+{
+    return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7),
+                                    _mm512_loadu_si512(p));
+}
+
+__attribute__((target(AVX512_TARGET))) static inline __m512i avx512_high(const int32_t *m)
+{
+    return _mm512_packs_epi32(_mm512_srai_epi32(_mm512_loadu_si512(m), 16),
+                              _mm512_srai_epi32(_mm512_loadu_si512(m + 16), 16));
+}
+
+__attribute__((target(AVX512_TARGET))) static inline void
+avx512_update(__m512i h, __m512i xl, __m512i e, __m512i f, int32_t *m)
+{
+    __m512i g = _mm512_add_epi16(_mm512_mullo_epi16(xl, e), f);
+    __m512i m0 = _mm512_min_epi32(_mm512_loadu_si512(m), _mm512_unpacklo_epi16(g, h));
+    __m512i m1 = _mm512_min_epi32(_mm512_loadu_si512(m + 16), _mm512_unpackhi_epi16(g, h));
+
+    _mm512_storeu_si512(m, m0);
+    _mm512_storeu_si512(m + 16, m1);
+}
+
+/* Functions [0, 32 * regs) against shingles xs[0, n); regs a constant where inlined. */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void
+avx512_group(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins,
+             const int regs)
+{
+    __m512i c[4], d[4], e[4], f[4], th[4];
+    uint16_t cand[SUB_BLOCK];
+
+    UNROLL
+    for (int k = 0; k < regs; k++) {
+        c[k] = avx512_coef(co + 32 * k);
+        d[k] = avx512_coef(co + FUZZY_COEF_D * stride + 32 * k);
+        e[k] = avx512_coef(co + FUZZY_COEF_E * stride + 32 * k);
+        f[k] = avx512_coef(co + FUZZY_COEF_F * stride + 32 * k);
+        th[k] = avx512_high(mins + 32 * k);
     }
-    for (; j < mults; j += 16) {
-        int32_t *m = mins + TOFF(j);
-        __m512i a0 = _mm512_loadu_si512(a + j);
-        __m512i b0 = _mm512_loadu_si512(b + j);
-        __m512i mt0 = _mm512_loadu_si512(m), mr0 = _mm512_loadu_si512(m + 16);
-        for (size_t s = 0; s < n; s++) {
-            __m512i x = _mm512_set1_epi32((int)xs[s]);
-            AVX512_STEP(0);
+    for (size_t s0 = 0; s0 < n; s0 += SUB_BLOCK) {
+        const size_t end = n - s0 < SUB_BLOCK ? n : s0 + SUB_BLOCK;
+        size_t nc = 0;
+
+        for (size_t s = s0; s < end; s++) {
+            const __m512i x = _mm512_set1_epi16((short)(xs[s] >> 16));
+            /* lanes where every register's h lies above its threshold: a
+             * chain of masked compares, no mask moves */
+            __mmask32 above =
+                _mm512_cmpgt_epi16_mask(_mm512_add_epi16(_mm512_mullo_epi16(x, c[0]), d[0]), th[0]);
+
+            UNROLL
+            for (int k = 1; k < regs; k++)
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), th[k]);
+            cand[nc] = (uint16_t)(s - s0);
+            nc += above != (__mmask32)0xFFFFFFFFu;
         }
-        _mm512_storeu_si512(m, mt0);
-        _mm512_storeu_si512(m + 16, mr0);
+        for (size_t q = 0; q < nc; q++) {
+            const uint32_t x32 = xs[s0 + cand[q]];
+            const __m512i x = _mm512_set1_epi16((short)(x32 >> 16));
+            const __m512i xl = _mm512_set1_epi16((short)x32);
+
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                avx512_update(_mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), xl, e[k], f[k],
+                              mins + 32 * k);
+        }
+        if (nc > 0) {
+            UNROLL
+            for (int k = 0; k < regs; k++)
+                th[k] = avx512_high(mins + 32 * k);
+        }
     }
+}
+
+/* Functions [0, 288) against shingles xs[0, n): nine registers (the default
+ * 260 functions) in one pass, one broadcast per shingle, their candidates
+ * listed per set of three registers (more per list would update more minima
+ * per candidate); 5-9% faster than groups of four registers, kernel alone.
+ * The thresholds and the c and d coefficients fill 27 of the 32 registers. */
+__attribute__((target(AVX512_TARGET))) static void
+avx512_group9(const uint32_t *xs, size_t n, const uint16_t *co, size_t stride, int32_t *mins)
+{
+    __m512i c[9], d[9], th[9];
+    uint16_t cand[3][SUB_BLOCK];
+
+    UNROLL9
+    for (int k = 0; k < 9; k++) {
+        c[k] = avx512_coef(co + 32 * k);
+        d[k] = avx512_coef(co + FUZZY_COEF_D * stride + 32 * k);
+        th[k] = avx512_high(mins + 32 * k);
+    }
+    for (size_t s0 = 0; s0 < n; s0 += SUB_BLOCK) {
+        const size_t end = n - s0 < SUB_BLOCK ? n : s0 + SUB_BLOCK;
+        size_t nc[3] = { 0, 0, 0 };
+
+        for (size_t s = s0; s < end; s++) {
+            const __m512i x = _mm512_set1_epi16((short)(xs[s] >> 16));
+
+            UNROLL
+            for (int t = 0; t < 3; t++) {
+                __mmask32 above = _mm512_cmpgt_epi16_mask(
+                    _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t]), d[3 * t]), th[3 * t]);
+
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t + 1]), d[3 * t + 1]),
+                    th[3 * t + 1]);
+                above = _mm512_mask_cmpgt_epi16_mask(
+                    above, _mm512_add_epi16(_mm512_mullo_epi16(x, c[3 * t + 2]), d[3 * t + 2]),
+                    th[3 * t + 2]);
+                cand[t][nc[t]] = (uint16_t)(s - s0);
+                nc[t] += above != (__mmask32)0xFFFFFFFFu;
+            }
+        }
+        UNROLL
+        for (int t = 0; t < 3; t++) {
+            for (size_t q = 0; q < nc[t]; q++) {
+                const uint32_t x32 = xs[s0 + cand[t][q]];
+                const __m512i x = _mm512_set1_epi16((short)(x32 >> 16));
+                const __m512i xl = _mm512_set1_epi16((short)x32);
+
+                UNROLL
+                for (int k = 3 * t; k < 3 * t + 3; k++)
+                    avx512_update(_mm512_add_epi16(_mm512_mullo_epi16(x, c[k]), d[k]), xl,
+                                  avx512_coef(co + FUZZY_COEF_E * stride + 32 * k),
+                                  avx512_coef(co + FUZZY_COEF_F * stride + 32 * k), mins + 32 * k);
+            }
+            if (nc[t] > 0) {
+                UNROLL
+                for (int k = 3 * t; k < 3 * t + 3; k++)
+                    th[k] = avx512_high(mins + 32 * k);
+            }
+        }
+    }
+}
+
+__attribute__((target(AVX512_TARGET))) static void kernel_avx512bw(const uint32_t *xs, size_t n,
+                                                                   const uint16_t *coef,
+                                                                   size_t stride, size_t count,
+                                                                   int32_t *mins)
+{
+    size_t j = 0;
+
+    /* up to 31 functions past count: within count rounded up to 32 */
+    for (; j + 256 < count && j + 288 <= stride; j += 288)
+        avx512_group9(xs, n, coef + j, stride, mins + j);
+    for (; j + 128 <= count; j += 128)
+        avx512_group(xs, n, coef + j, stride, mins + j, 4);
+    for (; j + 64 <= count; j += 64)
+        avx512_group(xs, n, coef + j, stride, mins + j, 2);
+    for (; j < count; j += 32) /* may run up to 24 functions past count */
+        avx512_group(xs, n, coef + j, stride, mins + j, 1);
 }
 
 #endif /* FUZZY_HAVE_X86_KERNELS */
 
 /* ---- selection ------------------------------------------------------------------- */
 
-static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse2", "sse41", "avx2",
-                                                              "avx512" };
+static const char *const kernel_names[FUZZY_KERNEL_COUNT] = { "portable", "sse2", "avx2",
+                                                              "avx512bw" };
 
 const char *fuzzy_minhash_kernel_name(enum fuzzy_minhash_kernel kernel)
 {
@@ -344,22 +489,31 @@ int fuzzy_minhash_kernel_supported(enum fuzzy_minhash_kernel kernel)
     case FUZZY_KERNEL_PORTABLE: return 1;
 #ifdef FUZZY_HAVE_X86_KERNELS
     case FUZZY_KERNEL_SSE2: __builtin_cpu_init(); return __builtin_cpu_supports("sse2") != 0;
-    case FUZZY_KERNEL_SSE41: __builtin_cpu_init(); return __builtin_cpu_supports("sse4.1") != 0;
     case FUZZY_KERNEL_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2") != 0;
-    case FUZZY_KERNEL_AVX512: __builtin_cpu_init(); return __builtin_cpu_supports("avx512f") != 0;
+    case FUZZY_KERNEL_AVX512BW:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #endif
     default: return 0;
     }
 }
 
+uint32_t fuzzy_minhash_kernel_scan_min(enum fuzzy_minhash_kernel kernel)
+{
+    /* measured (260 functions, bench/minhash's corpus, thresholds
+     * alternating per document): where scanning a document's chunk of n
+     * shingles becomes cheaper than the kernel */
+    static const uint32_t scan_min[FUZZY_KERNEL_COUNT] = { 384, 768, 1536, 2048 };
+
+    return (unsigned)kernel < FUZZY_KERNEL_COUNT ? scan_min[kernel] : UINT32_MAX;
+}
+
 enum fuzzy_minhash_kernel fuzzy_minhash_kernel_best(void)
 {
-    if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_AVX512))
-        return FUZZY_KERNEL_AVX512;
+    if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_AVX512BW))
+        return FUZZY_KERNEL_AVX512BW;
     if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_AVX2))
         return FUZZY_KERNEL_AVX2;
-    if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_SSE41))
-        return FUZZY_KERNEL_SSE41;
     if (fuzzy_minhash_kernel_supported(FUZZY_KERNEL_SSE2))
         return FUZZY_KERNEL_SSE2;
     return FUZZY_KERNEL_PORTABLE;
@@ -373,9 +527,8 @@ fuzzy_minhash_kernel_fn fuzzy_minhash_kernel_get(enum fuzzy_minhash_kernel kerne
     case FUZZY_KERNEL_PORTABLE: return kernel_portable;
 #ifdef FUZZY_HAVE_X86_KERNELS
     case FUZZY_KERNEL_SSE2: return kernel_sse2;
-    case FUZZY_KERNEL_SSE41: return kernel_sse41;
     case FUZZY_KERNEL_AVX2: return kernel_avx2;
-    case FUZZY_KERNEL_AVX512: return kernel_avx512;
+    case FUZZY_KERNEL_AVX512BW: return kernel_avx512bw;
 #endif
     default: return NULL;
     }
@@ -388,6 +541,7 @@ int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *ke
         *kernel = fuzzy_minhash_kernel_best();
         return 0;
     }
+    UNROLL
     for (int k = 0; k < FUZZY_KERNEL_COUNT; k++) {
         if (strcmp(value, kernel_names[k]) != 0)
             continue;
@@ -402,8 +556,8 @@ int fuzzy_minhash_kernel_choose(const char *value, enum fuzzy_minhash_kernel *ke
         return 0;
     }
     snprintf(msg, msg_size,
-             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, sse2, sse41, avx2 or "
-             "avx512, or unset it",
+             "WINNOW_MINHASH_KERNEL=%s is not a kernel: use portable, sse2, avx2 or avx512bw, "
+             "or unset it",
              value);
     return -1;
 }
