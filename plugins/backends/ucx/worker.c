@@ -257,8 +257,10 @@ int wn_ucx_worker_transports(struct wn_ucx_worker *w, uint32_t peer, char *buf, 
         return WN_ENOMEM;
     ucp_ep_print_info(w->eps[peer], stream);
     fclose(stream);
-    /* Lines read "#   lane[0]:  3:sysv/memory.0 md[2] -> ... am am_bw#0". */
-    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    /* Lines read "#   lane[0]:  3:sysv/memory.0 md[2] -> ... am am_bw#0".
+     * strtok_r: every rank's thread may be here at once. */
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         char *lane = strstr(line, "lane[");
         char *tl;
         size_t len;
