@@ -526,6 +526,45 @@ static void test_kernels_agree_across_chunk_lengths_and_calls(void)
     printf("\n  %d kernel runs checked", checked);
 }
 
+/* The scan pays for chunks of many distinct high halves; a long run of one
+ * repeated character has one (every walk would be ~2^15 steps), and a short
+ * period few: those go to the kernel, ordinary long text to the scan. */
+static void test_repetitive_texts_are_not_scanned(void)
+{
+    struct fuzzy_minhash mh;
+    struct fuzzy_minhash_scratch scratch;
+    uint32_t sig[K_DEFAULT], filtered[K_DEFAULT];
+    char *text = random_text(20000, 0);
+    char *same = malloc(20001), *period = malloc(20001);
+
+    CU_ASSERT_FATAL(same != NULL && period != NULL);
+    for (size_t i = 0; i < 20000; i++) {
+        same[i] = 'a';
+        period[i] = "abcdefg"[i % 7];
+    }
+    same[20000] = period[20000] = '\0';
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_init(&mh, 24, K_DEFAULT, 42, fuzzy_minhash_kernel_best()),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(fuzzy_minhash_scratch_init(&scratch, &mh), 0);
+
+    fuzzy_minhash_signature(&mh, &scratch, same, 20000, sig);
+    fuzzy_minhash_signature(&mh, &scratch, period, 20000, sig);
+    CU_ASSERT_EQUAL(scratch.chunks, 10); /* 5 chunks of up to 4096 shingles each */
+    CU_ASSERT_EQUAL(scratch.scanned, 0);
+    fuzzy_minhash_signature(&mh, &scratch, text, 20000, sig);
+    CU_ASSERT(scratch.chunks > 10);
+    CU_ASSERT(scratch.scanned >= 1); /* at least the first chunk of 4096 distinct shingles */
+    mh.scan_min = UINT32_MAX;        /* never scan: the kernel's minima */
+    fuzzy_minhash_signature(&mh, &scratch, text, 20000, filtered);
+    CU_ASSERT_EQUAL(memcmp(sig, filtered, sizeof(sig)), 0);
+
+    fuzzy_minhash_scratch_clear(&scratch);
+    fuzzy_minhash_clear(&mh);
+    free(text);
+    free(same);
+    free(period);
+}
+
 /* Long chunks are scanned (the smallest h_i found by walking h upwards)
  * instead of filtered by the kernel: for every kernel, texts of every length
  * around the chunk bound, with and without repeated shingles (equal high
@@ -747,6 +786,7 @@ int main(void)
         { "kernels agree across chunk lengths and calls",
           test_kernels_agree_across_chunk_lengths_and_calls },
         { "scanned chunks give the kernels' minima", test_scanned_chunks_give_the_kernels_minima },
+        { "repetitive texts are not scanned", test_repetitive_texts_are_not_scanned },
         { "kernel choice names the problem", test_kernel_choice_names_the_problem },
         { "bad settings are refused", test_bad_settings_are_refused },
         { "very long documents hash as their pieces",

@@ -360,25 +360,49 @@ size_t fuzzy_shingler_next(struct fuzzy_shingler *sh, uint64_t *out, size_t max)
 
 #define NO_SHINGLE 0xFFFFu
 
-/* The minima of mh->count functions over the chunk xs[0, n) (n <= FUZZY_MINHASH_CHUNK
- * < NO_SHINGLE): the kernels' result, found from the high halves present. */
-static void scan_chunk(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
-                       const uint32_t *xs, size_t n)
+/* Indexes the chunk xs[0, n) (n <= FUZZY_MINHASH_CHUNK < NO_SHINGLE) by high
+ * half: scratch->bits marks the halves present, first/next list the shingles
+ * of each.  Returns how many distinct high halves there are. */
+static size_t index_chunk(struct fuzzy_minhash_scratch *scratch, const uint32_t *xs, size_t n)
 {
-    const uint16_t *co = mh->coef;
-    const uint32_t p = mh->padded;
     uint64_t *bits = scratch->bits;
     uint16_t *first = scratch->first, *next = scratch->next;
-    int32_t *mins = scratch->mins;
+    size_t distinct = 0;
 
     for (size_t s = 0; s < n; s++) {
         const uint32_t y = xs[s] >> 16;
         const uint64_t bit = UINT64_C(1) << (y & 63);
 
-        next[s] = bits[y >> 6] & bit ? first[y] : NO_SHINGLE;
+        if (bits[y >> 6] & bit) {
+            next[s] = first[y];
+        } else {
+            next[s] = NO_SHINGLE;
+            distinct++;
+        }
         first[y] = (uint16_t)s;
         bits[y >> 6] |= bit;
     }
+    return distinct;
+}
+
+/* Clears what index_chunk marked. */
+static void unindex_chunk(struct fuzzy_minhash_scratch *scratch, const uint32_t *xs, size_t n)
+{
+    for (size_t s = 0; s < n; s++)
+        scratch->bits[xs[s] >> 22] = 0;
+}
+
+/* The minima of mh->count functions over the indexed chunk xs[0, n): the
+ * kernels' result, found from the high halves present. */
+static void scan_chunk(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
+                       const uint32_t *xs)
+{
+    const uint16_t *co = mh->coef;
+    const uint32_t p = mh->padded;
+    const uint64_t *bits = scratch->bits;
+    const uint16_t *first = scratch->first, *next = scratch->next;
+    int32_t *mins = scratch->mins;
+
     for (uint32_t i = 0; i < mh->count; i++) {
         const uint32_t m = (uint32_t)mins[i] ^ UINT32_C(0x80000000);
         const uint32_t th = m >> 16, cinv = co[FUZZY_COEF_CINV * p + i];
@@ -420,8 +444,53 @@ static void scan_chunk(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scra
         if ((h << 16 | g) < m)
             mins[i] = (int32_t)((h << 16 | g) ^ UINT32_C(0x80000000));
     }
-    for (size_t s = 0; s < n; s++)
-        bits[xs[s] >> 22] = 0;
+}
+
+/* Sum over the functions of min(the running minimum's high half + 1, cap):
+ * about the steps their scans walk when the chunk's high halves are 2^16 /
+ * cap apart. */
+static uint64_t walk_steps(const struct fuzzy_minhash *mh, const int32_t *mins, uint32_t cap)
+{
+    uint64_t steps = 0;
+
+    for (uint32_t i = 0; i < mh->count; i++) {
+        uint32_t th = ((uint32_t)mins[i] ^ UINT32_C(0x80000000)) >> 16;
+
+        steps += th + 1 < cap ? th + 1 : cap;
+    }
+    return steps;
+}
+
+/*
+ * Whether scanning the chunk xs[0, n) costs less than the kernel; when it
+ * does, the chunk is left indexed (index_chunk) for scan_chunk.  A function's
+ * scan walks about min(2^16 / distinct high halves, its minimum's high half)
+ * steps, the kernel does n steps' worth per function, and mh->scan_min is
+ * where the two meet for a chunk of distinct halves and no minimum yet (walk
+ * 2^16 / n = n * 2^16 / scan_min^2).  Distinct halves, not shingles: a long
+ * run of one repeated character has one, and its walks would be 2^15 steps.
+ */
+static int scan_pays(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
+                     size_t n)
+{
+    const uint64_t kernel = (uint64_t)n * 65536 * mh->count;
+    uint64_t scale;
+    size_t distinct;
+
+    if (mh->scan_min > 65536 || n == 0)
+        return 0;
+    scale = (uint64_t)mh->scan_min * mh->scan_min;
+    if (walk_steps(mh, scratch->mins, 65536) * scale <= kernel) {
+        index_chunk(scratch, scratch->xs, n);
+        return 1;
+    }
+    if (n <= mh->scan_min)
+        return 0; /* even distinct halves would not pay */
+    distinct = index_chunk(scratch, scratch->xs, n);
+    if (walk_steps(mh, scratch->mins, (uint32_t)(65536 / distinct)) * scale <= kernel)
+        return 1;
+    unindex_chunk(scratch, scratch->xs, n);
+    return 0;
 }
 
 void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
@@ -436,14 +505,14 @@ void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhas
     while ((n = fuzzy_shingler_next(&sh, scratch->hashes, FUZZY_MINHASH_CHUNK)) > 0) {
         for (size_t i = 0; i < n; i++)
             scratch->xs[i] = fuzzy_minhash_fold(scratch->hashes[i]);
-        /* a scan walks about min(2^16 / n, the minimum's high half) steps
-         * per function; mins[0] stands for the others */
-        const uint32_t th0 = ((uint32_t)scratch->mins[0] ^ UINT32_C(0x80000000)) >> 16;
-
-        if (n >= mh->scan_min || (uint64_t)(th0 + 1) * mh->scan_min <= 65536)
-            scan_chunk(mh, scratch, scratch->xs, n);
-        else
+        scratch->chunks++;
+        if (scan_pays(mh, scratch, n)) {
+            scratch->scanned++;
+            scan_chunk(mh, scratch, scratch->xs);
+            unindex_chunk(scratch, scratch->xs, n);
+        } else {
             mh->kernel_fn(scratch->xs, n, mh->coef, mh->padded, mh->count, scratch->mins);
+        }
     }
     for (uint32_t i = 0; i < mh->num_perm; i++)
         sig[i] = (uint32_t)scratch->mins[i] ^ UINT32_C(0x80000000);

@@ -83,7 +83,7 @@ struct fuzzy_minhash {
     uint64_t base;      /* B, odd */
     uint64_t *unit_tab; /* v(u) for u < 128, then v(u) * B^(ngram-1) for u < 128 */
     uint16_t *coef;     /* 5 rows of padded coefficients (FUZZY_COEF_*), 64-byte aligned */
-    uint32_t scan_min;  /* chunks of this many shingles or more are scanned, not filtered */
+    uint32_t scan_min;  /* the chunk length where scan and kernel cost the same (see _signature) */
     enum fuzzy_minhash_kernel kernel;
     fuzzy_minhash_kernel_fn kernel_fn;
 };
@@ -98,6 +98,7 @@ struct fuzzy_minhash_scratch {
     uint64_t *bits;   /* the scan's: which 16-bit high halves the chunk has (2^16 bits, zero) */
     uint16_t *first;  /* the scan's: a shingle with that high half (valid where bits say) */
     uint16_t *next;   /* the scan's: the chunk's next shingle with the same high half */
+    uint64_t chunks, scanned; /* chunks signed so far, and how many of them were scanned */
 };
 
 /* Walks the shingles of one text.  Plain data; set up with fuzzy_shingler_start. */
@@ -132,11 +133,13 @@ void fuzzy_minhash_scratch_clear(struct fuzzy_minhash_scratch *scratch);
 
 /* Writes the num_perm signature values of text[0..len) into sig.  text may be
  * NULL when len is 0.  One thread per scratch.  Each chunk of shingle hashes
- * goes to the kernel, or, when it has at least mh->scan_min shingles, to the
- * scan: since h_i depends on xh alone, the smallest h_i of a chunk is found
- * by walking h = 0, 1, ... (xh = c_i^-1 (h - d_i)) until an xh the chunk has
- * turns up, about 2^16 / n steps, or until the running minimum's high half
- * (then nothing lower exists); the same minima, far cheaper for long texts. */
+ * goes to the kernel, or, when that costs less, to the scan: since h_i
+ * depends on xh alone, the smallest h_i of a chunk is found by walking
+ * h = 0, 1, ... (xh = c_i^-1 (h - d_i)) until an xh the chunk has turns up,
+ * about 2^16 / (distinct xh) steps, or until the running minimum's high half
+ * (then nothing lower exists); the same minima, far cheaper for long texts.
+ * mh->scan_min calibrates the choice: the chunk length at which the two cost
+ * the same when its xh are distinct and no minimum is known yet. */
 void fuzzy_minhash_signature(const struct fuzzy_minhash *mh, struct fuzzy_minhash_scratch *scratch,
                              const char *text, size_t len, uint32_t *sig);
 
