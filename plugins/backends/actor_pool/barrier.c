@@ -406,6 +406,24 @@ int wn_ap_kind_wait_count(struct wn_ap_run *run, uint32_t *word, uint32_t target
     }
 }
 
+uint32_t wn_ap_kind_start_ranks(struct wn_ap_stage *stage, uint32_t n, wn_ap_actor_body_fn body,
+                                void *ranks, size_t rank_size, struct wn_error *err)
+{
+    uint32_t started = 0;
+
+    for (; started < n; started++) {
+        int rc = wn_ap_actor_start(stage, NULL, body, (char *)ranks + (size_t)started * rank_size,
+                                   NULL, err);
+
+        if (rc < 0) {
+            if (err->code == 0)
+                err->code = rc;
+            break;
+        }
+    }
+    return started;
+}
+
 void wn_ap_node_keep(struct wn_ap_node *node, void *state, void (*free_fn)(void *state))
 {
     /* One runner per node, kept once: a second state would never be freed. */

@@ -84,4 +84,11 @@ void wn_ap_hook_resume(struct wn_ap_actor *a, const struct wn_ap_hook_pause *p);
  * watches hook timeouts and draws progress meanwhile. */
 int wn_ap_kind_wait_count(struct wn_ap_run *run, uint32_t *word, uint32_t target);
 
+/* A COMMS/SHUFFLE coordinator: starts the stage's n rank actors in order,
+ * rank i running body with (char *)ranks + i * rank_size; stops at the first
+ * that cannot start.  Returns how many started: fewer than n when rank
+ * <returned> could not, and err says why. */
+uint32_t wn_ap_kind_start_ranks(struct wn_ap_stage *stage, uint32_t n, wn_ap_actor_body_fn body,
+                                void *ranks, size_t rank_size, struct wn_error *err);
+
 #endif /* WINNOW_ACTOR_POOL_BARRIER_H */

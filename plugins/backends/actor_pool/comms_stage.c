@@ -519,23 +519,15 @@ static int collect_outputs(struct comms_run *run, struct wn_task ***out, size_t 
 /* Coordinator: starts every rank's actor; returns how many started. */
 static uint32_t start_ranks(struct comms_run *run)
 {
-    struct wn_ap_stage *stage = run->stage;
-    uint32_t started = 0;
+    struct wn_error start_err = WN_ERROR_INIT;
+    uint32_t started = wn_ap_kind_start_ranks(run->stage, run->n, rank_body, run->ranks,
+                                              sizeof(*run->ranks), &start_err);
 
-    for (uint32_t i = 0; i < run->n; i++) {
-        struct comms_rank *r = &run->ranks[i];
-        struct wn_error start_err = WN_ERROR_INIT;
-        int rc;
-
-        rc = wn_ap_actor_start(stage, NULL, rank_body, r, NULL, &start_err);
-        if (rc < 0) {
-            run_fail(run, rc, "stage '%s': cannot start actor %u/%u: %s", stage->name, i, run->n,
-                     start_err.message);
-            if (i == 0) /* nobody makes the id: release the others' wait */
-                publish_id_state(run, -1);
-            break;
-        }
-        started++;
+    if (started < run->n) {
+        run_fail(run, start_err.code, "stage '%s': cannot start actor %u/%u: %s", run->stage->name,
+                 started, run->n, start_err.message);
+        if (started == 0) /* nobody makes the id: release the others' wait */
+            publish_id_state(run, -1);
     }
     return started;
 }

@@ -635,21 +635,12 @@ out_end:
 /* Starts one actor per rank; counts them in n_started. */
 static void start_ranks(struct shuffle_run *run)
 {
-    struct wn_ap_stage *stage = run->stage;
+    struct wn_error start_err = WN_ERROR_INIT;
 
-    for (uint32_t i = 0; i < run->n_ranks; i++) {
-        struct rank_actor *r = &run->ranks[i];
-        struct wn_error start_err = WN_ERROR_INIT;
-        int rc;
-
-        rc = wn_ap_actor_start(stage, NULL, rank_body, r, NULL, &start_err);
-        if (rc < 0) {
-            /* No round starts: the ranks started are released at the gate. */
-            rank_fail(run, i, "start", rc, "%s", start_err.message);
-            break;
-        }
-        run->n_started++;
-    }
+    run->n_started = wn_ap_kind_start_ranks(run->stage, run->n_ranks, rank_body, run->ranks,
+                                            sizeof(*run->ranks), &start_err);
+    if (run->n_started < run->n_ranks) /* no round starts: the started ranks leave at the gate */
+        rank_fail(run, run->n_started, "start", start_err.code, "%s", start_err.message);
 }
 
 int wn_ap_shuffle_run(struct wn_ap_stage *ap_stage, struct wn_task **tasks, size_t n_tasks,
