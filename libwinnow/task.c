@@ -12,6 +12,9 @@
  * a short pipeline, so that appending them costs no malloc per task. */
 #define PERF_INLINE 4
 
+/* Ids up to ID_INLINE - 1 bytes live inside the task. */
+#define ID_INLINE 32
+
 struct meta_entry {
     char *key;
     char *value;
@@ -40,6 +43,9 @@ struct wn_task {
             size_t size;
         } blob;
     } payload;
+    /* The id when it is short (most are): one allocation per task, not two,
+     * and one free fewer where tasks end, often on another thread. */
+    char id_inline[ID_INLINE];
 };
 
 static char *dup_or_null(const char *s)
@@ -50,10 +56,19 @@ static char *dup_or_null(const char *s)
 struct wn_task *wn_task_new(const char *id, const char *dataset)
 {
     struct wn_task *task = calloc(1, sizeof(*task));
+    size_t len;
 
     if (task == NULL)
         return NULL;
-    task->id = strdup(id ? id : "");
+    if (id == NULL)
+        id = "";
+    len = strlen(id);
+    if (len < sizeof(task->id_inline)) {
+        memcpy(task->id_inline, id, len + 1);
+        task->id = task->id_inline;
+    } else {
+        task->id = strdup(id);
+    }
     task->dataset = dup_or_null(dataset);
     if (task->id == NULL || (dataset != NULL && task->dataset == NULL)) {
         wn_task_free(task);
@@ -69,18 +84,26 @@ struct wn_task *wn_task_new_child(const struct wn_task *parent, size_t index)
 {
     struct wn_task *task;
     size_t len = strlen(parent->id) + 24;
-    char *id = malloc(len);
+    char short_id[ID_INLINE];
+    char *id;
 
-    if (id == NULL)
-        return NULL;
-    snprintf(id, len, "%s_%zu", parent->id, index);
-    task = wn_task_new(NULL, parent->dataset);
-    if (task == NULL) {
-        free(id);
-        return NULL;
+    if ((size_t)snprintf(short_id, sizeof(short_id), "%s_%zu", parent->id, index) <
+        sizeof(short_id)) {
+        task = wn_task_new(short_id, parent->dataset); /* the id lives inside the task */
+        if (task == NULL)
+            return NULL;
+    } else {
+        id = malloc(len);
+        if (id == NULL)
+            return NULL;
+        snprintf(id, len, "%s_%zu", parent->id, index);
+        task = wn_task_new(NULL, parent->dataset);
+        if (task == NULL) {
+            free(id);
+            return NULL;
+        }
+        task->id = id; /* the empty id was inline: nothing to free */
     }
-    free(task->id);
-    task->id = id;
     for (size_t i = 0; i < parent->n_meta; i++) {
         if (wn_task_meta_set(task, parent->meta[i].key, parent->meta[i].value) < 0) {
             wn_task_free(task);
@@ -131,7 +154,8 @@ void wn_task_free(struct wn_task *task)
     if (task->perf != task->perf_inline)
         free(task->perf);
     free(task->dataset);
-    free(task->id);
+    if (task->id != task->id_inline)
+        free(task->id);
     free(task);
 }
 

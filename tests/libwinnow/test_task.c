@@ -1,4 +1,5 @@
 /* Tests of tasks: ids, metadata, payloads, perf records (libwinnow/task.c). */
+#include <stdio.h>
 #include <string.h>
 
 #include <winnow/task.h>
@@ -23,6 +24,36 @@ static void test_child_id_is_derived_from_parent(void)
     wn_task_free(grandchild);
     wn_task_free(child);
     wn_task_free(root);
+}
+
+/* Ids of every length around the size kept inside the task (31 bytes and a
+ * NUL): each is copied whole, and a child's id too, whichever side of the
+ * limit the parent's and the child's ids fall (ASan checks the frees). */
+static void test_ids_of_any_length_are_kept_whole(void)
+{
+    char id[80], want[112];
+
+    for (size_t len = 0; len < 70; len++) {
+        struct wn_task *t, *child;
+
+        memset(id, 'a' + (int)(len % 26), len);
+        id[len] = '\0';
+        t = wn_task_new(len == 0 ? NULL : id, len % 2 ? "ds" : NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        CU_ASSERT_STRING_EQUAL(wn_task_id(t), id);
+        CU_ASSERT_EQUAL(strlen(wn_task_id(t)), len);
+        child = wn_task_new_child(t, 1000 + len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(child);
+        snprintf(want, sizeof(want), "%s_%zu", id, 1000 + len);
+        CU_ASSERT_STRING_EQUAL(wn_task_id(child), want);
+        if (len % 2) {
+            CU_ASSERT_STRING_EQUAL(wn_task_dataset(child), "ds");
+        } else {
+            CU_ASSERT_PTR_NULL(wn_task_dataset(child));
+        }
+        wn_task_free(child);
+        wn_task_free(t);
+    }
 }
 
 static void test_metadata_keeps_order_and_replaces_values(void)
@@ -192,6 +223,7 @@ int main(void)
 {
     static const struct wn_test tests[] = {
         { "a child id is derived from its parent", test_child_id_is_derived_from_parent },
+        { "ids of any length are kept whole", test_ids_of_any_length_are_kept_whole },
         { "metadata keeps order and replaces values",
           test_metadata_keeps_order_and_replaces_values },
         { "a FILES payload is copied", test_files_payload_is_copied },
