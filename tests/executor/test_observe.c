@@ -99,6 +99,12 @@ static void test_progress_lines_show_every_stage_periodically(void)
     CU_ASSERT_EQUAL(last[1].out, 40);
     CU_ASSERT_EQUAL(last[1].actors, 1);
     CU_ASSERT_EQUAL(last[1].queued, 0);
+    /* rates as the run summary gives them: the larger side (gen turns 1 task
+     * into 40) over the stage's own span, which is within the run's elapsed
+     * time; 'slow' sleeps 5 ms per task on one actor, so at most 200/s */
+    CU_ASSERT(last[0].rate >= 40.0 / (last[0].elapsed + 0.05));
+    CU_ASSERT(last[1].rate > 0.0);
+    CU_ASSERT(last[1].rate <= 200.0 * 1.01);
     free(text);
 }
 

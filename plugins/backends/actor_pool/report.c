@@ -434,9 +434,23 @@ static int appendf(char *buf, size_t size, size_t *used, const char *fmt, ...)
     return n;
 }
 
+/* A stage's items per second as the run summary rates it: the larger of
+ * items in and out (a reader turns a few files into many rows), over the
+ * stage's own span, from its first batch to its last (ended) or to now. */
+static double progress_rate(const struct totals *t, int ended, uint64_t now_ns)
+{
+    uint64_t items = t->items_in > t->items_out ? t->items_in : t->items_out;
+    uint64_t end = ended ? t->last_ns : now_ns;
+
+    if (t->first_ns == 0 || end <= t->first_ns)
+        return 0.0;
+    return (double)items / ((double)(end - t->first_ns) * 1e-9);
+}
+
 void wn_ap_progress_draw(struct wn_ap_run *run, int final)
 {
-    double elapsed = (double)wn_ap_run_clock(run) * 1e-9;
+    uint64_t now_ns = wn_ap_run_clock(run);
+    double elapsed = (double)now_ns * 1e-9, rate;
     size_t size = 256 + run->n_stages * 256, used = 0;
     char *buf = malloc(size);
     ssize_t w;
@@ -466,6 +480,7 @@ void wn_ap_progress_draw(struct wn_ap_run *run, int final)
         if (final && state != WN_AP_STAGE_DONE)
             state = run->failed ? -1 : state;
         stage_totals(s, &t);
+        rate = progress_rate(&t, state == WN_AP_STAGE_DONE || state < 0, now_ns);
         appendf(buf, size, &used,
                 "%swinnow: %.1fs stage '%s' %s: %llu in, %llu out, %llu skipped, %llu queued, "
                 "%u actors, %.0f items/s\n",
@@ -473,8 +488,7 @@ void wn_ap_progress_draw(struct wn_ap_run *run, int final)
                 state < 0 ? "stopped" : state_name(state), (unsigned long long)c.in,
                 (unsigned long long)c.out,
                 (unsigned long long)__atomic_load_n(&s->counts.skipped, __ATOMIC_RELAXED),
-                (unsigned long long)queued, t.actors,
-                elapsed > 0 ? (double)t.items_in / elapsed : 0.0);
+                (unsigned long long)queued, t.actors, rate);
     }
     run->progress_lines = (int)run->n_stages;
     for (size_t off = 0; off < used; off += (size_t)w) {
